@@ -1,0 +1,419 @@
+//! The runner's command line (hand-written: a handful of options, clear errors, fast build).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::vm::{Accel, Firmware, Machine, VmConfig, parse_size};
+
+pub const USAGE: &str = "\
+runner: boot the kernel under QEMU, stream its serial console, record its results
+
+USAGE:
+    runner run --kernel ELF [OPTIONS] [-- KERNEL-ARGS...]
+    runner test --kernel ELF [--all] [--filter SUBSTR] [--verbose] [--results DIR] [--qemu PATH]
+    runner test --list [--all] [--filter SUBSTR]
+    runner kvm-probe [--qemu PATH]
+    runner --help
+
+run OPTIONS:
+    --kernel ELF            the kernel (ELF64 x86-64; `just kernel` prints its path)
+    --accel auto|kvm|tcg|icount
+                            auto (default): KVM when the probe finds it usable, else TCG with a
+                            notice saying why; icount: TCG single-threaded with
+                            `-icount shift=0,sleep=off`, deterministic: the guest TSC counts
+                            instructions (records in `cycles` are relabelled `instructions`)
+    --machine q35|pc        default q35
+    --cpu MODEL             default: KVM the model the probe found working
+                            (host,+invtsc or host,-arch-capabilities,+invtsc); TCG/icount max
+    --smp N                 CPUs, default 2
+    --memory SIZE           e.g. 128M, 1G, 5G (default 1G)
+    --firmware seabios|qboot|PATH
+                            default qboot (fast); seabios is QEMU's own default BIOS
+    --timeout SECS          kill QEMU after SECS; default TCG 30 s + 0.5 s/CPU, icount twice
+                            that, KVM 20 s + 0.2 s/CPU
+    --results DIR           write console.log, records.jsonl, host.json into DIR
+    --quiet                 do not stream the console
+    --qemu PATH             QEMU binary, default qemu-system-x86_64
+    --qemu-arg ARG          extra QEMU argument, repeatable
+    -- KERNEL-ARGS...       kernel command line words (key=value), joined by spaces into -append
+
+test OPTIONS:
+    --all                   the full matrix (default: the CI set)
+    --filter SUBSTR         only cases whose name contains SUBSTR
+    --list                  list the cases and exit
+    --verbose               stream each case's console
+    --results DIR           where each case's results folder goes (default target/test-runs);
+                            a case writes DIR/<case>/{console.log,records.jsonl,host.json}
+
+EXIT STATUS (run):
+    0   pass: QEMU exit 33 and an `end` record with status pass
+    1   a test or benchmark check failed (kernel exit 35), or the `end` record is not pass
+    2   bad runner command line
+    3   kernel panic (37)
+    4   unexpected CPU exception (39)
+    5   bad kernel command line (41)
+    6   machine reset: QEMU exit 0 under -no-reboot, usually a triple fault
+    7   timeout: QEMU killed at the deadline
+    8   incomplete: exit pass but no `end` record
+    9   QEMU error (any other exit status; its stderr is printed)
+    10  QEMU crashed (killed by a signal)
+    11  could not start: bad or missing ELF, missing firmware, KVM asked for but unusable,
+        results folder not writable
+EXIT STATUS (test): 0 every case passed or was skipped, 1 a case failed, 2 usage, 11 setup.
+EXIT STATUS (kvm-probe): 0 KVM usable, 1 not usable.
+";
+
+pub const DEFAULT_QEMU: &str = "qemu-system-x86_64";
+
+#[derive(Debug, PartialEq)]
+pub struct RunArgs {
+    pub kernel: PathBuf,
+    pub vm: VmConfig,
+    pub results: Option<PathBuf>,
+    pub quiet: bool,
+    pub qemu: String,
+    pub qemu_args: Vec<String>,
+    pub kernel_args: Vec<String>,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct TestArgs {
+    pub kernel: Option<PathBuf>,
+    pub all: bool,
+    pub filter: Option<String>,
+    pub list: bool,
+    pub verbose: bool,
+    pub results: Option<PathBuf>,
+    pub qemu: String,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Cli {
+    Help,
+    Run(RunArgs),
+    Test(TestArgs),
+    KvmProbe { qemu: String },
+}
+
+#[derive(Debug, PartialEq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, UsageError> {
+    Err(UsageError(msg.into()))
+}
+
+/// Walks `--opt value` / `--opt=value` / `--flag` words.
+struct Words<'a> {
+    words: &'a [String],
+    pos: usize,
+}
+
+impl<'a> Words<'a> {
+    /// The next option: (name, inline value from `--name=value`).
+    fn next_opt(&mut self) -> Option<(&'a str, Option<&'a str>)> {
+        let w = self.words.get(self.pos)?;
+        self.pos += 1;
+        Some(match w.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v)),
+            _ => (w.as_str(), None),
+        })
+    }
+    fn value(&mut self, name: &str, inline: Option<&'a str>) -> Result<&'a str, UsageError> {
+        if let Some(v) = inline {
+            return Ok(v);
+        }
+        match self.words.get(self.pos) {
+            Some(v) if !v.starts_with("--") => {
+                self.pos += 1;
+                Ok(v)
+            }
+            _ => err(format!("option '{name}' needs a value")),
+        }
+    }
+    fn rest(&mut self) -> &'a [String] {
+        let r = &self.words[self.pos..];
+        self.pos = self.words.len();
+        r
+    }
+}
+
+fn no_value(name: &str, inline: Option<&str>) -> Result<(), UsageError> {
+    match inline {
+        Some(v) => err(format!("option '{name}' takes no value (got '{v}')")),
+        None => Ok(()),
+    }
+}
+
+fn bad_value<T>(name: &str, v: &str, expected: &str) -> Result<T, UsageError> {
+    err(format!(
+        "invalid value '{v}' for '{name}': expected {expected}"
+    ))
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: &[String]) -> Result<Cli, UsageError> {
+    let Some(sub) = args.first() else {
+        return err("missing subcommand (run, test, kvm-probe)");
+    };
+    let mut w = Words {
+        words: &args[1..],
+        pos: 0,
+    };
+    match sub.as_str() {
+        "-h" | "--help" | "help" => Ok(Cli::Help),
+        "run" => parse_run(&mut w),
+        "test" => parse_test(&mut w),
+        "kvm-probe" => {
+            let mut qemu = DEFAULT_QEMU.to_string();
+            while let Some((name, inline)) = w.next_opt() {
+                match name {
+                    "--qemu" => qemu = w.value(name, inline)?.to_string(),
+                    "-h" | "--help" => return Ok(Cli::Help),
+                    _ => return err(format!("unknown option '{name}' for kvm-probe")),
+                }
+            }
+            Ok(Cli::KvmProbe { qemu })
+        }
+        other => err(format!(
+            "unknown subcommand '{other}' (expected run, test or kvm-probe)"
+        )),
+    }
+}
+
+fn parse_run(w: &mut Words) -> Result<Cli, UsageError> {
+    let mut kernel = None;
+    let mut vm = VmConfig::default();
+    let mut results = None;
+    let mut quiet = false;
+    let mut qemu = DEFAULT_QEMU.to_string();
+    let mut qemu_args = Vec::new();
+    let mut kernel_args = Vec::new();
+    while let Some((name, inline)) = w.next_opt() {
+        match name {
+            "--" => {
+                kernel_args = w.rest().to_vec();
+            }
+            "-h" | "--help" => return Ok(Cli::Help),
+            "--kernel" => kernel = Some(PathBuf::from(w.value(name, inline)?)),
+            "--accel" => {
+                let v = w.value(name, inline)?;
+                vm.accel = match Accel::parse(v) {
+                    Some(a) => a,
+                    None => return bad_value(name, v, "auto, kvm, tcg or icount"),
+                };
+            }
+            "--machine" => {
+                let v = w.value(name, inline)?;
+                vm.machine = match Machine::parse(v) {
+                    Some(m) => m,
+                    None => return bad_value(name, v, "q35 or pc"),
+                };
+            }
+            "--cpu" => vm.cpu = Some(w.value(name, inline)?.to_string()),
+            "--smp" => {
+                let v = w.value(name, inline)?;
+                vm.smp = match v.parse::<u32>() {
+                    Ok(n) if (1..=4096).contains(&n) => n,
+                    _ => return bad_value(name, v, "a CPU count from 1 to 4096"),
+                };
+            }
+            "--memory" => {
+                let v = w.value(name, inline)?;
+                vm.memory = parse_size(v).map_err(UsageError)?;
+            }
+            "--firmware" => {
+                let v = w.value(name, inline)?;
+                if v.is_empty() {
+                    return bad_value(name, v, "seabios, qboot or a file path");
+                }
+                vm.firmware = Firmware::parse(v);
+            }
+            "--timeout" => {
+                let v = w.value(name, inline)?;
+                vm.timeout = match v.parse::<f64>() {
+                    Ok(t) if t > 0.0 && t.is_finite() => Some(t),
+                    _ => return bad_value(name, v, "a positive number of seconds"),
+                };
+            }
+            "--results" => results = Some(PathBuf::from(w.value(name, inline)?)),
+            "--quiet" => {
+                no_value(name, inline)?;
+                quiet = true;
+            }
+            "--qemu" => qemu = w.value(name, inline)?.to_string(),
+            "--qemu-arg" => {
+                // Values of --qemu-arg may themselves start with `-`.
+                let v = match inline {
+                    Some(v) => v,
+                    None => match w.words.get(w.pos) {
+                        Some(v) => {
+                            w.pos += 1;
+                            v.as_str()
+                        }
+                        None => return err("option '--qemu-arg' needs a value"),
+                    },
+                };
+                qemu_args.push(v.to_string());
+            }
+            _ if name.starts_with('-') => return err(format!("unknown option '{name}' for run")),
+            _ => {
+                return err(format!(
+                    "unexpected argument '{name}': kernel arguments go after `--` \
+                     (runner run --kernel ELF -- {name})"
+                ));
+            }
+        }
+    }
+    let Some(kernel) = kernel else {
+        return err("run needs --kernel ELF");
+    };
+    Ok(Cli::Run(RunArgs {
+        kernel,
+        vm,
+        results,
+        quiet,
+        qemu,
+        qemu_args,
+        kernel_args,
+    }))
+}
+
+fn parse_test(w: &mut Words) -> Result<Cli, UsageError> {
+    let mut t = TestArgs {
+        kernel: None,
+        all: false,
+        filter: None,
+        list: false,
+        verbose: false,
+        results: None,
+        qemu: DEFAULT_QEMU.to_string(),
+    };
+    while let Some((name, inline)) = w.next_opt() {
+        match name {
+            "-h" | "--help" => return Ok(Cli::Help),
+            "--kernel" => t.kernel = Some(PathBuf::from(w.value(name, inline)?)),
+            "--all" => {
+                no_value(name, inline)?;
+                t.all = true;
+            }
+            "--list" => {
+                no_value(name, inline)?;
+                t.list = true;
+            }
+            "--verbose" => {
+                no_value(name, inline)?;
+                t.verbose = true;
+            }
+            "--filter" => t.filter = Some(w.value(name, inline)?.to_string()),
+            "--results" => t.results = Some(PathBuf::from(w.value(name, inline)?)),
+            "--qemu" => t.qemu = w.value(name, inline)?.to_string(),
+            _ if name.starts_with('-') => return err(format!("unknown option '{name}' for test")),
+            _ => return err(format!("unexpected argument '{name}' for test")),
+        }
+    }
+    if t.kernel.is_none() && !t.list {
+        return err("test needs --kernel ELF (or --list)");
+    }
+    Ok(Cli::Test(t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Cli, UsageError> {
+        let v: Vec<String> = s.split_whitespace().map(str::to_string).collect();
+        parse(&v)
+    }
+
+    fn run(s: &str) -> RunArgs {
+        match p(s) {
+            Ok(Cli::Run(r)) => r,
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    fn usage_err(s: &str) -> String {
+        match p(s) {
+            Err(UsageError(m)) => m,
+            other => panic!("{s}: expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn run_options() {
+        let r = run(
+            "run --kernel k.elf --accel icount --machine pc --cpu max --smp 4 --memory 5G \
+                     --firmware seabios --timeout 12.5 --results out --quiet --qemu /q \
+                     --qemu-arg -s --qemu-arg=-S -- test=all exit=qemu",
+        );
+        assert_eq!(r.kernel, PathBuf::from("k.elf"));
+        assert_eq!(r.vm.accel, Accel::Icount);
+        assert_eq!(r.vm.machine, Machine::Pc);
+        assert_eq!(r.vm.cpu.as_deref(), Some("max"));
+        assert_eq!(r.vm.smp, 4);
+        assert_eq!(r.vm.memory, 5 << 30);
+        assert_eq!(r.vm.firmware, Firmware::SeaBios);
+        assert_eq!(r.vm.timeout, Some(12.5));
+        assert_eq!(r.results, Some(PathBuf::from("out")));
+        assert!(r.quiet);
+        assert_eq!(r.qemu, "/q");
+        assert_eq!(r.qemu_args, ["-s", "-S"]);
+        assert_eq!(r.kernel_args, ["test=all", "exit=qemu"]);
+
+        let d = run("run --kernel=k.elf");
+        assert_eq!(d.vm, VmConfig::default());
+        assert_eq!(d.qemu, DEFAULT_QEMU);
+        assert!(d.kernel_args.is_empty() && !d.quiet);
+        assert_eq!(
+            run("run --kernel k --firmware /x/fw.rom").vm.firmware,
+            Firmware::Path("/x/fw.rom".into())
+        );
+    }
+
+    #[test]
+    fn errors_name_the_culprit() {
+        assert!(usage_err("run --kernel k --bogus").contains("'--bogus'"));
+        assert!(usage_err("run --kernel k --accel fast").contains("'fast'"));
+        assert!(usage_err("run --kernel k --machine virt").contains("'virt'"));
+        assert!(usage_err("run --kernel k --smp 0").contains("'0'"));
+        assert!(usage_err("run --kernel k --smp many").contains("'many'"));
+        assert!(usage_err("run --kernel k --memory 12X").contains("'12X'"));
+        assert!(usage_err("run --kernel k --timeout -1").contains("'-1'"));
+        assert!(usage_err("run --kernel k --timeout 0").contains("'0'"));
+        assert!(usage_err("run --kernel k --quiet=yes").contains("takes no value"));
+        assert!(usage_err("run --kernel").contains("'--kernel' needs a value"));
+        assert!(usage_err("run --kernel k test=all").contains("after `--`"));
+        assert!(usage_err("run --accel tcg").contains("--kernel"));
+        assert!(usage_err("fly").contains("'fly'"));
+        assert!(usage_err("").contains("missing subcommand"));
+        assert!(usage_err("test --kernel k --fast").contains("'--fast'"));
+        assert!(usage_err("test").contains("--kernel"));
+        assert!(usage_err("kvm-probe --x").contains("'--x'"));
+    }
+
+    #[test]
+    fn other_subcommands() {
+        assert_eq!(p("--help"), Ok(Cli::Help));
+        assert_eq!(p("run --help"), Ok(Cli::Help));
+        assert_eq!(
+            p("kvm-probe"),
+            Ok(Cli::KvmProbe {
+                qemu: DEFAULT_QEMU.into()
+            })
+        );
+        match p("test --list --all --filter crash") {
+            Ok(Cli::Test(t)) => {
+                assert!(t.list && t.all && t.kernel.is_none());
+                assert_eq!(t.filter.as_deref(), Some("crash"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

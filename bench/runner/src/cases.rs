@@ -1,0 +1,437 @@
+//! The in-QEMU test matrix: every case in one table, and the check that decides whether a run
+//! met a case's expectation.
+
+use crate::outcome::OutcomeKind;
+use crate::records::{self, Record};
+use crate::run::RunReport;
+use crate::vm::{Accel, Firmware, Machine, VmConfig};
+
+/// The kernel's self-tests, as selected by `test=all`. A `test=all` run must print a passing
+/// `test` record for each of these (more are fine). The list is the kernel's own table.
+pub const KERNEL_TESTS: &[&str] = kernel_core::cmdline::SELFTESTS;
+
+/// Fields the `context` record must carry (DESIGN.md).
+pub const CONTEXT_FIELDS: &[&str] = &[
+    "git_rev",
+    "cpu_vendor",
+    "cpu_model",
+    "tsc_hz",
+    "tsc_source",
+    "invariant_tsc",
+    "hypervisor",
+    "cpus_found",
+    "cpus_possible",
+    "cpus_online",
+    "memory_bytes",
+    "cmdline",
+];
+
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub name: String,
+    pub vm: VmConfig,
+    pub kernel_args: Vec<String>,
+    pub expect: OutcomeKind,
+    /// Substrings the console must contain.
+    pub console_contains: Vec<&'static str>,
+    /// Record fields the `context` record must carry (empty: no check).
+    pub context_fields: &'static [&'static str],
+    /// In the CI set (`runner test`); otherwise only in the full matrix (`runner test --all`).
+    pub ci: bool,
+}
+
+const G: u64 = 1 << 30;
+const M: u64 = 1 << 20;
+
+fn vm(accel: Accel, machine: Machine, memory: u64, firmware: Firmware, smp: u32) -> VmConfig {
+    VmConfig {
+        accel,
+        machine,
+        cpu: None,
+        smp,
+        memory,
+        firmware,
+        timeout: None,
+    }
+}
+
+/// The small quick VM for behaviour cases (crashes, command line): TCG, q35, qboot, 128M.
+fn small() -> VmConfig {
+    vm(Accel::Tcg, Machine::Q35, 128 * M, Firmware::Qboot, 2)
+}
+
+fn case(name: &str, vm: VmConfig, args: &[&str], expect: OutcomeKind) -> Case {
+    Case {
+        name: name.to_string(),
+        vm,
+        kernel_args: args.iter().map(|s| s.to_string()).collect(),
+        expect,
+        console_contains: Vec::new(),
+        context_fields: &[],
+        ci: true,
+    }
+}
+
+fn selftest(accel: Accel, machine: Machine, memory: u64, firmware: Firmware, ci: bool) -> Case {
+    let name = format!(
+        "selftests-{}-{}-{}-{}",
+        accel.name(),
+        machine.name(),
+        firmware.name(),
+        crate::vm::size_label(memory)
+    );
+    let mut c = case(
+        &name,
+        vm(accel, machine, memory, firmware, 2),
+        &["test=all"],
+        OutcomeKind::Pass,
+    );
+    c.ci = ci;
+    c
+}
+
+/// Every case, CI set and full matrix, in run order.
+pub fn all_cases() -> Vec<Case> {
+    use Accel::{Kvm, Tcg};
+    use Firmware::{Qboot, SeaBios};
+    use Machine::{Pc, Q35};
+    let mut cases = vec![
+        selftest(Tcg, Q35, G, SeaBios, true),
+        selftest(Tcg, Pc, 128 * M, Qboot, true),
+        selftest(Tcg, Q35, 5 * G, Qboot, true),
+        selftest(Kvm, Q35, G, Qboot, true),
+    ];
+    for machine in [Q35, Pc] {
+        for memory in [128 * M, G, 5 * G] {
+            for firmware in [SeaBios, Qboot] {
+                let c = selftest(Tcg, machine, memory, firmware, false);
+                if !cases.iter().any(|k| k.name == c.name) {
+                    cases.push(c);
+                }
+            }
+        }
+    }
+    cases.push(selftest(Kvm, Pc, 128 * M, SeaBios, false));
+    cases.push(selftest(Kvm, Q35, 5 * G, SeaBios, false));
+
+    let mut c = case("default-job", small(), &[], OutcomeKind::Pass);
+    c.context_fields = CONTEXT_FIELDS;
+    cases.push(c);
+
+    let mut c = case("help", small(), &["help"], OutcomeKind::Pass);
+    c.console_contains = vec!["exit=", "test=", "crash="];
+    cases.push(c);
+
+    let mut c = case(
+        "bad-cmdline-unknown-key",
+        small(),
+        &["bogus=1"],
+        OutcomeKind::BadCmdline,
+    );
+    c.console_contains = vec!["unknown option 'bogus=1'", "exit="];
+    cases.push(c);
+
+    let mut c = case(
+        "bad-cmdline-bad-value",
+        small(),
+        &["exit=sometimes"],
+        OutcomeKind::BadCmdline,
+    );
+    c.console_contains = vec!["invalid value 'sometimes'"];
+    cases.push(c);
+
+    let mut c = case("crash-panic", small(), &["crash=panic"], OutcomeKind::Panic);
+    c.console_contains = vec!["panicked at"];
+    cases.push(c);
+
+    let mut c = case(
+        "crash-pagefault",
+        small(),
+        &["crash=pagefault"],
+        OutcomeKind::Exception,
+    );
+    c.console_contains = vec!["page fault", "backtrace:"];
+    cases.push(c);
+
+    let mut c = case(
+        "crash-stack-overflow",
+        small(),
+        &["crash=stack_overflow"],
+        OutcomeKind::Exception,
+    );
+    c.console_contains = vec!["double fault"];
+    cases.push(c);
+
+    cases.push(case(
+        "crash-triple-fault",
+        small(),
+        &["crash=triple_fault"],
+        OutcomeKind::Reset,
+    ));
+
+    let mut hang = small();
+    hang.timeout = Some(5.0);
+    cases.push(case(
+        "crash-hang",
+        hang,
+        &["crash=hang"],
+        OutcomeKind::Timeout,
+    ));
+
+    cases.push(case(
+        "crash-no-end",
+        small(),
+        &["crash=no_end"],
+        OutcomeKind::Incomplete,
+    ));
+    cases
+}
+
+/// The cases to run: the CI set, or all with `all`; only names containing `filter`.
+pub fn select(all: bool, filter: Option<&str>) -> Vec<Case> {
+    all_cases()
+        .into_iter()
+        .filter(|c| all || c.ci)
+        .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
+        .collect()
+}
+
+/// The self-tests a kernel command line selects (None: no `test=` key).
+pub fn selected_tests(kernel_args: &[String]) -> Option<Vec<String>> {
+    let v = kernel_args
+        .iter()
+        .rev()
+        .find_map(|a| a.strip_prefix("test="))?;
+    Some(if v == "all" {
+        KERNEL_TESTS.iter().map(|s| s.to_string()).collect()
+    } else {
+        v.split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+}
+
+/// What a check sees of a run.
+pub struct Evidence<'a> {
+    pub outcome: OutcomeKind,
+    pub outcome_message: String,
+    pub console: &'a [String],
+    pub records: &'a [Record],
+}
+
+impl<'a> From<&'a RunReport> for Evidence<'a> {
+    fn from(r: &'a RunReport) -> Self {
+        Evidence {
+            outcome: r.outcome.kind(),
+            outcome_message: r.outcome.message(),
+            console: &r.console,
+            records: &r.records,
+        }
+    }
+}
+
+/// Ok if the run met the case's expectation, else the first reason it did not, phrased
+/// "expected X, got Y".
+pub fn evaluate(case: &Case, ev: &Evidence) -> Result<(), String> {
+    if ev.outcome != case.expect {
+        let first = ev.outcome_message.lines().next().unwrap_or("");
+        let detail = if first.is_empty() || first == ev.outcome.name() {
+            String::new()
+        } else {
+            format!(" ({first})")
+        };
+        return Err(format!(
+            "expected {}, got {}{detail}",
+            case.expect, ev.outcome
+        ));
+    }
+    for needle in &case.console_contains {
+        if !ev.console.iter().any(|l| l.contains(needle)) {
+            return Err(format!(
+                "expected the console to contain '{needle}', got no such line"
+            ));
+        }
+    }
+    let of_type = |ty: &'static str| {
+        ev.records
+            .iter()
+            .filter(move |r| records::record_type(r) == ty)
+    };
+    if let Some(tests) = selected_tests(&case.kernel_args) {
+        for r in of_type("test") {
+            if records::str_field(r, "status") != Some("pass") {
+                let name = records::str_field(r, "name").unwrap_or("?");
+                let status = records::str_field(r, "status").unwrap_or("(none)");
+                let msg = r
+                    .get("message")
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default();
+                return Err(format!("expected test '{name}' to pass, got {status}{msg}"));
+            }
+        }
+        let missing: Vec<&str> = tests
+            .iter()
+            .filter(|t| !of_type("test").any(|r| records::str_field(r, "name") == Some(t)))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "expected a test record for each selected test, got none for {}",
+                missing.join(", ")
+            ));
+        }
+    }
+    if !case.context_fields.is_empty() {
+        let Some(ctx) = of_type("context").next() else {
+            return Err("expected a context record, got none".into());
+        };
+        let missing: Vec<&str> = case
+            .context_fields
+            .iter()
+            .copied()
+            .filter(|f| !ctx.contains_key(*f))
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "expected the context record to have {}, got none",
+                missing.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{Line, parse_line};
+
+    fn recs(lines: &[&str]) -> Vec<Record> {
+        lines
+            .iter()
+            .map(|l| match parse_line(l) {
+                Line::Record(r) => r,
+                o => panic!("{o:?}"),
+            })
+            .collect()
+    }
+
+    fn find(name: &str) -> Case {
+        all_cases().into_iter().find(|c| c.name == name).unwrap()
+    }
+
+    fn ev<'a>(outcome: OutcomeKind, console: &'a [String], records: &'a [Record]) -> Evidence<'a> {
+        Evidence {
+            outcome,
+            outcome_message: outcome.name().into(),
+            console,
+            records,
+        }
+    }
+
+    #[test]
+    fn table_shape() {
+        let all = all_cases();
+        let mut names: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
+        names.sort();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(names.len(), n, "case names are unique");
+        let selftests = |v: &[Case]| {
+            v.iter()
+                .filter(|c| c.name.starts_with("selftests-"))
+                .count()
+        };
+        assert_eq!(selftests(&select(false, None)), 4);
+        assert_eq!(selftests(&all), 12 + 3);
+        assert!(
+            select(false, None)
+                .iter()
+                .any(|c| c.name == "selftests-tcg-q35-seabios-1G")
+        );
+        assert!(
+            select(false, None)
+                .iter()
+                .any(|c| c.name == "selftests-kvm-q35-qboot-1G")
+        );
+        assert!(
+            !select(false, None)
+                .iter()
+                .any(|c| c.name == "selftests-kvm-pc-seabios-128M")
+        );
+        assert_eq!(select(true, Some("crash-")).len(), 6);
+        assert_eq!(find("crash-hang").vm.timeout, Some(5.0));
+    }
+
+    #[test]
+    fn test_selection() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(selected_tests(&a(&["exit=qemu"])), None);
+        assert_eq!(
+            selected_tests(&a(&["test=all"])).unwrap().len(),
+            KERNEL_TESTS.len()
+        );
+        assert_eq!(
+            selected_tests(&a(&["test=higher_half,rodata_nx"])).unwrap(),
+            a(&["higher_half", "rodata_nx"])
+        );
+    }
+
+    #[test]
+    fn selftests_need_every_test_passing() {
+        let c = find("selftests-tcg-q35-seabios-1G");
+        let all: Vec<String> = KERNEL_TESTS
+            .iter()
+            .map(|t| format!(r#"{{"type":"test","name":"{t}","status":"pass"}}"#))
+            .chain([r#"{"type":"end","status":"pass"}"#.to_string()])
+            .collect();
+        let good = recs(&all.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(evaluate(&c, &ev(OutcomeKind::Pass, &[], &good)), Ok(()));
+
+        let e = evaluate(&c, &ev(OutcomeKind::Pass, &[], &good[1..])).unwrap_err();
+        assert!(e.contains("higher_half"), "{e}");
+
+        let mut bad = good.clone();
+        bad[2] = recs(&[
+            r#"{"type":"test","name":"text_readonly","status":"fail","message":"writable"}"#,
+        ])
+        .remove(0);
+        let e = evaluate(&c, &ev(OutcomeKind::Pass, &[], &bad)).unwrap_err();
+        assert!(e.contains("text_readonly") && e.contains("writable"), "{e}");
+
+        let e = evaluate(&c, &ev(OutcomeKind::TestFailed, &[], &good)).unwrap_err();
+        assert!(e.starts_with("expected pass, got test_failed"), "{e}");
+    }
+
+    #[test]
+    fn console_and_context_checks() {
+        let c = find("bad-cmdline-unknown-key");
+        let console = vec![
+            "error: unknown option 'bogus=1'".to_string(),
+            "options: help exit=qemu|halt test=...".to_string(),
+        ];
+        assert_eq!(
+            evaluate(&c, &ev(OutcomeKind::BadCmdline, &console, &[])),
+            Ok(())
+        );
+        let e = evaluate(&c, &ev(OutcomeKind::BadCmdline, &console[..1], &[])).unwrap_err();
+        assert!(e.contains("'exit='"), "{e}");
+
+        let c = find("default-job");
+        let ctx = recs(&[
+            r#"{"type":"context","git_rev":"a","cpu_vendor":"v","cpu_model":"m","tsc_hz":1,"tsc_source":"pit","invariant_tsc":false,"hypervisor":"TCG","cpus_found":2,"cpus_possible":2,"cpus_online":2,"memory_bytes":1,"cmdline":""}"#,
+        ]);
+        assert_eq!(evaluate(&c, &ev(OutcomeKind::Pass, &[], &ctx)), Ok(()));
+        let e = evaluate(&c, &ev(OutcomeKind::Pass, &[], &[])).unwrap_err();
+        assert!(e.contains("context record"), "{e}");
+        let partial = recs(&[r#"{"type":"context","git_rev":"a"}"#]);
+        let e = evaluate(&c, &ev(OutcomeKind::Pass, &[], &partial)).unwrap_err();
+        assert!(e.contains("cpu_vendor") && e.contains("cmdline"), "{e}");
+
+        let c = find("crash-no-end");
+        assert_eq!(evaluate(&c, &ev(OutcomeKind::Incomplete, &[], &[])), Ok(()));
+        let e = evaluate(&c, &ev(OutcomeKind::Pass, &[], &[])).unwrap_err();
+        assert_eq!(e, "expected incomplete, got pass");
+    }
+}

@@ -1,0 +1,228 @@
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use runner::args::{self, Cli, RunArgs, TestArgs, USAGE};
+use runner::cases::{self, Case, Evidence};
+use runner::host::{self, Elf, HostInfo};
+use runner::kvm::{self, KvmProbe};
+use runner::outcome::{Outcome, exit};
+use runner::run::{self, RunOptions};
+use runner::vm::{Accel, ResolvedVm, size_label};
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let code = match args::parse(&argv) {
+        Err(e) => {
+            eprintln!("runner: error: {e}\n\n{USAGE}");
+            exit::USAGE
+        }
+        Ok(Cli::Help) => {
+            print!("{USAGE}");
+            exit::PASS
+        }
+        Ok(Cli::KvmProbe { qemu }) => {
+            let p = kvm::probe(&qemu);
+            println!("{}", p.report());
+            if p.usable { exit::PASS } else { exit::FAILED }
+        }
+        Ok(Cli::Run(r)) => cmd_run(r),
+        Ok(Cli::Test(t)) => cmd_test(t),
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn setup_error(msg: &str) -> i32 {
+    eprintln!("runner: error: {msg}");
+    exit::SETUP
+}
+
+fn load_elf(path: &Path) -> Result<Elf, String> {
+    let elf = host::load_elf(path)?;
+    if let Some(w) = &elf.symbol_warning {
+        eprintln!("runner: warning: {w}");
+    }
+    Ok(elf)
+}
+
+fn cmd_run(r: RunArgs) -> i32 {
+    let elf = match load_elf(&r.kernel) {
+        Ok(e) => e,
+        Err(e) => return setup_error(&e),
+    };
+    // Resolve the accelerator (and the KVM CPU model) with the probe where needed.
+    let need_probe = r.vm.accel == Accel::Auto || (r.vm.accel == Accel::Kvm && r.vm.cpu.is_none());
+    let probe = need_probe.then(|| kvm::probe(&r.qemu));
+    let accel = match (r.vm.accel, &probe) {
+        (Accel::Auto, Some(p)) if p.usable => Accel::Kvm,
+        (Accel::Auto, Some(p)) => {
+            eprintln!("runner: KVM not usable ({}); using TCG", p.reason);
+            Accel::Tcg
+        }
+        (Accel::Kvm, Some(p)) if !p.usable => {
+            return setup_error(&format!("--accel kvm: KVM is not usable: {}", p.reason));
+        }
+        (a, _) => a,
+    };
+    let kvm_cpu = probe.as_ref().and_then(|p| p.cpu_model.as_deref());
+    let vm = match ResolvedVm::new(&r.vm, accel, kvm_cpu) {
+        Ok(v) => v,
+        Err(e) => return setup_error(&e),
+    };
+    let host = HostInfo::gather(&r.qemu);
+    let opts = RunOptions {
+        qemu: &r.qemu,
+        qemu_args: &r.qemu_args,
+        kernel_args: &r.kernel_args,
+        echo: !r.quiet,
+        results: r.results.as_deref(),
+    };
+    if !r.quiet {
+        eprintln!(
+            "runner: {} {} -cpu {} -smp {} -m {} firmware {}, timeout {} s",
+            vm.accel,
+            vm.machine.name(),
+            vm.cpu,
+            vm.smp,
+            size_label(vm.memory),
+            vm.firmware.name(),
+            vm.timeout
+        );
+    }
+    let report = match run::run(&vm, &elf, &host, &opts) {
+        Ok(rep) => rep,
+        Err(e) => return setup_error(&e.to_string()),
+    };
+    if !report.stderr.trim().is_empty() && !matches!(report.outcome, Outcome::QemuError { .. }) {
+        eprintln!("runner: QEMU stderr:\n{}", report.stderr.trim_end());
+    }
+    let secs = report.duration.as_secs_f64();
+    if report.outcome == Outcome::Pass {
+        eprintln!("runner: PASS ({secs:.1} s)");
+    } else {
+        eprintln!("runner: FAIL: {} ({secs:.1} s)", report.outcome.message());
+    }
+    if let Some(dir) = &r.results {
+        eprintln!("runner: results in {}", dir.display());
+    }
+    report.outcome.exit_code()
+}
+
+fn describe(c: &Case) -> String {
+    let args = if c.kernel_args.is_empty() {
+        "(none)".to_string()
+    } else {
+        c.kernel_args.join(" ")
+    };
+    let timeout =
+        c.vm.timeout
+            .map(|t| format!(" timeout={t}s"))
+            .unwrap_or_default();
+    format!(
+        "{:<34} {:<4} {:<6} {:<4} {:<7} {:>4} smp={}{timeout}  args: {args}  expect: {}",
+        c.name,
+        if c.ci { "ci" } else { "full" },
+        c.vm.accel,
+        c.vm.machine.name(),
+        c.vm.firmware.name(),
+        size_label(c.vm.memory),
+        c.vm.smp,
+        c.expect
+    )
+}
+
+/// A path as short as possible for messages: relative to the current directory when inside it.
+fn short(p: &Path) -> PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| p.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| p.to_path_buf())
+}
+
+fn cmd_test(t: TestArgs) -> i32 {
+    let selected = cases::select(t.all, t.filter.as_deref());
+    if t.list {
+        for c in &selected {
+            println!("{}", describe(c));
+        }
+        return exit::PASS;
+    }
+    if selected.is_empty() {
+        eprintln!("runner: no case matches (see `runner test --list --all`)");
+        return exit::FAILED;
+    }
+    let kernel = t
+        .kernel
+        .as_deref()
+        .expect("parser requires --kernel without --list");
+    let elf = match load_elf(kernel) {
+        Ok(e) => e,
+        Err(e) => return setup_error(&e),
+    };
+    let host = HostInfo::gather(&t.qemu);
+    let base = t
+        .results
+        .clone()
+        .unwrap_or_else(runner::default_test_runs_dir);
+    let mut probe: Option<KvmProbe> = None;
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    let start = Instant::now();
+    for c in &selected {
+        let kvm_cpu = if c.vm.accel == Accel::Kvm {
+            let p = probe.get_or_insert_with(|| kvm::probe(&t.qemu));
+            if !p.usable {
+                println!("SKIP {}: KVM not usable: {}", c.name, p.reason);
+                skipped += 1;
+                continue;
+            }
+            p.cpu_model.clone()
+        } else {
+            None
+        };
+        let vm = match ResolvedVm::new(&c.vm, c.vm.accel, kvm_cpu.as_deref()) {
+            Ok(v) => v,
+            Err(e) => {
+                println!("FAIL {}: {e}", c.name);
+                failed += 1;
+                continue;
+            }
+        };
+        let dir = base.join(&c.name);
+        let opts = RunOptions {
+            qemu: &t.qemu,
+            qemu_args: &[],
+            kernel_args: &c.kernel_args,
+            echo: t.verbose,
+            results: Some(&dir),
+        };
+        let report = match run::run(&vm, &elf, &host, &opts) {
+            Ok(r) => r,
+            Err(e) => {
+                println!("FAIL {}: runner error: {e}", c.name);
+                failed += 1;
+                continue;
+            }
+        };
+        let secs = report.duration.as_secs_f64();
+        match cases::evaluate(c, &Evidence::from(&report)) {
+            Ok(()) => {
+                println!("PASS {} ({secs:.1} s)", c.name);
+                passed += 1;
+            }
+            Err(why) => {
+                println!(
+                    "FAIL {}: {why} (see {})",
+                    c.name,
+                    short(&dir.join("console.log")).display()
+                );
+                failed += 1;
+            }
+        }
+    }
+    println!(
+        "\n{passed} passed, {failed} failed, {skipped} skipped ({:.1} s); results in {}",
+        start.elapsed().as_secs_f64(),
+        short(&base).display()
+    );
+    if failed > 0 { exit::FAILED } else { exit::PASS }
+}

@@ -1,0 +1,203 @@
+//! One boot of the kernel: build QEMU's command line, stream and annotate the console, collect
+//! records, classify the outcome, write the results folder.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+use crate::host::{self, Elf, HostInfo};
+use crate::outcome::{Outcome, ProcessEnd, classify};
+use crate::process::run_streaming;
+use crate::records::{self, Line, Record};
+use crate::symbols::annotate_line;
+use crate::vm::{ResolvedVm, size_label};
+
+/// How to run and where to put what it produces.
+pub struct RunOptions<'a> {
+    pub qemu: &'a str,
+    pub qemu_args: &'a [String],
+    pub kernel_args: &'a [String],
+    /// Stream the console to stdout.
+    pub echo: bool,
+    /// Write console.log, records.jsonl and host.json here.
+    pub results: Option<&'a Path>,
+}
+
+/// Everything a run produced.
+pub struct RunReport {
+    pub outcome: Outcome,
+    pub end: ProcessEnd,
+    /// Annotated console lines.
+    pub console: Vec<String>,
+    /// Records as written to records.jsonl (relabelled in icount mode).
+    pub records: Vec<Record>,
+    /// Lines that start with `{` but are not records: (line, reason).
+    pub malformed: Vec<(String, String)>,
+    pub stderr: String,
+    pub duration: Duration,
+    pub qemu_cmdline: Vec<String>,
+}
+
+impl RunReport {
+    pub fn records_complete(&self) -> bool {
+        records::end_status(&self.records).is_some()
+    }
+    pub fn records_of<'a>(&'a self, ty: &'a str) -> impl Iterator<Item = &'a Record> + 'a {
+        self.records
+            .iter()
+            .filter(move |r| records::record_type(r) == ty)
+    }
+}
+
+struct Sinks {
+    console: Option<File>,
+    records: Option<File>,
+}
+
+fn create(dir: &Path, name: &str) -> io::Result<File> {
+    File::create(dir.join(name))
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.join(name).display())))
+}
+
+/// Boots the kernel once. Errors are the runner's own (QEMU cannot be started, results folder not
+/// writable); everything QEMU or the kernel does is in the report.
+pub fn run(
+    vm: &ResolvedVm,
+    elf: &Elf,
+    host: &HostInfo,
+    opts: &RunOptions,
+) -> io::Result<RunReport> {
+    let args = vm.qemu_args(&elf.path, opts.kernel_args, opts.qemu_args);
+    let mut qemu_cmdline = vec![opts.qemu.to_string()];
+    qemu_cmdline.extend(args.iter().cloned());
+
+    let mut sinks = Sinks {
+        console: None,
+        records: None,
+    };
+    if let Some(dir) = opts.results {
+        fs::create_dir_all(dir)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+        sinks.console = Some(create(dir, "console.log")?);
+        sinks.records = Some(create(dir, "records.jsonl")?);
+        // A stale host.json from an earlier run must not describe this one.
+        let _ = fs::remove_file(dir.join("host.json"));
+    }
+
+    let started = SystemTime::now();
+    let mut console = Vec::new();
+    let mut recs = Vec::new();
+    let mut malformed = Vec::new();
+    let mut write_err: Option<io::Error> = None;
+    let icount = vm.deterministic();
+    let mut cmd = Command::new(opts.qemu);
+    cmd.args(&args);
+    let finished = run_streaming(cmd, None, Duration::from_secs_f64(vm.timeout), |line| {
+        let shown = match &elf.symbols {
+            Some(t) => annotate_line(line, t),
+            None => line.to_string(),
+        };
+        if opts.echo {
+            println!("{shown}");
+        }
+        if let Some(f) = &mut sinks.console
+            && let Err(e) = writeln!(f, "{shown}")
+        {
+            write_err.get_or_insert(e);
+        }
+        match records::parse_line(line) {
+            Line::Log => {}
+            Line::Record(mut r) => {
+                if icount {
+                    records::relabel_icount(&mut r);
+                }
+                if let Some(f) = &mut sinks.records {
+                    let s = serde_json::to_string(&r).expect("a JSON map serialises");
+                    if let Err(e) = writeln!(f, "{s}") {
+                        write_err.get_or_insert(e);
+                    }
+                }
+                recs.push(r);
+            }
+            Line::Malformed(why) => {
+                eprintln!("runner: warning: malformed record line ({why}): {line}");
+                malformed.push((line.to_string(), why));
+            }
+        }
+        console.push(shown);
+    })
+    .map_err(|e| io::Error::new(e.kind(), format!("cannot start QEMU '{}': {e}", opts.qemu)))?;
+    if let Some(e) = write_err {
+        return Err(e);
+    }
+
+    let outcome = classify(finished.end, records::end_status(&recs), &finished.stderr);
+    let report = RunReport {
+        outcome,
+        end: finished.end,
+        console,
+        records: recs,
+        malformed,
+        stderr: finished.stderr,
+        duration: finished.duration,
+        qemu_cmdline,
+    };
+    if let Some(dir) = opts.results {
+        let j = host_json(vm, elf, host, &report, started);
+        let text = serde_json::to_string_pretty(&j).expect("serialises") + "\n";
+        fs::write(dir.join("host.json"), text)?;
+    }
+    Ok(report)
+}
+
+/// host.json: what only the host knows about this run.
+pub fn host_json(
+    vm: &ResolvedVm,
+    elf: &Elf,
+    host: &HostInfo,
+    report: &RunReport,
+    started: SystemTime,
+) -> Value {
+    let (exit_status, signal) = match report.end {
+        ProcessEnd::Status(s) => (json!(s), Value::Null),
+        ProcessEnd::Signal(s) => (Value::Null, json!(s)),
+        ProcessEnd::Timeout(_) => (Value::Null, json!(9)),
+    };
+    json!({
+        "accelerator": vm.accel.name(),
+        "deterministic": vm.deterministic(),
+        "qemu_version": host.qemu_version,
+        "qemu_cmdline": report.qemu_cmdline,
+        "machine": vm.machine.name(),
+        "cpu_model": vm.cpu,
+        "smp": vm.smp,
+        "memory": size_label(vm.memory),
+        "memory_bytes": vm.memory,
+        "firmware": vm.firmware.name(),
+        "firmware_path": vm.bios.as_ref().map(|p| p.display().to_string()),
+        "host_cpu": host.host_cpu,
+        "host_kernel": host.host_kernel,
+        "kvm_backend": host.kvm_backend,
+        "elf_path": absolute(&elf.path).display().to_string(),
+        "elf_sha256": elf.sha256,
+        "rustc_version": host.rustc_version,
+        "started_at": host::iso8601_utc(started),
+        "duration_s": (report.duration.as_secs_f64() * 1000.0).round() / 1000.0,
+        "timeout_s": vm.timeout,
+        "outcome": report.outcome.kind().name(),
+        "outcome_message": report.outcome.message(),
+        "exit_status": exit_status,
+        "signal": signal,
+        "records_complete": report.records_complete(),
+        "malformed_record_lines": report.malformed.len(),
+        "qemu_stderr": report.stderr,
+    })
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}

@@ -1,0 +1,393 @@
+//! The virtual machine a run boots: accelerator, machine, CPU, memory, firmware, timeout, and the
+//! QEMU command line built from them.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The accelerator asked for on the command line (`auto` is resolved by the KVM probe).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accel {
+    Auto,
+    Kvm,
+    Tcg,
+    /// TCG, one thread, `-icount shift=0,sleep=off`: the guest TSC counts instructions.
+    Icount,
+}
+
+impl Accel {
+    pub fn parse(s: &str) -> Option<Accel> {
+        match s {
+            "auto" => Some(Accel::Auto),
+            "kvm" => Some(Accel::Kvm),
+            "tcg" => Some(Accel::Tcg),
+            "icount" => Some(Accel::Icount),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Accel::Auto => "auto",
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+            Accel::Icount => "icount",
+        }
+    }
+}
+
+impl fmt::Display for Accel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Machine {
+    Q35,
+    Pc,
+}
+
+impl Machine {
+    pub fn parse(s: &str) -> Option<Machine> {
+        match s {
+            "q35" => Some(Machine::Q35),
+            "pc" => Some(Machine::Pc),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Machine::Q35 => "q35",
+            Machine::Pc => "pc",
+        }
+    }
+}
+
+/// Known locations of qboot, first match wins.
+pub const QBOOT_PATHS: &[&str] = &[
+    "/usr/share/qemu/qboot.rom",
+    "/usr/local/share/qemu/qboot.rom",
+    "/usr/share/qboot/bios.bin",
+];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Firmware {
+    /// QEMU's default BIOS: no `-bios` option.
+    SeaBios,
+    Qboot,
+    Path(PathBuf),
+}
+
+impl Firmware {
+    pub fn parse(s: &str) -> Firmware {
+        match s {
+            "seabios" => Firmware::SeaBios,
+            "qboot" => Firmware::Qboot,
+            p => Firmware::Path(PathBuf::from(p)),
+        }
+    }
+    /// The short name used in case names and host.json.
+    pub fn name(&self) -> String {
+        match self {
+            Firmware::SeaBios => "seabios".into(),
+            Firmware::Qboot => "qboot".into(),
+            Firmware::Path(p) => p.display().to_string(),
+        }
+    }
+    /// The file to pass with `-bios`, checked to exist (None = QEMU's default SeaBIOS).
+    pub fn bios_file(&self) -> Result<Option<PathBuf>, String> {
+        match self {
+            Firmware::SeaBios => Ok(None),
+            Firmware::Qboot => QBOOT_PATHS
+                .iter()
+                .map(Path::new)
+                .find(|p| p.is_file())
+                .map(|p| Some(p.to_path_buf()))
+                .ok_or_else(|| {
+                    format!(
+                        "qboot firmware not found (looked in {}); install QEMU's data files \
+                         (Debian: qemu-system-data) or pass --firmware PATH",
+                        QBOOT_PATHS.join(", ")
+                    )
+                }),
+            Firmware::Path(p) => {
+                if p.is_file() {
+                    Ok(Some(p.clone()))
+                } else {
+                    Err(format!("firmware file '{}' does not exist", p.display()))
+                }
+            }
+        }
+    }
+}
+
+/// Parses a memory size: a positive whole number with a suffix K, M, G or T (binary units; an
+/// optional trailing `B`/`iB` is accepted), or a bare number of MiB as QEMU reads it. The result is
+/// in bytes and must be a whole number of MiB.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let bad = |why: &str| format!("invalid memory size '{s}': {why} (examples: 128M, 1G, 5G)");
+    let t = s.trim();
+    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, suffix) = t.split_at(digits_end);
+    if num.is_empty() {
+        return Err(bad("expected a number"));
+    }
+    let n: u64 = num.parse().map_err(|_| bad("number too large"))?;
+    let suffix = suffix.to_ascii_uppercase();
+    let suffix = suffix
+        .strip_suffix("IB")
+        .or_else(|| suffix.strip_suffix('B'))
+        .unwrap_or(&suffix);
+    let shift = match suffix {
+        "" | "M" => 20,
+        "K" => 10,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(bad("unknown unit (use K, M, G or T)")),
+    };
+    if n == 0 {
+        return Err(bad("must be positive"));
+    }
+    let bytes = n
+        .checked_mul(1u64 << shift)
+        .ok_or_else(|| bad("too large"))?;
+    if !bytes.is_multiple_of(1 << 20) {
+        return Err(bad("must be a whole number of MiB"));
+    }
+    Ok(bytes)
+}
+
+/// Renders a byte count as QEMU's `-m` value and as a human label: `128M`, `1G`, `5G`.
+pub fn size_label(bytes: u64) -> String {
+    if bytes.is_multiple_of(1 << 30) {
+        format!("{}G", bytes >> 30)
+    } else {
+        format!("{}M", bytes >> 20)
+    }
+}
+
+/// The default deadline: grows with the CPU count (AP start-up, per-CPU work) and with the
+/// accelerator's slowness. TCG 30 s + 0.5 s/CPU, icount twice that, KVM 20 s + 0.2 s/CPU.
+pub fn default_timeout_secs(accel: Accel, smp: u32) -> f64 {
+    let cpus = f64::from(smp);
+    match accel {
+        Accel::Kvm => 20.0 + 0.2 * cpus,
+        Accel::Tcg | Accel::Auto => 30.0 + 0.5 * cpus,
+        Accel::Icount => 2.0 * (30.0 + 0.5 * cpus),
+    }
+}
+
+/// A VM as asked for (on the command line or in a test case); `cpu` and `timeout` may be left to
+/// their defaults, and `accel` may be `auto`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VmConfig {
+    pub accel: Accel,
+    pub machine: Machine,
+    pub cpu: Option<String>,
+    pub smp: u32,
+    pub memory: u64,
+    pub firmware: Firmware,
+    pub timeout: Option<f64>,
+}
+
+impl Default for VmConfig {
+    fn default() -> Self {
+        VmConfig {
+            accel: Accel::Auto,
+            machine: Machine::Q35,
+            cpu: None,
+            smp: 2,
+            memory: 1 << 30,
+            firmware: Firmware::Qboot,
+            timeout: None,
+        }
+    }
+}
+
+/// A VM with every choice made: the accelerator is concrete, the CPU model and timeout are set,
+/// the firmware file (if any) exists.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResolvedVm {
+    pub accel: Accel,
+    pub machine: Machine,
+    pub cpu: String,
+    pub smp: u32,
+    pub memory: u64,
+    pub firmware: Firmware,
+    pub bios: Option<PathBuf>,
+    pub timeout: f64,
+}
+
+impl ResolvedVm {
+    /// `kvm_cpu`: the CPU model the KVM probe found working (used when accel is kvm and no
+    /// `--cpu` was given). `accel` must already be concrete.
+    pub fn new(vm: &VmConfig, accel: Accel, kvm_cpu: Option<&str>) -> Result<ResolvedVm, String> {
+        assert_ne!(accel, Accel::Auto, "resolve auto before building the VM");
+        if vm.smp == 0 {
+            return Err("--smp must be at least 1".into());
+        }
+        let cpu = match (&vm.cpu, accel) {
+            (Some(c), _) => c.clone(),
+            (None, Accel::Kvm) => kvm_cpu.unwrap_or(crate::kvm::CPU_MODELS[0]).to_string(),
+            (None, _) => "max".to_string(),
+        };
+        let bios = vm.firmware.bios_file()?;
+        Ok(ResolvedVm {
+            accel,
+            machine: vm.machine,
+            cpu,
+            smp: vm.smp,
+            memory: vm.memory,
+            firmware: vm.firmware.clone(),
+            bios,
+            timeout: vm
+                .timeout
+                .unwrap_or_else(|| default_timeout_secs(accel, vm.smp)),
+        })
+    }
+
+    pub fn deterministic(&self) -> bool {
+        self.accel == Accel::Icount
+    }
+
+    /// QEMU's arguments (without the program name).
+    pub fn qemu_args(&self, elf: &Path, kernel_args: &[String], extra: &[String]) -> Vec<String> {
+        let mut a: Vec<String> = vec![
+            "-machine".into(),
+            self.machine.name().into(),
+            "-cpu".into(),
+            self.cpu.clone(),
+            "-smp".into(),
+            self.smp.to_string(),
+            "-m".into(),
+            size_label(self.memory),
+            "-display".into(),
+            "none".into(),
+            "-serial".into(),
+            "stdio".into(),
+            "-monitor".into(),
+            "none".into(),
+            "-nodefaults".into(),
+            "-no-reboot".into(),
+            "-device".into(),
+            "isa-debug-exit,iobase=0xf4,iosize=0x04".into(),
+        ];
+        match self.accel {
+            Accel::Kvm => a.extend(["-accel".into(), "kvm".into()]),
+            Accel::Tcg => {
+                let thread = if self.smp == 1 { "single" } else { "multi" };
+                a.extend(["-accel".into(), format!("tcg,thread={thread}")]);
+            }
+            Accel::Icount => a.extend([
+                "-accel".into(),
+                "tcg,thread=single".into(),
+                "-icount".into(),
+                "shift=0,sleep=off".into(),
+            ]),
+            Accel::Auto => unreachable!("accelerator not resolved"),
+        }
+        if let Some(bios) = &self.bios {
+            a.extend(["-bios".into(), bios.display().to_string()]);
+        }
+        a.extend(["-kernel".into(), elf.display().to_string()]);
+        if !kernel_args.is_empty() {
+            a.extend(["-append".into(), kernel_args.join(" ")]);
+        }
+        a.extend(extra.iter().cloned());
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("128M"), Ok(128 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("5G"), Ok(5 << 30));
+        assert_eq!(parse_size("5g"), Ok(5 << 30));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("2048"), Ok(2048 << 20));
+        assert_eq!(parse_size("1T"), Ok(1 << 40));
+        assert_eq!(parse_size("2048K"), Ok(2 << 20));
+        for bad in [
+            "",
+            "M",
+            "abc",
+            "12X",
+            "0M",
+            "1.5G",
+            "-1G",
+            "100K",
+            "99999999999999999999G",
+        ] {
+            let e = parse_size(bad).unwrap_err();
+            assert!(e.contains("invalid memory size"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn size_labels() {
+        assert_eq!(size_label(128 << 20), "128M");
+        assert_eq!(size_label(1 << 30), "1G");
+        assert_eq!(size_label(5 << 30), "5G");
+        assert_eq!(size_label(1536 << 20), "1536M");
+    }
+
+    #[test]
+    fn timeouts_scale() {
+        assert_eq!(default_timeout_secs(Accel::Tcg, 1), 30.5);
+        assert_eq!(default_timeout_secs(Accel::Tcg, 64), 62.0);
+        assert_eq!(default_timeout_secs(Accel::Icount, 4), 64.0);
+        assert_eq!(default_timeout_secs(Accel::Kvm, 10), 22.0);
+        assert!(default_timeout_secs(Accel::Tcg, 8) > default_timeout_secs(Accel::Tcg, 2));
+    }
+
+    fn vm(accel: Accel, smp: u32) -> ResolvedVm {
+        let cfg = VmConfig {
+            accel,
+            smp,
+            firmware: Firmware::SeaBios,
+            ..VmConfig::default()
+        };
+        ResolvedVm::new(&cfg, accel, Some("host,-arch-capabilities,+invtsc")).unwrap()
+    }
+
+    #[test]
+    fn qemu_command_lines() {
+        let args = |v: &ResolvedVm| {
+            v.qemu_args(
+                Path::new("k.elf"),
+                &["test=all".into(), "exit=qemu".into()],
+                &[],
+            )
+            .join(" ")
+        };
+        let tcg1 = args(&vm(Accel::Tcg, 1));
+        assert!(tcg1.starts_with("-machine q35 -cpu max -smp 1 -m 1G -display none -serial stdio"));
+        assert!(tcg1.contains("-no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04"));
+        assert!(tcg1.contains("-accel tcg,thread=single -kernel k.elf -append test=all exit=qemu"));
+        assert!(!tcg1.contains("-bios"));
+        assert!(args(&vm(Accel::Tcg, 4)).contains("-accel tcg,thread=multi"));
+        assert!(
+            args(&vm(Accel::Icount, 4))
+                .contains("-accel tcg,thread=single -icount shift=0,sleep=off")
+        );
+        let kvm = args(&vm(Accel::Kvm, 2));
+        assert!(kvm.contains("-cpu host,-arch-capabilities,+invtsc") && kvm.contains("-accel kvm"));
+        let none = vm(Accel::Tcg, 1).qemu_args(Path::new("k"), &[], &["-s".into()]);
+        assert!(!none.contains(&"-append".to_string()));
+        assert_eq!(none.last().unwrap(), "-s");
+    }
+
+    #[test]
+    fn missing_firmware_is_an_error() {
+        let cfg = VmConfig {
+            firmware: Firmware::parse("/nonexistent/fw.bin"),
+            ..VmConfig::default()
+        };
+        let e = ResolvedVm::new(&cfg, Accel::Tcg, None).unwrap_err();
+        assert!(e.contains("/nonexistent/fw.bin") && e.contains("does not exist"));
+    }
+}

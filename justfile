@@ -1,0 +1,42 @@
+# Research kernel: build, boot, test, benchmark. `just --list` shows every recipe.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+kernel_target := "x86_64-unknown-none"
+kernel_elf := justfile_directory() / "target" / kernel_target / "release" / "kernel"
+runner := justfile_directory() / "target" / "release" / "runner"
+
+# Show the recipes.
+default:
+    @just --list
+
+# Build the kernel; the last line printed is the path of its ELF.
+kernel:
+    cargo build --release -p kernel --target {{kernel_target}}
+    @echo {{kernel_elf}}
+
+# Build the host runner.
+runner:
+    cargo build --release -p runner
+
+# Boot the kernel and show its console: `just run -- test=all`, `just run --smp 4 --accel tcg`.
+run *ARGS: kernel runner
+    {{runner}} run --kernel {{kernel_elf}} {{ARGS}}
+
+# The main job: boot the kernel's default job (the benchmark suite once it exists).
+bench *ARGS: kernel runner
+    {{runner}} run --kernel {{kernel_elf}} --results results/latest {{ARGS}}
+
+# The CI set: host unit tests, then a representative subset of every in-QEMU matrix.
+test: kernel runner
+    cargo test --workspace --exclude kernel
+    {{runner}} test --kernel {{kernel_elf}}
+
+# Every configuration of every matrix.
+test-all: kernel runner
+    cargo test --workspace --exclude kernel
+    {{runner}} test --kernel {{kernel_elf}} --all
+
+# Is KVM usable here, and with which CPU model?
+kvm-probe: runner
+    {{runner}} kvm-probe

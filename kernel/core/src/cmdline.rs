@@ -1,0 +1,771 @@
+//! The kernel command line, parsed into typed [`Options`].
+//!
+//! The line is a sequence of words separated by ASCII whitespace; each word is `key=value` or a
+//! bare flag `key`. Every key the kernel understands is listed once, in [`OPTIONS`], with its
+//! kind and help text; [`write_help`] prints that table and [`parse`] validates against it.
+//!
+//! Adding an option takes an entry in [`OPTIONS`], a field in [`Options`] and one arm in
+//! `Options::set` (a test checks that every table entry reaches a field).
+
+use core::fmt;
+
+/// What an option accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptKind {
+    /// A bare word without a value: `key`.
+    Flag,
+    /// `key=value`, with the value one of the listed words.
+    Choice(&'static [&'static str]),
+    /// `key=number`, decimal or `0x` hexadecimal, within `min..=max`.
+    UInt {
+        /// Smallest accepted value.
+        min: u64,
+        /// Largest accepted value.
+        max: u64,
+    },
+    /// `key=all` or `key=a,b,c`: a non-empty comma-separated list of the listed names.
+    List(&'static [&'static str]),
+}
+
+/// One entry of the option table.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OptSpec {
+    /// The word before `=`.
+    pub key: &'static str,
+    /// What the value must look like.
+    pub kind: OptKind,
+    /// One line of help, shown by the `help` option.
+    pub help: &'static str,
+}
+
+/// Names of the in-kernel self-tests, in the order they run; `test=` selects among them.
+pub const SELFTESTS: &[&str] = &[
+    "higher_half",
+    "identity_gone",
+    "text_readonly",
+    "rodata_nx",
+    "direct_map_last_frame",
+    "alloc_unique",
+    "mmio_uncached",
+];
+
+/// Every option of the kernel command line: the one place that lists them.
+pub static OPTIONS: &[OptSpec] = &[
+    OptSpec {
+        key: "help",
+        kind: OptKind::Flag,
+        help: "print these options and exit",
+    },
+    OptSpec {
+        key: "exit",
+        kind: OptKind::Choice(ExitMode::NAMES),
+        help: "how the run ends: QEMU's isa-debug-exit device or halt (bare metal); \
+               default: qemu when a hypervisor is present, else halt",
+    },
+    OptSpec {
+        key: "test",
+        kind: OptKind::List(SELFTESTS),
+        help: "run the in-kernel self-tests: all, or a comma-separated list of names",
+    },
+    OptSpec {
+        key: "crash",
+        kind: OptKind::Choice(Crash::NAMES),
+        help: "fail deliberately in the chosen way (tests the failure reporting)",
+    },
+];
+
+// `parse` records the keys seen so far in a `u64` bit set.
+const _: () = assert!(
+    OPTIONS.len() <= 64,
+    "the duplicate check holds one bit per option"
+);
+
+/// How a run ends (`exit=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitMode {
+    /// Write the status to QEMU's isa-debug-exit device.
+    Qemu,
+    /// Report the status on the serial port and halt (bare metal).
+    Halt,
+}
+
+impl ExitMode {
+    /// Every mode, in the order of [`ExitMode::NAMES`].
+    pub const ALL: [ExitMode; 2] = [ExitMode::Qemu, ExitMode::Halt];
+    /// The command-line spelling of each mode, in the order of [`ExitMode::ALL`].
+    pub const NAMES: &'static [&'static str] = &["qemu", "halt"];
+
+    /// The command-line spelling of this mode.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// A deliberate failure (`crash=`), to test how failures are reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crash {
+    /// Call `panic!`.
+    Panic,
+    /// Touch an unmapped address.
+    PageFault,
+    /// Recurse until the stack guard page is hit.
+    StackOverflow,
+    /// Load an empty IDT and raise an exception: the CPU resets.
+    TripleFault,
+    /// Spin forever with interrupts off: the host's timeout must catch it.
+    Hang,
+    /// Return from the kernel's main path without writing the `end` record.
+    NoEnd,
+}
+
+impl Crash {
+    /// Every crash, in the order of [`Crash::NAMES`].
+    pub const ALL: [Crash; 6] = [
+        Crash::Panic,
+        Crash::PageFault,
+        Crash::StackOverflow,
+        Crash::TripleFault,
+        Crash::Hang,
+        Crash::NoEnd,
+    ];
+    /// The command-line spelling of each crash, in the order of [`Crash::ALL`].
+    pub const NAMES: &'static [&'static str] = &[
+        "panic",
+        "pagefault",
+        "stack_overflow",
+        "triple_fault",
+        "hang",
+        "no_end",
+    ];
+
+    /// The command-line spelling of this crash.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// Which self-tests `test=` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestSelection<'a> {
+    /// `test=all`, or a list naming `all`.
+    All,
+    /// A validated comma-separated list of names from [`SELFTESTS`] (may repeat a name).
+    List(&'a str),
+}
+
+impl<'a> TestSelection<'a> {
+    /// The selection for a list already validated against [`SELFTESTS`].
+    fn from_list(list: &'a str) -> Self {
+        if list.split(',').any(|element| element == "all") {
+            TestSelection::All
+        } else {
+            TestSelection::List(list)
+        }
+    }
+
+    /// Whether the self-test `name` is selected.
+    pub fn includes(&self, name: &str) -> bool {
+        match self {
+            TestSelection::All => SELFTESTS.contains(&name),
+            TestSelection::List(list) => list.split(',').any(|element| element == name),
+        }
+    }
+
+    /// The selected self-tests, each once, in [`SELFTESTS`] order.
+    pub fn iter(&self) -> impl Iterator<Item = &'static str> + '_ {
+        SELFTESTS
+            .iter()
+            .copied()
+            .filter(move |name| self.includes(name))
+    }
+}
+
+/// The typed result of [`parse`]: `None` or `false` where the line does not give the option.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options<'a> {
+    /// `help`: print the options and exit.
+    pub help: bool,
+    /// `exit=`: how the run ends; `None` lets the kernel choose.
+    pub exit: Option<ExitMode>,
+    /// `test=`: the self-tests to run.
+    pub tests: Option<TestSelection<'a>>,
+    /// `crash=`: the deliberate failure to cause.
+    pub crash: Option<Crash>,
+}
+
+impl<'a> Options<'a> {
+    /// Stores one validated option: the only place that maps keys to fields.
+    fn set(&mut self, key: &str, value: Value<'a>) {
+        match (key, value) {
+            ("help", Value::Flag) => self.help = true,
+            ("exit", Value::Choice(index)) => self.exit = Some(ExitMode::ALL[index]),
+            ("test", Value::List(list)) => self.tests = Some(TestSelection::from_list(list)),
+            ("crash", Value::Choice(index)) => self.crash = Some(Crash::ALL[index]),
+            _ => unreachable!("option '{key}' is in OPTIONS but has no field in Options"),
+        }
+    }
+}
+
+/// A value checked against its option's [`OptKind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value<'a> {
+    /// A flag was given.
+    Flag,
+    /// Index of the chosen word in the [`OptKind::Choice`] list.
+    Choice(usize),
+    /// A number within the [`OptKind::UInt`] range.
+    UInt(u64),
+    /// A comma-separated list whose every element is a known name or `all`.
+    List(&'a str),
+}
+
+/// Why a command line was rejected; every variant names the offending word as typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmdlineError<'a> {
+    /// The key is not in [`OPTIONS`].
+    UnknownKey {
+        /// The whole word.
+        word: &'a str,
+    },
+    /// A flag was given a value (`help=1`).
+    FlagWithValue {
+        /// The whole word.
+        word: &'a str,
+        /// The option.
+        spec: &'static OptSpec,
+    },
+    /// An option that needs a value was given none (`exit` or `exit=`).
+    MissingValue {
+        /// The whole word.
+        word: &'a str,
+        /// The option.
+        spec: &'static OptSpec,
+    },
+    /// The value is not one of the choices, not a number, or out of range.
+    InvalidValue {
+        /// The value as typed.
+        value: &'a str,
+        /// The option.
+        spec: &'static OptSpec,
+    },
+    /// An element of a list is empty or not a known name.
+    InvalidListElement {
+        /// The element as typed (empty for `a,,b`).
+        element: &'a str,
+        /// The whole value.
+        value: &'a str,
+        /// The option.
+        spec: &'static OptSpec,
+    },
+    /// The key appeared before on the same line.
+    Duplicate {
+        /// The second word with this key.
+        word: &'a str,
+        /// The option.
+        spec: &'static OptSpec,
+    },
+}
+
+impl fmt::Display for CmdlineError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            CmdlineError::UnknownKey { word } => write!(f, "unknown option '{word}'"),
+            CmdlineError::FlagWithValue { word, spec } => {
+                write!(f, "option '{}' takes no value, got '{word}'", spec.key)
+            }
+            CmdlineError::MissingValue { word, spec } => write!(
+                f,
+                "option '{}' needs a value, got '{word}' (expected {})",
+                spec.key,
+                Syntax(spec)
+            ),
+            CmdlineError::InvalidValue { value, spec } => {
+                write!(
+                    f,
+                    "invalid value '{value}' for option '{}' (expected ",
+                    spec.key
+                )?;
+                write_expected(f, spec.kind)?;
+                f.write_str(")")
+            }
+            CmdlineError::InvalidListElement {
+                element,
+                value,
+                spec,
+            } => {
+                if element.is_empty() {
+                    write!(f, "empty element in '{value}' for option '{}'", spec.key)?;
+                } else {
+                    write!(
+                        f,
+                        "unknown element '{element}' in '{value}' for option '{}'",
+                        spec.key
+                    )?;
+                }
+                f.write_str(" (expected ")?;
+                write_expected(f, spec.kind)?;
+                f.write_str(")")
+            }
+            CmdlineError::Duplicate { word, spec } => {
+                write!(f, "option '{}' given twice (again in '{word}')", spec.key)
+            }
+        }
+    }
+}
+
+/// Describes the values `kind` accepts, for error messages and help.
+fn write_expected(w: &mut impl fmt::Write, kind: OptKind) -> fmt::Result {
+    match kind {
+        OptKind::Flag => w.write_str("no value"),
+        OptKind::Choice(choices) => {
+            w.write_str("one of: ")?;
+            write_joined(w, choices, ", ")
+        }
+        OptKind::UInt { min, max } => write!(w, "a number from {min} to {max}"),
+        OptKind::List(names) => {
+            w.write_str("all, or a comma-separated list of: ")?;
+            write_joined(w, names, ", ")
+        }
+    }
+}
+
+fn write_joined(w: &mut impl fmt::Write, words: &[&str], separator: &str) -> fmt::Result {
+    for (i, word) in words.iter().enumerate() {
+        if i > 0 {
+            w.write_str(separator)?;
+        }
+        w.write_str(word)?;
+    }
+    Ok(())
+}
+
+/// The syntax of an option as shown by help: `help`, `exit=qemu|halt`, `n=<0..=8>`,
+/// `test=all|<name>,...`.
+struct Syntax<'s>(&'s OptSpec);
+
+impl fmt::Display for Syntax<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let spec = self.0;
+        f.write_str(spec.key)?;
+        match spec.kind {
+            OptKind::Flag => Ok(()),
+            OptKind::Choice(choices) => {
+                f.write_str("=")?;
+                write_joined(f, choices, "|")
+            }
+            OptKind::UInt { min, max } => write!(f, "=<{min}..={max}>"),
+            OptKind::List(_) => f.write_str("=all|<name>,..."),
+        }
+    }
+}
+
+/// Width of the syntax column of the help text; a longer syntax is followed by two spaces.
+const HELP_SYNTAX_WIDTH: usize = 22;
+
+/// A `fmt::Write` that only counts the bytes written (to align the help columns).
+struct CountingWriter(usize);
+
+impl fmt::Write for CountingWriter {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0 += s.len();
+        Ok(())
+    }
+}
+
+/// Prints every option, one per line: two spaces, its syntax, and its help text (with the
+/// accepted names for list options).
+pub fn write_help(w: &mut impl fmt::Write) -> fmt::Result {
+    for spec in OPTIONS {
+        let mut syntax_len = CountingWriter(0);
+        // Writing to a `CountingWriter` cannot fail.
+        let _ = fmt::write(&mut syntax_len, format_args!("{}", Syntax(spec)));
+        write!(w, "  {}", Syntax(spec))?;
+        for _ in 0..HELP_SYNTAX_WIDTH.saturating_sub(syntax_len.0).max(2) {
+            w.write_char(' ')?;
+        }
+        w.write_str(spec.help)?;
+        if let OptKind::List(names) = spec.kind {
+            w.write_str(" (names: ")?;
+            write_joined(w, names, ", ")?;
+            w.write_str(")")?;
+        }
+        w.write_char('\n')?;
+    }
+    Ok(())
+}
+
+impl OptSpec {
+    /// Checks the value given in `word` (`None` for a bare key) against this option's kind.
+    pub fn parse_value<'a>(
+        &'static self,
+        word: &'a str,
+        value: Option<&'a str>,
+    ) -> Result<Value<'a>, CmdlineError<'a>> {
+        let value = match (self.kind, value) {
+            (OptKind::Flag, None) => return Ok(Value::Flag),
+            (OptKind::Flag, Some(_)) => {
+                return Err(CmdlineError::FlagWithValue { word, spec: self });
+            }
+            (_, None | Some("")) => return Err(CmdlineError::MissingValue { word, spec: self }),
+            (_, Some(value)) => value,
+        };
+        let invalid = CmdlineError::InvalidValue { value, spec: self };
+        match self.kind {
+            OptKind::Flag => unreachable!("flags return above"),
+            OptKind::Choice(choices) => choices
+                .iter()
+                .position(|&choice| choice == value)
+                .map(Value::Choice)
+                .ok_or(invalid),
+            OptKind::UInt { min, max } => match parse_u64(value) {
+                Some(n) if (min..=max).contains(&n) => Ok(Value::UInt(n)),
+                _ => Err(invalid),
+            },
+            OptKind::List(names) => {
+                for element in value.split(',') {
+                    if element != "all" && !names.contains(&element) {
+                        return Err(CmdlineError::InvalidListElement {
+                            element,
+                            value,
+                            spec: self,
+                        });
+                    }
+                }
+                Ok(Value::List(value))
+            }
+        }
+    }
+}
+
+/// Parses a decimal or `0x`-prefixed hexadecimal number (digits only: no sign, no spaces).
+fn parse_u64(text: &str) -> Option<u64> {
+    let (digits, radix) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => (hex, 16),
+        None => (text, 10),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    u64::from_str_radix(digits, radix).ok()
+}
+
+/// Parses a command line; an empty line gives the defaults.
+pub fn parse(line: &str) -> Result<Options<'_>, CmdlineError<'_>> {
+    let mut options = Options::default();
+    let mut seen: u64 = 0;
+    for word in line.split_ascii_whitespace() {
+        let (key, value) = match word.split_once('=') {
+            Some((key, value)) => (key, Some(value)),
+            None => (word, None),
+        };
+        let index = OPTIONS
+            .iter()
+            .position(|spec| spec.key == key)
+            .ok_or(CmdlineError::UnknownKey { word })?;
+        let spec = &OPTIONS[index];
+        if seen & (1 << index) != 0 {
+            return Err(CmdlineError::Duplicate { word, spec });
+        }
+        seen |= 1 << index;
+        options.set(spec.key, spec.parse_value(word, value)?);
+    }
+    Ok(options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(key: &str) -> &'static OptSpec {
+        OPTIONS.iter().find(|spec| spec.key == key).unwrap()
+    }
+
+    fn error(line: &str) -> String {
+        parse(line).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn empty_and_whitespace_lines_give_defaults() {
+        for line in ["", " ", "\t\n  \r ", "\x0c"] {
+            assert_eq!(parse(line), Ok(Options::default()), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn help_flag() {
+        assert!(parse("help").unwrap().help);
+        assert!(!parse("").unwrap().help);
+    }
+
+    #[test]
+    fn exit_modes() {
+        assert_eq!(parse("exit=qemu").unwrap().exit, Some(ExitMode::Qemu));
+        assert_eq!(parse("exit=halt").unwrap().exit, Some(ExitMode::Halt));
+        assert_eq!(ExitMode::ALL.len(), ExitMode::NAMES.len());
+        for mode in ExitMode::ALL {
+            let line = format!("exit={}", mode.name());
+            assert_eq!(parse(&line).unwrap().exit, Some(mode), "{line}");
+        }
+    }
+
+    #[test]
+    fn crash_modes() {
+        assert_eq!(Crash::ALL.len(), Crash::NAMES.len());
+        for crash in Crash::ALL {
+            let line = format!("crash={}", crash.name());
+            assert_eq!(parse(&line).unwrap().crash, Some(crash), "{line}");
+        }
+        assert_eq!(
+            parse("crash=stack_overflow").unwrap().crash,
+            Some(Crash::StackOverflow)
+        );
+    }
+
+    #[test]
+    fn test_all_selects_every_selftest() {
+        let tests = parse("test=all").unwrap().tests.unwrap();
+        assert_eq!(tests, TestSelection::All);
+        assert!(tests.iter().eq(SELFTESTS.iter().copied()));
+        assert!(!tests.includes("bogus"));
+        assert_eq!(
+            parse("test=rodata_nx,all").unwrap().tests,
+            Some(TestSelection::All)
+        );
+    }
+
+    #[test]
+    fn test_list_iterates_in_selftest_order_once() {
+        let tests = parse("test=alloc_unique,higher_half,alloc_unique")
+            .unwrap()
+            .tests
+            .unwrap();
+        assert!(tests.includes("higher_half"));
+        assert!(tests.includes("alloc_unique"));
+        assert!(!tests.includes("rodata_nx"));
+        assert!(!tests.includes("alloc"));
+        assert_eq!(
+            tests.iter().collect::<Vec<_>>(),
+            ["higher_half", "alloc_unique"]
+        );
+    }
+
+    #[test]
+    fn every_option_reaches_a_field() {
+        for spec in OPTIONS {
+            let line = match spec.kind {
+                OptKind::Flag => spec.key.to_string(),
+                OptKind::Choice(choices) => format!("{}={}", spec.key, choices[0]),
+                OptKind::UInt { min, .. } => format!("{}={min}", spec.key),
+                OptKind::List(names) => format!("{}={}", spec.key, names[0]),
+            };
+            assert_ne!(parse(&line).unwrap(), Options::default(), "{line}");
+        }
+    }
+
+    #[test]
+    fn several_options_with_whitespace_variants() {
+        let options =
+            parse("  exit=halt\ttest=rodata_nx,higher_half \n crash=hang help\r\n").unwrap();
+        assert_eq!(
+            options,
+            Options {
+                help: true,
+                exit: Some(ExitMode::Halt),
+                tests: Some(TestSelection::List("rodata_nx,higher_half")),
+                crash: Some(Crash::Hang),
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_key() {
+        assert_eq!(error("bogus=1"), "unknown option 'bogus=1'");
+        assert_eq!(error("exit=qemu Help"), "unknown option 'Help'");
+        assert_eq!(error("=qemu"), "unknown option '=qemu'");
+        assert_eq!(
+            parse("exits=qemu"),
+            Err(CmdlineError::UnknownKey { word: "exits=qemu" })
+        );
+    }
+
+    #[test]
+    fn flag_with_value() {
+        assert_eq!(
+            parse("help=1"),
+            Err(CmdlineError::FlagWithValue {
+                word: "help=1",
+                spec: spec("help")
+            })
+        );
+        assert_eq!(error("help="), "option 'help' takes no value, got 'help='");
+    }
+
+    #[test]
+    fn missing_value() {
+        assert_eq!(
+            error("exit"),
+            "option 'exit' needs a value, got 'exit' (expected exit=qemu|halt)"
+        );
+        assert_eq!(
+            parse("test="),
+            Err(CmdlineError::MissingValue {
+                word: "test=",
+                spec: spec("test")
+            })
+        );
+        assert!(matches!(
+            parse("crash"),
+            Err(CmdlineError::MissingValue { .. })
+        ));
+    }
+
+    #[test]
+    fn invalid_choice() {
+        assert_eq!(
+            error("exit=sometimes"),
+            "invalid value 'sometimes' for option 'exit' (expected one of: qemu, halt)"
+        );
+        assert_eq!(
+            parse("crash=Panic"),
+            Err(CmdlineError::InvalidValue {
+                value: "Panic",
+                spec: spec("crash")
+            })
+        );
+        assert_eq!(
+            error("exit=qemu=1"),
+            "invalid value 'qemu=1' for option 'exit' (expected one of: qemu, halt)"
+        );
+    }
+
+    #[test]
+    fn invalid_list_elements() {
+        assert_eq!(
+            parse("test=higher_half,bogus"),
+            Err(CmdlineError::InvalidListElement {
+                element: "bogus",
+                value: "higher_half,bogus",
+                spec: spec("test")
+            })
+        );
+        let message = error("test=bogus");
+        assert!(
+            message.starts_with(
+                "unknown element 'bogus' in 'bogus' for option 'test' (expected all, or"
+            ),
+            "{message}"
+        );
+        for line in [
+            "test=higher_half,,rodata_nx",
+            "test=,higher_half",
+            "test=higher_half,",
+            "test=,",
+        ] {
+            let err = parse(line).unwrap_err();
+            assert!(
+                matches!(err, CmdlineError::InvalidListElement { element: "", .. }),
+                "{line}"
+            );
+            assert!(err.to_string().starts_with("empty element in '"), "{err}");
+        }
+    }
+
+    #[test]
+    fn duplicates_are_errors_even_with_equal_values() {
+        assert_eq!(
+            parse("exit=qemu exit=qemu"),
+            Err(CmdlineError::Duplicate {
+                word: "exit=qemu",
+                spec: spec("exit")
+            })
+        );
+        assert_eq!(
+            error("help test=all help"),
+            "option 'help' given twice (again in 'help')"
+        );
+        assert!(matches!(
+            parse("crash=hang exit=halt crash=panic"),
+            Err(CmdlineError::Duplicate { .. })
+        ));
+    }
+
+    #[test]
+    fn first_error_wins() {
+        assert_eq!(error("bogus exit=never"), "unknown option 'bogus'");
+    }
+
+    /// `OPTIONS` has no number option yet: check the `UInt` kind through a spec of its own.
+    #[test]
+    fn uint_values() {
+        static CPUS: OptSpec = OptSpec {
+            key: "cpus",
+            kind: OptKind::UInt { min: 1, max: 512 },
+            help: "",
+        };
+        assert_eq!(CPUS.parse_value("cpus=4", Some("4")), Ok(Value::UInt(4)));
+        assert_eq!(
+            CPUS.parse_value("cpus=512", Some("512")),
+            Ok(Value::UInt(512))
+        );
+        assert_eq!(
+            CPUS.parse_value("cpus=0x10", Some("0x10")),
+            Ok(Value::UInt(16))
+        );
+        for bad in [
+            "0",
+            "513",
+            "+4",
+            "-1",
+            "4k",
+            "0x",
+            "99999999999999999999999",
+        ] {
+            let err = CPUS.parse_value("cpus=?", Some(bad)).unwrap_err();
+            assert_eq!(
+                err,
+                CmdlineError::InvalidValue {
+                    value: bad,
+                    spec: &CPUS
+                }
+            );
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "invalid value '{bad}' for option 'cpus' (expected a number from 1 to 512)"
+                )
+            );
+        }
+        assert!(matches!(
+            CPUS.parse_value("cpus", None),
+            Err(CmdlineError::MissingValue { .. })
+        ));
+        assert_eq!(Syntax(&CPUS).to_string(), "cpus=<1..=512>");
+    }
+
+    #[test]
+    fn help_lists_every_option_on_its_own_line() {
+        let mut help = String::new();
+        write_help(&mut help).unwrap();
+        let lines: Vec<&str> = help.lines().collect();
+        assert_eq!(lines.len(), OPTIONS.len());
+        for (line, spec) in lines.iter().zip(OPTIONS) {
+            assert!(line.starts_with(&format!("  {}", Syntax(spec))), "{line}");
+            assert!(line.contains(spec.help), "{line}");
+        }
+        assert!(help.contains("  exit=qemu|halt "), "{help}");
+        assert!(help.contains("  crash=panic|pagefault|stack_overflow|triple_fault|hang|no_end "));
+        for name in SELFTESTS {
+            assert!(help.contains(name), "{name} missing from help");
+        }
+        // Help texts start in one column, after syntax too long for it.
+        for (line, spec) in lines.iter().zip(OPTIONS) {
+            let syntax = format!("  {}  ", Syntax(spec));
+            let help_column = line.find(spec.help).unwrap();
+            assert_eq!(
+                help_column,
+                (2 + HELP_SYNTAX_WIDTH).max(syntax.len()),
+                "{line}"
+            );
+        }
+    }
+}

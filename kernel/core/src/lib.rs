@@ -1,0 +1,33 @@
+//! Hardware-independent logic of the kernel.
+//!
+//! Everything here is pure computation over memory the caller hands in, so it builds for both
+//! `x86_64-unknown-none` (used by the kernel) and the host (where `cargo test` runs the unit
+//! tests). No allocation, no dependencies.
+//!
+//! - [`cmdline`]: the kernel command line, parsed into typed options against one table of keys.
+//! - [`bootinfo`]: Multiboot1 / Multiboot2 information, normalised into one memory map.
+//! - [`frame`]: the physical frame allocator (a bitmap over 4 KiB frames).
+//! - [`paging`]: x86-64 4-level page tables: map, unmap, translate, protect.
+//! - [`json`]: one-line JSON records for the serial port.
+//! - [`fmtbuf`]: a fixed-capacity text buffer for `write!`.
+
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+/// Size of a physical frame and of the smallest x86-64 page (Intel SDM Vol. 3A, 4.5).
+pub const PAGE_SIZE: u64 = 4096;
+
+/// End of the real-mode low memory (1 MiB): the IVT, BIOS data area, EBDA, video memory and
+/// option ROMs live below it, and no frame below it is ever handed out by the frame allocator.
+pub const LOW_MEMORY_END: u64 = 0x10_0000;
+
+pub mod bootinfo;
+pub mod cmdline;
+pub mod fmtbuf;
+pub mod frame;
+pub mod json;
+pub mod paging;
+
+#[cfg(test)]
+mod testutil;

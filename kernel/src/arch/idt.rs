@@ -1,0 +1,182 @@
+//! Interrupt descriptor table and the entry stubs of the 32 architectural exceptions
+//! (Intel SDM vol. 3A, chapter 6).
+//!
+//! Each stub pushes a zero where the CPU pushes no error code, then its vector, and joins a
+//! common path that saves every general-purpose register into an [`ExceptionFrame`] and calls
+//! [`exception_dispatch`]. The double fault runs on its own IST stack, so a kernel stack
+//! overflow (a #PF that cannot push its frame) still produces a report.
+
+use core::arch::global_asm;
+use core::mem::size_of;
+
+use super::gdt::{IST_DOUBLE_FAULT, IST_MACHINE_CHECK, IST_NMI, KERNEL_CS};
+
+pub const VEC_DIVIDE: u8 = 0;
+pub const VEC_NMI: u8 = 2;
+pub const VEC_DOUBLE_FAULT: u8 = 8;
+pub const VEC_GENERAL_PROTECTION: u8 = 13;
+pub const VEC_PAGE_FAULT: u8 = 14;
+pub const VEC_MACHINE_CHECK: u8 = 18;
+
+/// Names of the architectural exceptions, by vector (mnemonic, description).
+pub const EXCEPTION_NAMES: [(&str, &str); 32] = [
+    ("#DE", "divide error"), ("#DB", "debug"), ("NMI", "non-maskable interrupt"),
+    ("#BP", "breakpoint"), ("#OF", "overflow"), ("#BR", "bound range exceeded"),
+    ("#UD", "invalid opcode"), ("#NM", "device not available"), ("#DF", "double fault"),
+    ("#MF9", "coprocessor segment overrun"), ("#TS", "invalid TSS"),
+    ("#NP", "segment not present"), ("#SS", "stack-segment fault"),
+    ("#GP", "general protection fault"), ("#PF", "page fault"), ("#15", "reserved"),
+    ("#MF", "x87 floating-point error"), ("#AC", "alignment check"), ("#MC", "machine check"),
+    ("#XM", "SIMD floating-point exception"), ("#VE", "virtualization exception"),
+    ("#CP", "control protection exception"), ("#22", "reserved"), ("#23", "reserved"),
+    ("#24", "reserved"), ("#25", "reserved"), ("#26", "reserved"), ("#27", "reserved"),
+    ("#HV", "hypervisor injection exception"), ("#VC", "VMM communication exception"),
+    ("#SX", "security exception"), ("#31", "reserved"),
+];
+
+/// Page-fault error code bits (Intel SDM vol. 3A, figure 6-11).
+pub const PF_PRESENT: u64 = 1 << 0;
+pub const PF_WRITE: u64 = 1 << 1;
+pub const PF_USER: u64 = 1 << 2;
+pub const PF_RESERVED: u64 = 1 << 3;
+pub const PF_INSTRUCTION: u64 = 1 << 4;
+
+/// Registers saved by the entry path, lowest address first.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ExceptionFrame {
+    pub r15: u64, pub r14: u64, pub r13: u64, pub r12: u64,
+    pub r11: u64, pub r10: u64, pub r9: u64, pub r8: u64,
+    pub rbp: u64, pub rdi: u64, pub rsi: u64, pub rdx: u64,
+    pub rcx: u64, pub rbx: u64, pub rax: u64,
+    pub vector: u64,
+    pub error_code: u64,
+    // Pushed by the CPU.
+    pub rip: u64, pub cs: u64, pub rflags: u64, pub rsp: u64, pub ss: u64,
+}
+
+const _: () = assert!(size_of::<ExceptionFrame>() == 22 * 8);
+
+macro_rules! stub {
+    ($v:literal) => {
+        concat!("exc_stub_", $v, ":\n push 0\n push ", $v, "\n jmp exception_common\n")
+    };
+    ($v:literal, error_code) => {
+        concat!("exc_stub_", $v, ":\n push ", $v, "\n jmp exception_common\n")
+    };
+}
+
+global_asm!(
+    ".section .text.exceptions, \"ax\"",
+    stub!(0), stub!(1), stub!(2), stub!(3), stub!(4), stub!(5), stub!(6), stub!(7),
+    stub!(8, error_code), stub!(9), stub!(10, error_code), stub!(11, error_code),
+    stub!(12, error_code), stub!(13, error_code), stub!(14, error_code), stub!(15),
+    stub!(16), stub!(17, error_code), stub!(18), stub!(19), stub!(20), stub!(21, error_code),
+    stub!(22), stub!(23), stub!(24), stub!(25), stub!(26), stub!(27), stub!(28),
+    stub!(29, error_code), stub!(30, error_code), stub!(31),
+    "exception_common:",
+    " push rax", " push rbx", " push rcx", " push rdx", " push rsi", " push rdi", " push rbp",
+    " push r8", " push r9", " push r10", " push r11", " push r12", " push r13", " push r14",
+    " push r15",
+    " cld",
+    " mov rdi, rsp",
+    " call {dispatch}",
+    " pop r15", " pop r14", " pop r13", " pop r12", " pop r11", " pop r10", " pop r9",
+    " pop r8", " pop rbp", " pop rdi", " pop rsi", " pop rdx", " pop rcx", " pop rbx",
+    " pop rax",
+    " add rsp, 16",
+    " iretq",
+    ".section .rodata.exceptions, \"a\"",
+    ".balign 8",
+    "exc_stub_table:",
+    ".quad exc_stub_0, exc_stub_1, exc_stub_2, exc_stub_3, exc_stub_4, exc_stub_5",
+    ".quad exc_stub_6, exc_stub_7, exc_stub_8, exc_stub_9, exc_stub_10, exc_stub_11",
+    ".quad exc_stub_12, exc_stub_13, exc_stub_14, exc_stub_15, exc_stub_16, exc_stub_17",
+    ".quad exc_stub_18, exc_stub_19, exc_stub_20, exc_stub_21, exc_stub_22, exc_stub_23",
+    ".quad exc_stub_24, exc_stub_25, exc_stub_26, exc_stub_27, exc_stub_28, exc_stub_29",
+    ".quad exc_stub_30, exc_stub_31",
+    ".text",
+    dispatch = sym exception_dispatch,
+);
+
+unsafe extern "C" {
+    static exc_stub_table: [u64; 32];
+}
+
+/// Called by the common entry path with the saved registers; returning resumes them.
+extern "C" fn exception_dispatch(frame: &mut ExceptionFrame) {
+    if super::extable::try_fixup(frame) {
+        return;
+    }
+    crate::report::unexpected_exception(frame)
+}
+
+/// One 16-byte gate descriptor (Intel SDM vol. 3A, figure 6-8).
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Gate {
+    low: u64,
+    high: u64,
+}
+
+/// 64-bit interrupt gate, present, DPL 0.
+const GATE_INTERRUPT_PRESENT: u64 = 0x8E << 40;
+
+impl Gate {
+    const EMPTY: Gate = Gate { low: 0, high: 0 };
+
+    fn interrupt(handler: u64, ist: u8) -> Gate {
+        Gate {
+            low: (handler & 0xFFFF)
+                | (KERNEL_CS as u64) << 16
+                | (ist as u64 & 0x7) << 32
+                | GATE_INTERRUPT_PRESENT
+                | ((handler >> 16) & 0xFFFF) << 48,
+            high: handler >> 32,
+        }
+    }
+}
+
+#[repr(C, align(16))]
+struct Idt([Gate; 256]);
+
+/// One IDT shared by every CPU (its gates name IST slots, and each CPU's TSS holds its own
+/// stacks for those slots).
+static mut IDT: Idt = Idt([Gate::EMPTY; 256]);
+
+/// Fill the exception gates. Call once, on the BSP, before `load`.
+pub fn init() {
+    for v in 0..32u8 {
+        let ist = match v {
+            VEC_DOUBLE_FAULT => IST_DOUBLE_FAULT,
+            VEC_NMI => IST_NMI,
+            VEC_MACHINE_CHECK => IST_MACHINE_CHECK,
+            _ => 0,
+        };
+        // SAFETY: exc_stub_table is a constant table emitted above; IDT is written only here,
+        // before any CPU loads it.
+        unsafe {
+            let handler = exc_stub_table[v as usize];
+            (*(&raw mut IDT)).0[v as usize] = Gate::interrupt(handler, ist);
+        }
+    }
+}
+
+/// Load the shared IDT on this CPU.
+pub fn load() {
+    #[repr(C, packed)]
+    struct Pointer {
+        limit: u16,
+        base: u64,
+    }
+    let ptr = Pointer { limit: (size_of::<Idt>() - 1) as u16, base: &raw const IDT as u64 };
+    // SAFETY: the IDT is static and its exception gates are filled by `init`.
+    unsafe { core::arch::asm!("lidt [{}]", in(reg) &ptr, options(readonly, nostack, preserves_flags)) };
+}
+
+/// Load an empty IDT: the next exception becomes a triple fault (used by `crash=triple_fault`).
+pub fn load_empty() {
+    let ptr: [u16; 5] = [0; 5];
+    // SAFETY: deliberately makes every exception unrecoverable; only the crash injector calls it.
+    unsafe { core::arch::asm!("lidt [{}]", in(reg) &ptr, options(readonly, nostack, preserves_flags)) };
+}

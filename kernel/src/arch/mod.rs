@@ -1,0 +1,91 @@
+//! The x86-64 layer: everything that touches registers, ports and descriptor tables lives
+//! below this module, each `unsafe` block with the reason it holds.
+
+pub mod cpu;
+pub mod extable;
+pub mod gdt;
+pub mod idt;
+pub mod port;
+pub mod tsc;
+
+use core::arch::asm;
+
+/// Logical id of the CPU running this code (0 = the bootstrap processor).
+#[inline]
+pub fn cpu_id() -> u32 {
+    0
+}
+
+/// Disable maskable interrupts; returns whether they were enabled.
+#[inline]
+pub fn interrupts_disable() -> bool {
+    let flags: u64;
+    // SAFETY: reading RFLAGS and clearing IF has no memory effects.
+    unsafe { asm!("pushfq", "pop {}", "cli", out(reg) flags, options(nomem, preserves_flags)) };
+    flags & RFLAGS_IF != 0
+}
+
+#[inline]
+pub fn interrupts_enable() {
+    // SAFETY: the IDT is loaded before anything enables interrupts.
+    unsafe { asm!("sti", options(nomem, nostack)) };
+}
+
+/// RFLAGS.IF, interrupt enable flag (Intel SDM vol. 1, 3.4.3).
+pub const RFLAGS_IF: u64 = 1 << 9;
+
+/// Stop this CPU for good: interrupts off, HLT in a loop (an NMI returns to the loop).
+pub fn halt_forever() -> ! {
+    loop {
+        // SAFETY: cli; hlt only stops this CPU.
+        unsafe { asm!("cli", "hlt", options(nomem, nostack)) };
+    }
+}
+
+/// Current frame pointer (the kernel is built with frame pointers).
+#[inline(always)]
+pub fn frame_pointer() -> u64 {
+    let rbp: u64;
+    // SAFETY: reads a register.
+    unsafe { asm!("mov {}, rbp", out(reg) rbp, options(nomem, nostack, preserves_flags)) };
+    rbp
+}
+
+#[inline(always)]
+pub fn stack_pointer() -> u64 {
+    let rsp: u64;
+    // SAFETY: reads a register.
+    unsafe { asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack, preserves_flags)) };
+    rsp
+}
+
+pub fn read_cr2() -> u64 {
+    let v: u64;
+    // SAFETY: reads a control register.
+    unsafe { asm!("mov {}, cr2", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+pub fn read_cr3() -> u64 {
+    let v: u64;
+    // SAFETY: reads a control register.
+    unsafe { asm!("mov {}, cr3", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+/// Load CR3 (flushes every non-global TLB entry).
+///
+/// # Safety
+/// `pml4` must be a complete PML4 that maps the running code, stack and data at the same
+/// virtual addresses as the current one.
+pub unsafe fn write_cr3(pml4: u64) {
+    // SAFETY: the caller guarantees the new tables map everything in use.
+    unsafe { asm!("mov cr3, {}", in(reg) pml4, options(nostack, preserves_flags)) };
+}
+
+/// Invalidate the TLB entry for one page on this CPU (INVLPG).
+#[inline]
+pub fn invlpg(virt: u64) {
+    // SAFETY: INVLPG only drops a cached translation.
+    unsafe { asm!("invlpg [{}]", in(reg) virt, options(nostack, preserves_flags)) };
+}

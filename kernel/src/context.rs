@@ -1,0 +1,39 @@
+//! The `context` record: what a reader of a result needs to know about the machine and run.
+
+use kernel_core::bootinfo::{BootInfo, RegionKind};
+
+use crate::arch::{cpu, tsc};
+
+pub fn print(info: &BootInfo) {
+    let f = cpu::features();
+    let m = &info.memory;
+    let memory_bytes = m.total(RegionKind::Usable)
+        + m.total(RegionKind::Kernel)
+        + m.total(RegionKind::Loader)
+        + m.total(RegionKind::AcpiReclaimable);
+    crate::record!("context", |r| r
+        .str("git_rev", env!("KERNEL_GIT_REV"))
+        .str("cpu_vendor", f.vendor_str())
+        .str("cpu_model", f.brand_str())
+        .u64("tsc_hz", tsc::hz())
+        .str("tsc_source", tsc::source().name())
+        .bool("invariant_tsc", f.invariant_tsc)
+        .str("hypervisor", f.hypervisor_str())
+        .u64("cpus_found", 1)
+        .u64("cpus_possible", 1)
+        .u64("cpus_online", 1)
+        .u64("memory_bytes", memory_bytes)
+        .str("cmdline", info.cmdline())
+        .str("boot_protocol", match info.protocol {
+            kernel_core::bootinfo::Protocol::Multiboot1 => "multiboot1",
+            kernel_core::bootinfo::Protocol::Multiboot2 => "multiboot2",
+        })
+        .str("loader", info.loader_name())
+        .bool("nx", f.nx)
+        .bool("pages_1g", f.pages_1g)
+        .bool("smep", f.smep)
+        .bool("smap", f.smap)
+        .bool("pcid", f.pcid)
+        .bool("invpcid", f.invpcid)
+        .bool("x2apic", f.x2apic));
+}

@@ -1,0 +1,63 @@
+//! How a run ends: QEMU's isa-debug-exit device with the codes of DESIGN.md, or a clean halt
+//! on bare metal (`exit=halt`).
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use crate::arch::{self, port};
+
+/// isa-debug-exit at this port (`-device isa-debug-exit,iobase=0xf4,iosize=0x04`); QEMU exits
+/// with status (v << 1) | 1.
+const QEMU_DEBUG_EXIT_PORT: u16 = 0xF4;
+
+/// Exit codes (DESIGN.md, "Interfaces that scripts and papers rely on").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitCode {
+    /// Status 33.
+    Pass = 0x10,
+    /// A test or a benchmark check failed: status 35.
+    Fail = 0x11,
+    /// Panic: status 37.
+    Panic = 0x12,
+    /// Unexpected CPU exception: status 39.
+    Exception = 0x13,
+    /// Bad kernel command line: status 41.
+    BadCmdline = 0x14,
+}
+
+impl ExitCode {
+    /// The `status` word of the `end` record.
+    pub fn status(self) -> &'static str {
+        match self {
+            ExitCode::Pass => "pass",
+            ExitCode::Fail => "fail",
+            ExitCode::Panic => "panic",
+            ExitCode::Exception => "exception",
+            ExitCode::BadCmdline => "bad_cmdline",
+        }
+    }
+}
+
+static USE_QEMU_EXIT: AtomicBool = AtomicBool::new(true);
+
+/// Choose how runs end (from `exit=`, or the default: QEMU when a hypervisor is present).
+pub fn set_qemu_exit(qemu: bool) {
+    USE_QEMU_EXIT.store(qemu, Ordering::Relaxed);
+}
+
+/// Print the `end` record and stop the machine.
+pub fn finish(code: ExitCode) -> ! {
+    crate::record!("end", |r| r.str("status", code.status()));
+    exit_without_end(code)
+}
+
+/// Stop the machine without printing `end` (used by `crash=no_end`, and after `finish`).
+pub fn exit_without_end(code: ExitCode) -> ! {
+    let qemu = USE_QEMU_EXIT.load(Ordering::Relaxed);
+    crate::println!("kernel: run finished ({}); {}", code.status(),
+                    if qemu { "leaving through QEMU's exit device" } else { "halting" });
+    if qemu {
+        port::outb(QEMU_DEBUG_EXIT_PORT, code as u8);
+    }
+    arch::halt_forever()
+}

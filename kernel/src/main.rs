@@ -1,0 +1,95 @@
+//! The kernel's second stage: entered from boot/entry.asm on the bootstrap processor, in long
+//! mode at the higher half, on the boot stack, with the prekernel tables (low 4 GiB identity
+//! mapped, low 1 GiB at 0xffffffff80000000) still loaded.
+
+#![no_std]
+#![no_main]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod arch;
+mod boot;
+mod console;
+mod context;
+mod crash;
+mod exit;
+mod mm;
+mod report;
+mod selftest;
+
+use kernel_core::cmdline;
+
+use crate::exit::ExitCode;
+
+/// The loader's information, normalised, kept for the whole run.
+static BOOT_INFO: spin::Once<kernel_core::bootinfo::BootInfo> = spin::Once::new();
+
+/// Entry from boot/entry.asm: `loader_magic` and `loader_info` are EAX and EBX as the loader
+/// left them (multiboot1 or multiboot2 magic and the physical address of its information).
+#[unsafe(no_mangle)]
+extern "C" fn kernel_main(loader_magic: u32, loader_info: u32) -> ! {
+    console::init();
+    arch::gdt::init_bsp();
+    arch::idt::init();
+    arch::idt::load();
+    let features = arch::cpu::features();
+    exit::set_qemu_exit(features.hypervisor.is_some());
+    println!("kernel: higher-half entry at {:#x} on {} ({})", kernel_main as usize,
+             features.brand_str(), features.hypervisor_str());
+
+    let info = match boot::read_boot_info(loader_magic, loader_info) {
+        Ok(info) => BOOT_INFO.call_once(|| info),
+        Err(e) => {
+            println!("boot: error: cannot read the loader's information: {e}");
+            record!("error", |r| r.str("kind", "boot").str("message", "unreadable boot information"));
+            exit::finish(ExitCode::Fail);
+        }
+    };
+
+    let opts = match cmdline::parse(info.cmdline()) {
+        Ok(o) => o,
+        Err(e) => bad_cmdline(&e),
+    };
+    if let Some(mode) = opts.exit {
+        exit::set_qemu_exit(mode == cmdline::ExitMode::Qemu);
+    }
+    if opts.help {
+        print_help();
+        exit::finish(ExitCode::Pass);
+    }
+
+    mm::init(info, features);
+    arch::tsc::init();
+    boot::print_summary(info);
+    context::print(info);
+
+    if let Some(crash) = opts.crash {
+        crash::inject(crash);
+    }
+    if let Some(tests) = opts.tests {
+        let ok = selftest::run(&tests);
+        exit::finish(if ok { ExitCode::Pass } else { ExitCode::Fail });
+    }
+    // The default job (until the benchmark suite exists): boot, report, pass.
+    exit::finish(ExitCode::Pass)
+}
+
+fn print_help() {
+    use core::fmt::Write;
+    let mut g = console::ConsoleGuard::lock();
+    let _ = writeln!(g, "kernel command line options (key=value words, separated by spaces):");
+    let _ = cmdline::write_help(&mut g);
+}
+
+fn bad_cmdline(e: &cmdline::CmdlineError) -> ! {
+    {
+        use core::fmt::Write;
+        let mut g = console::ConsoleGuard::lock();
+        let _ = writeln!(g, "error: {e}");
+        let _ = writeln!(g, "valid options:");
+        let _ = cmdline::write_help(&mut g);
+    }
+    let mut msg = kernel_core::fmtbuf::FmtBuf::<256>::new();
+    let _ = core::fmt::Write::write_fmt(&mut msg, format_args!("bad command line: {e}"));
+    record!("error", |r| r.str("kind", "cmdline").str("message", msg.as_str()));
+    exit::finish(ExitCode::BadCmdline)
+}

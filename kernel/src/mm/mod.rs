@@ -1,0 +1,263 @@
+//! Memory management: the physical frame allocator, the kernel's page tables (direct map,
+//! kernel image by section, device and firmware mappings on demand).
+
+pub mod layout;
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use kernel_core::bootinfo::{BootInfo, RegionKind};
+use kernel_core::frame::FrameAllocator;
+use kernel_core::paging::{
+    CacheMode, FrameSource, MapStats, Mapper, PageFlags, PageSize, PhysMem, IA32_PAT, PAT_VALUE, PTE_P,
+    PTE_RW,
+};
+use spin::Mutex;
+
+use crate::arch::{self, cpu};
+use crate::println;
+use layout::{DIRECT_MAP_BASE, KERNEL_HALF_FIRST_PML4_SLOT, KERNEL_VIRT_OFFSET};
+
+pub const PAGE_SIZE: u64 = 4096;
+/// The prekernel tables map the low 4 GiB at their identity address: early page-table
+/// frames and the allocator's bitmap must lie below this until the switch.
+const EARLY_ACCESS_LIMIT: u64 = 1 << 32;
+
+/// Virtual = physical + PHYS_OFFSET: 0 under the prekernel identity map, DIRECT_MAP_BASE
+/// once the kernel's tables are loaded.
+static PHYS_OFFSET: AtomicU64 = AtomicU64::new(0);
+
+pub fn phys_to_virt(phys: u64) -> u64 {
+    phys + PHYS_OFFSET.load(Ordering::Relaxed)
+}
+
+/// Page tables reached through `phys_to_virt`.
+pub struct KernelPhysMem;
+
+impl PhysMem for KernelPhysMem {
+    fn table(&self, phys: u64) -> *mut [u64; 512] {
+        phys_to_virt(phys) as *mut [u64; 512]
+    }
+}
+
+pub static FRAMES: Mutex<Option<FrameAllocator>> = Mutex::new(None);
+
+/// The kernel's PML4 and the lock that serialises changes to the kernel half.
+pub struct KernelSpace {
+    pub pml4: u64,
+    pub nx: bool,
+    pub stats_direct: MapStats,
+    pub table_frames: u64,
+    pub bitmap_phys: (u64, u64),
+}
+
+pub static KERNEL_SPACE: Mutex<Option<KernelSpace>> = Mutex::new(None);
+/// Physical address of the kernel PML4 (readable without the lock, e.g. for APs).
+pub static KERNEL_PML4: AtomicU64 = AtomicU64::new(0);
+
+/// A frame source that counts, optionally restricted below a limit.
+struct Frames<'a> {
+    alloc: &'a mut FrameAllocator,
+    below: Option<u64>,
+    taken: u64,
+}
+
+impl FrameSource for Frames<'_> {
+    fn alloc_frame(&mut self) -> Option<u64> {
+        let f = match self.below {
+            Some(limit) => self.alloc.alloc_below(limit),
+            None => self.alloc.alloc(),
+        };
+        self.taken += f.is_some() as u64;
+        f
+    }
+}
+
+const fn kernel_flags(writable: bool, executable: bool, cache: CacheMode) -> PageFlags {
+    PageFlags { writable, user: false, executable, global: true, cache }
+}
+
+/// Build the kernel's page tables and switch to them; the identity map is gone afterwards.
+pub fn init(info: &BootInfo, f: &cpu::Features) {
+    program_pat(f);
+
+    // The allocator's bitmap, placed in usable memory the prekernel tables reach.
+    let top = info.memory.ram_top();
+    let words = kernel_core::frame::bitmap_words(top);
+    let bytes = (words as u64 * 8).next_multiple_of(PAGE_SIZE);
+    let Some(bitmap_phys) = info.memory.find_free(bytes, PAGE_SIZE, EARLY_ACCESS_LIMIT) else {
+        panic!("no usable memory below 4 GiB for the frame bitmap ({bytes} bytes)");
+    };
+    // SAFETY: [bitmap_phys, +bytes) is usable RAM below 4 GiB (identity mapped now), which the
+    // allocator reserves for itself right away; nothing else uses it.
+    let mut alloc = unsafe {
+        FrameAllocator::from_raw(phys_to_virt(bitmap_phys) as *mut u64, words, &info.memory)
+    };
+    alloc.reserve(bitmap_phys, bitmap_phys + bytes);
+
+    let nx = f.nx;
+    let mut src = Frames { alloc: &mut alloc, below: Some(EARLY_ACCESS_LIMIT), taken: 0 };
+    let pml4 = src.alloc_frame().expect("out of memory for the PML4");
+    let mem = KernelPhysMem;
+    // SAFETY: the frame is ours and identity mapped.
+    unsafe { (*mem.table(pml4)).fill(0) };
+    // Every kernel-half PML4 slot gets its PDPT now, so later address spaces (user processes,
+    // the AP trampoline) can copy the kernel half once and never miss a new slot.
+    for slot in KERNEL_HALF_FIRST_PML4_SLOT..512 {
+        let pdpt = src.alloc_frame().expect("out of memory for kernel-half PDPTs");
+        // SAFETY: fresh frames below 4 GiB, identity mapped.
+        unsafe {
+            (*mem.table(pdpt)).fill(0);
+            (*mem.table(pml4))[slot] = pdpt | PTE_P | PTE_RW;
+        }
+    }
+    // SAFETY: `pml4` is a zeroed frame of ours and every table the mapper reaches is a frame
+    // it allocated, through the identity map; nothing else touches them.
+    let mut mapper = unsafe { Mapper::new(&mem, pml4, nx) };
+
+    // Direct map: every run of RAM, largest pages first.
+    let max = if f.pages_1g { PageSize::Size1G } else { PageSize::Size2M };
+    let mut direct = MapStats::default();
+    let mut run: Option<(u64, u64)> = None;
+    let ram = |k: RegionKind| matches!(k, RegionKind::Usable | RegionKind::Kernel | RegionKind::Loader);
+    let flush = |run: (u64, u64), mapper: &mut Mapper<KernelPhysMem>, src: &mut Frames, direct: &mut MapStats| {
+        let s = mapper
+            .map_range(DIRECT_MAP_BASE + run.0, run.0, run.1 - run.0,
+                       kernel_flags(true, false, CacheMode::WriteBack), max, src)
+            .expect("cannot build the direct map");
+        direct.pages_4k += s.pages_4k;
+        direct.pages_2m += s.pages_2m;
+        direct.pages_1g += s.pages_1g;
+    };
+    for r in info.memory.regions().iter().filter(|r| ram(r.kind)) {
+        run = match run {
+            Some((s, e)) if e == r.start => Some((s, r.end)),
+            Some(prev) => {
+                flush(prev, &mut mapper, &mut src, &mut direct);
+                Some((r.start, r.end))
+            }
+            None => Some((r.start, r.end)),
+        };
+    }
+    if let Some(prev) = run {
+        flush(prev, &mut mapper, &mut src, &mut direct);
+    }
+
+    // The kernel image, section by section.
+    for s in layout::kernel_sections() {
+        mapper
+            .map_range(s.start, s.start - KERNEL_VIRT_OFFSET, s.end - s.start,
+                       kernel_flags(s.writable, s.executable, CacheMode::WriteBack), PageSize::Size4K, &mut src)
+            .expect("cannot map the kernel image");
+    }
+    let table_frames = src.taken;
+
+    // Switch. Code, stack and statics are at the same higher-half addresses in both tables.
+    // SAFETY: the new PML4 maps the kernel image and the boot stack exactly as the prekernel
+    // tables did, and the direct map replaces the identity map for every physical access
+    // (PHYS_OFFSET changes right after, before any such access).
+    unsafe { arch::write_cr3(pml4) };
+    PHYS_OFFSET.store(DIRECT_MAP_BASE, Ordering::Relaxed);
+    // SAFETY: the bitmap is now reached through the direct map.
+    unsafe { alloc.relocate(phys_to_virt(bitmap_phys) as *mut u64) };
+    enable_protection(f);
+
+    KERNEL_PML4.store(pml4, Ordering::Relaxed);
+    *FRAMES.lock() = Some(alloc);
+    *KERNEL_SPACE.lock() = Some(KernelSpace {
+        pml4,
+        nx,
+        stats_direct: direct,
+        table_frames,
+        bitmap_phys: (bitmap_phys, bitmap_phys + bytes),
+    });
+}
+
+/// IA32_PAT with WB, WC, UC-, UC in entries 0..3 (the encoding `CacheMode` uses).
+fn program_pat(f: &cpu::Features) {
+    if f.pat {
+        // SAFETY: entry 0 stays WB, the only type the prekernel tables use, so no live
+        // mapping changes type; the CR3 switch that follows flushes the TLB.
+        unsafe { cpu::wrmsr(IA32_PAT, PAT_VALUE) };
+    }
+}
+
+/// CR0.WP (the kernel honours read-only pages), CR4.PGE (global kernel pages survive CR3
+/// loads), SMEP and SMAP where the CPU has them.
+fn enable_protection(f: &cpu::Features) {
+    let mut cr4 = cpu::read_cr4();
+    if f.pge {
+        cr4 |= cpu::CR4_PGE;
+    }
+    if f.smep {
+        cr4 |= cpu::CR4_SMEP;
+    }
+    if f.smap {
+        cr4 |= cpu::CR4_SMAP;
+    }
+    // SAFETY: each bit is set only when CPUID reports the feature; the kernel maps nothing
+    // user-accessible that it would execute or touch outside STAC/CLAC.
+    unsafe {
+        cpu::write_cr4(cr4);
+        cpu::write_cr0(cpu::read_cr0() | cpu::CR0_WP);
+    }
+}
+
+/// Map `len` bytes of device memory (registers, framebuffers) at its direct-map address with
+/// the given caching; returns the virtual address of `phys`.
+pub fn map_device(phys: u64, len: u64, cache: CacheMode) -> u64 {
+    map_on_demand(phys, len, kernel_flags(true, false, cache))
+}
+
+/// Map firmware tables (ACPI, the BIOS area) read-only at their direct-map address.
+pub fn map_firmware(phys: u64, len: u64) -> u64 {
+    map_on_demand(phys, len, kernel_flags(false, false, CacheMode::WriteBack))
+}
+
+fn map_on_demand(phys: u64, len: u64, flags: PageFlags) -> u64 {
+    let start = phys & !(PAGE_SIZE - 1);
+    let end = (phys + len).next_multiple_of(PAGE_SIZE);
+    let mut space = KERNEL_SPACE.lock();
+    let space = space.as_mut().expect("paging not initialised");
+    let mut frames = FRAMES.lock();
+    let alloc = frames.as_mut().expect("frame allocator not initialised");
+    let mem = KernelPhysMem;
+    // SAFETY: the kernel PML4 and its tables are reached through the direct map, and the
+    // KERNEL_SPACE lock held here serialises every change to them.
+    let mut mapper = unsafe { Mapper::new(&mem, space.pml4, space.nx) };
+    let mut src = Frames { alloc, below: None, taken: 0 };
+    let mut p = start;
+    while p < end {
+        let virt = DIRECT_MAP_BASE + p;
+        match mapper.translate(virt) {
+            // Already reachable (RAM, or mapped before): keep the existing mapping.
+            Some(t) if t.phys == p => {}
+            Some(t) => panic!("direct-map address {virt:#x} maps {:#x}, not {p:#x}", t.phys),
+            None => {
+                mapper.map(virt, p, PageSize::Size4K, flags, &mut src).expect("cannot map device memory");
+                arch::invlpg(virt);
+            }
+        }
+        p += PAGE_SIZE;
+    }
+    space.table_frames += src.taken;
+    DIRECT_MAP_BASE + phys
+}
+
+pub fn print_summary() {
+    let space = KERNEL_SPACE.lock();
+    let Some(s) = space.as_ref() else { return };
+    let d = &s.stats_direct;
+    println!("paging: kernel PML4 at {:#x}; direct map at {:#x}: {} x 1 GiB, {} x 2 MiB, {} x 4 KiB pages",
+             s.pml4, DIRECT_MAP_BASE, d.pages_1g, d.pages_2m, d.pages_4k);
+    for sec in layout::kernel_sections() {
+        println!("paging: kernel {:<10} [{:#x} - {:#x}) {:>5} pages {}{}", sec.name, sec.start, sec.end,
+                 (sec.end - sec.start) / PAGE_SIZE, if sec.writable { "RW" } else { "R-" },
+                 if sec.executable { "X" } else { "-" });
+    }
+    println!("paging: {} page-table frames; lower half (user space) maps nothing", s.table_frames);
+    let frames = FRAMES.lock();
+    if let Some(a) = frames.as_ref() {
+        println!("frames: {} total, {} free ({} MiB free); bitmap at [{:#x} - {:#x})", a.total_frames(),
+                 a.free_frames(), a.free_frames() * PAGE_SIZE / (1 << 20), s.bitmap_phys.0, s.bitmap_phys.1);
+    }
+}

@@ -1,0 +1,270 @@
+//! In-kernel self-tests, selected with `test=`. Each checks one property of the running
+//! machine and prints a `test` record; the run exits with pass only if every selected test
+//! passed.
+
+use core::fmt::Write;
+
+use kernel_core::bootinfo::RegionKind;
+use kernel_core::cmdline::TestSelection;
+use kernel_core::fmtbuf::FmtBuf;
+use kernel_core::paging::{CacheMode, Mapper};
+
+use crate::arch::extable::{self, Fault};
+use crate::arch::idt::{PF_INSTRUCTION, PF_PRESENT, PF_WRITE, VEC_PAGE_FAULT};
+use crate::arch::{self, cpu};
+use crate::mm::{self, layout, KernelPhysMem, FRAMES, KERNEL_PML4, PAGE_SIZE};
+use crate::{println, record, BOOT_INFO};
+
+type Msg = FmtBuf<240>;
+type TestResult = Result<(), Msg>;
+
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)*) => {
+        if !$cond {
+            let mut m = Msg::new();
+            let _ = write!(m, $($arg)*);
+            return Err(m);
+        }
+    };
+}
+
+/// Every self-test, by the name `test=` uses (kernel_core::cmdline::SELFTESTS lists the same
+/// names; `registry_matches_cmdline` checks they agree).
+const TESTS: &[(&str, fn() -> TestResult)] = &[
+    ("higher_half", higher_half),
+    ("identity_gone", identity_gone),
+    ("text_readonly", text_readonly),
+    ("rodata_nx", rodata_nx),
+    ("direct_map_last_frame", direct_map_last_frame),
+    ("alloc_unique", alloc_unique),
+    ("mmio_uncached", mmio_uncached),
+];
+
+pub fn run(sel: &TestSelection) -> bool {
+    registry_matches_cmdline();
+    let mut failed = 0;
+    let mut ran = 0;
+    for name in sel.iter() {
+        let (_, test) = TESTS.iter().find(|(n, _)| *n == name).expect("checked by registry_matches_cmdline");
+        ran += 1;
+        match test() {
+            Ok(()) => {
+                println!("selftest: {name}: pass");
+                record!("test", |r| r.str("name", name).str("status", "pass"));
+            }
+            Err(msg) => {
+                failed += 1;
+                println!("selftest: {name}: FAIL: {}", msg.as_str());
+                record!("test", |r| r.str("name", name).str("status", "fail").str("message", msg.as_str()));
+            }
+        }
+    }
+    println!("selftest: {} run, {} passed, {} failed", ran, ran - failed, failed);
+    failed == 0
+}
+
+fn registry_matches_cmdline() {
+    for name in kernel_core::cmdline::SELFTESTS {
+        assert!(TESTS.iter().any(|(n, _)| n == name), "self-test '{name}' is selectable but not registered");
+    }
+    for (name, _) in TESTS {
+        assert!(kernel_core::cmdline::SELFTESTS.contains(name), "self-test '{name}' is not selectable");
+    }
+}
+
+/// The kernel runs at its higher-half link address, on its higher-half stack, on its own PML4.
+fn higher_half() -> TestResult {
+    let rip = higher_half as usize as u64;
+    ensure!(rip >= layout::KERNEL_VIRT_OFFSET, "code runs at {rip:#x}, below the kernel base");
+    let (lo, hi) = layout::boot_stack();
+    let rsp = arch::stack_pointer();
+    ensure!((lo..hi).contains(&rsp), "stack pointer {rsp:#x} outside the boot stack [{lo:#x}, {hi:#x})");
+    let cr3 = arch::read_cr3() & !0xfff;
+    ensure!(cr3 == KERNEL_PML4.load(core::sync::atomic::Ordering::Relaxed), "CR3 {cr3:#x} is not the kernel PML4");
+    Ok(())
+}
+
+fn expect_fault(what: &str, addr: u64, r: Result<(), Fault>, want_set: u64, want_clear: u64) -> TestResult {
+    let Err(f) = r else {
+        let mut m = Msg::new();
+        let _ = write!(m, "{what} at {addr:#x} did not fault");
+        return Err(m);
+    };
+    ensure!(f.vector == VEC_PAGE_FAULT, "{what} at {addr:#x}: vector {} instead of #PF", f.vector);
+    ensure!(f.addr == addr, "{what}: CR2 {:#x}, expected {addr:#x}", f.addr);
+    ensure!(f.error_code & want_set == want_set && f.error_code & want_clear == 0,
+            "{what} at {addr:#x}: error code {:#x}", f.error_code);
+    Ok(())
+}
+
+/// After boot the lower half maps nothing: every lower-half PML4 slot is empty, and reads of
+/// addresses the prekernel identity map covered fault as not-present.
+fn identity_gone() -> TestResult {
+    let pml4 = mm::phys_to_virt(arch::read_cr3() & !0xfff) as *const u64;
+    for slot in 0..layout::KERNEL_HALF_FIRST_PML4_SLOT {
+        // SAFETY: the PML4 is one 4 KiB frame reached through the direct map.
+        let e = unsafe { pml4.add(slot).read_volatile() };
+        ensure!(e == 0, "lower-half PML4 slot {slot} is {e:#x}");
+    }
+    let (kernel_phys, _) = layout::kernel_phys_range();
+    for addr in [0x1000, 0x8000, 0xb8000, kernel_phys, 0x4000_0000, 0xffff_f000, 0x7fff_ffff_f000] {
+        expect_fault("read", addr, extable::read_u64(addr).map(|_| ()), 0, PF_PRESENT)?;
+    }
+    Ok(())
+}
+
+/// Kernel text and rodata are read-only even for the kernel (CR0.WP).
+fn text_readonly() -> TestResult {
+    static RODATA_BYTE: u8 = 0x5a;
+    for (what, addr) in [("write to text", text_readonly as usize as u64),
+                         ("write to rodata", &RODATA_BYTE as *const u8 as u64)] {
+        // SAFETY: a write to these addresses must fault; if it did not, it rewrites the byte
+        // with its own value (read first), which keeps the kernel intact.
+        let before = unsafe { (addr as *const u8).read_volatile() };
+        let r = unsafe { extable::write_u8(addr, before) };
+        expect_fault(what, addr, r, PF_PRESENT | PF_WRITE, 0)?;
+    }
+    Ok(())
+}
+
+/// Instruction fetches from rodata, data and the direct map fault (XD set on every non-text
+/// kernel mapping).
+fn rodata_nx() -> TestResult {
+    const RET: u8 = 0xC3;
+    static RODATA_RET: u8 = RET;
+    static mut DATA_RET: u8 = RET;
+    ensure!(cpu::features().nx, "the CPU has no execute-disable bit (CPUID 0x80000001 EDX bit 20)");
+    let data = &raw const DATA_RET as u64;
+    let direct = mm::phys_to_virt(data - layout::KERNEL_VIRT_OFFSET);
+    for (what, addr) in [("execute rodata", &RODATA_RET as *const u8 as u64), ("execute data", data),
+                         ("execute direct map", direct)] {
+        // SAFETY: each address holds a lone RET; executing it (if the test fails) returns.
+        let r = unsafe { extable::exec(addr) };
+        expect_fault(what, addr, r, PF_PRESENT | PF_INSTRUCTION, 0)?;
+    }
+    Ok(())
+}
+
+/// The direct map reaches the last frame of RAM (and the first above 4 GiB, if any): write a
+/// pattern through it, read it back, restore the contents.
+fn direct_map_last_frame() -> TestResult {
+    let info = BOOT_INFO.get().expect("boot info");
+    let usable = || info.memory.regions().iter().filter(|r| r.kind == RegionKind::Usable);
+    let last = usable().map(|r| r.end).max().unwrap_or(0) - PAGE_SIZE;
+    let above_4g = usable().find(|r| r.end > 1 << 32).map(|r| r.start.max(1 << 32));
+    for frame in core::iter::once(last).chain(above_4g) {
+        let p = mm::phys_to_virt(frame) as *mut u64;
+        for i in [0usize, 511] {
+            // SAFETY: the frame is RAM mapped by the direct map; the test restores the word,
+            // and no other CPU runs.
+            unsafe {
+                let slot = p.add(i);
+                let old = slot.read_volatile();
+                let pattern = 0xA5A5_0000_0000_0000 | frame | i as u64;
+                slot.write_volatile(pattern);
+                let back = slot.read_volatile();
+                slot.write_volatile(old);
+                ensure!(back == pattern, "frame {frame:#x} word {i}: wrote {pattern:#x}, read {back:#x}");
+            }
+        }
+    }
+    println!("selftest: direct map reached the last frame {last:#x}{}", if above_4g.is_some() { " and RAM above 4 GiB" } else { "" });
+    Ok(())
+}
+
+/// The seen map of `alloc_unique` covers 128 MiB of RAM per page: up to 128 GiB.
+const SEEN_MAP_MAX_PAGES: usize = 1024;
+
+/// Allocate every free frame: none twice, none outside usable RAM or inside the kernel; then
+/// free them all and find the free count restored.
+fn alloc_unique() -> TestResult {
+    let info = BOOT_INFO.get().expect("boot info");
+    let mut frames = FRAMES.lock();
+    let a = frames.as_mut().expect("allocator");
+    let free_before = a.free_frames();
+    let top = info.memory.ram_top();
+    // A "seen" bitmap, itself made of allocated frames.
+    let seen_words = kernel_core::frame::bitmap_words(top);
+    let seen_frames = (seen_words as u64 * 8).div_ceil(PAGE_SIZE);
+    let first = a.alloc().expect("a first frame");
+    let mut seen_pages = [first; SEEN_MAP_MAX_PAGES];
+    ensure!(seen_frames as usize <= seen_pages.len(), "RAM too large for the test's seen map");
+    for p in seen_pages.iter_mut().take(seen_frames as usize).skip(1) {
+        *p = a.alloc().expect("frames for the seen map");
+    }
+    let word = |i: usize| -> *mut u64 {
+        let page = seen_pages[i * 8 / PAGE_SIZE as usize];
+        (mm::phys_to_virt(page) + (i * 8) as u64 % PAGE_SIZE) as *mut u64
+    };
+    for i in 0..seen_words {
+        // SAFETY: the seen pages are frames we just allocated, mapped by the direct map.
+        unsafe { word(i).write(0) };
+    }
+    for p in &seen_pages[..seen_frames as usize] {
+        let (i, bit) = ((p / PAGE_SIZE) as usize / 64, (p / PAGE_SIZE) % 64);
+        // SAFETY: as above.
+        unsafe { word(i).write(word(i).read() | 1 << bit) };
+    }
+    let is_usable = |f: u64| info.memory.regions().iter().any(|r| r.kind == RegionKind::Usable && r.start <= f && f + PAGE_SIZE <= r.end);
+    let mut count = 0u64;
+    let mut error: Option<Msg> = None;
+    while let Some(f) = a.alloc() {
+        count += 1;
+        let (i, bit) = ((f / PAGE_SIZE) as usize / 64, (f / PAGE_SIZE) % 64);
+        // SAFETY: i < seen_words because every frame lies below ram_top.
+        let w = unsafe { word(i).read() };
+        if error.is_none() {
+            if f < 1 << 20 || !is_usable(f) || f % PAGE_SIZE != 0 {
+                let mut m = Msg::new();
+                let _ = write!(m, "frame {f:#x} is not usable RAM above 1 MiB");
+                error = Some(m);
+            } else if w & (1 << bit) != 0 {
+                let mut m = Msg::new();
+                let _ = write!(m, "frame {f:#x} returned twice");
+                error = Some(m);
+            }
+        }
+        // SAFETY: as above.
+        unsafe { word(i).write(w | 1 << bit) };
+    }
+    ensure!(a.free_frames() == 0, "alloc() returned None with {} frames free", a.free_frames());
+    // Free everything again, the seen map's own pages included (walk the seen map; freeing
+    // a frame does not change its contents).
+    for i in 0..seen_words {
+        // SAFETY: as above.
+        let mut w = unsafe { word(i).read() };
+        while w != 0 {
+            let bit = w.trailing_zeros() as u64;
+            w &= w - 1;
+            a.free((i as u64 * 64 + bit) * PAGE_SIZE);
+        }
+    }
+    if let Some(m) = error {
+        return Err(m);
+    }
+    ensure!(count + seen_frames == free_before, "allocated {count} + {seen_frames} frames, {free_before} were free");
+    ensure!(a.free_frames() == free_before, "free count {} after freeing all, was {free_before}", a.free_frames());
+    println!("selftest: allocated and freed all {} free frames, each once", free_before);
+    Ok(())
+}
+
+/// Device memory is mapped on demand, uncacheable: the local APIC's registers through the
+/// direct map, with PCD|PWT, reading a plausible APIC version.
+fn mmio_uncached() -> TestResult {
+    /// Architectural default local APIC base and its version register (Intel SDM vol. 3A, 11.4).
+    const LAPIC_DEFAULT_BASE: u64 = 0xFEE0_0000;
+    const LAPIC_VERSION: u64 = 0x30;
+    let virt = mm::map_device(LAPIC_DEFAULT_BASE, PAGE_SIZE, CacheMode::Uncacheable);
+    let mem = KernelPhysMem;
+    // SAFETY: read-only use (translate) of the kernel's tables through the direct map.
+    let m = unsafe { Mapper::new(&mem, KERNEL_PML4.load(core::sync::atomic::Ordering::Relaxed), cpu::features().nx) };
+    let t = m.translate(virt);
+    ensure!(t.is_some_and(|t| t.phys == LAPIC_DEFAULT_BASE && t.flags.cache == CacheMode::Uncacheable
+                          && t.flags.writable && !t.flags.executable),
+            "the APIC page is not mapped uncacheable at {virt:#x}: {t:?}");
+    // SAFETY: an uncacheable mapping of the local APIC's register page; the version register
+    // is read-only and reading it has no side effect.
+    let version = unsafe { ((virt + LAPIC_VERSION) as *const u32).read_volatile() };
+    ensure!((0x10..=0x15).contains(&(version & 0xff)), "local APIC version register reads {version:#x}");
+    Ok(())
+}
