@@ -129,7 +129,7 @@ mod tests {
                     offset_of!(TrampolineHeader, entry64), offset_of!(TrampolineHeader, stack_top_offset)] {
             assert_eq!(off % 8, 0);
         }
-        assert_eq!(size_of::<TrampolineHeader>(), 4 * 4 + 11 * 8 + 4 * percpu::MAX_CPUS);
+        assert_eq!(size_of::<TrampolineHeader>(), 4 * 4 + 9 * 8 + 4 * percpu::MAX_CPUS);
     }
 
     #[test]

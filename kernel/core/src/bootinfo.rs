@@ -97,6 +97,17 @@ impl Region {
         self.start >= self.end
     }
 
+    /// The part of the region below or above `[start, end)`: the lower part if there is one.
+    fn outside(self, (start, end): (u64, u64)) -> Self {
+        if self.end <= start || end <= self.start {
+            self
+        } else if self.start < start {
+            Region { end: start, ..self }
+        } else {
+            Region { start: end, ..self }
+        }
+    }
+
     /// The region on page boundaries: usable memory shrinks inward to whole pages (a page
     /// partly something else is not usable); every other kind grows outward.
     fn page_aligned(self) -> Self {
@@ -147,6 +158,9 @@ impl fmt::Display for MapFull {
 pub struct MemoryMap {
     regions: [Region; MAX_REGIONS],
     len: usize,
+    /// `[start, end)` covering every restrictive region the map had no room for: usable
+    /// memory is not accepted there any more, as it might belong to a lost region.
+    excluded: Option<(u64, u64)>,
 }
 
 impl fmt::Debug for MemoryMap {
@@ -172,6 +186,7 @@ impl MemoryMap {
         MemoryMap {
             regions: [EMPTY; MAX_REGIONS],
             len: 0,
+            excluded: None,
         }
     }
 
@@ -184,28 +199,51 @@ impl MemoryMap {
     ///
     /// When the map is full it is normalised to make room. If it is still full, information is
     /// lost, always on the safe side, and `MapFull` is returned: a usable region is dropped; any
-    /// other region first withdraws every usable region that overlaps it (normalised regions are
-    /// disjoint, so that makes room whenever there was such an overlap) and is added if there
-    /// is room then.
+    /// other region takes its range out of every usable region and out of all usable memory
+    /// added later, and is itself kept only if that made room.
     pub fn add(&mut self, region: Region) -> Result<(), MapFull> {
         if region.is_empty() {
             return Ok(());
         }
         if self.len == MAX_REGIONS {
-            // Normalising a full map keeps every region safe: it can only drop the highest
-            // ones, and memory the map does not list is not usable.
+            // Merging makes room; what normalising a full map drops is excluded, as below.
             let _ = self.normalize();
         }
-        if self.len < MAX_REGIONS {
-            self.push(region)
-        } else {
-            if region.kind != RegionKind::Usable {
-                self.retain(|kept| kept.kind != RegionKind::Usable || !overlaps(kept, &region));
-                // With no room left the region itself is lost, but no usable memory covers it.
-                let _ = self.push(region);
-            }
-            Err(MapFull)
+        let accepted = match (region.kind, self.excluded) {
+            (RegionKind::Usable, Some(excluded)) => region.outside(excluded),
+            _ => region,
+        };
+        if accepted.is_empty() {
+            return Err(MapFull);
         }
+        if self.push(accepted).is_ok() {
+            return if accepted == region {
+                Ok(())
+            } else {
+                Err(MapFull)
+            };
+        }
+        if region.kind != RegionKind::Usable {
+            self.exclude(region.start, region.end);
+            // Taking out usable memory may have made room; the range stays excluded either way.
+            let _ = self.push(region);
+        }
+        Err(MapFull)
+    }
+
+    /// Takes `[start, end)` out of all usable memory, present and future.
+    fn exclude(&mut self, start: u64, end: u64) {
+        let excluded = match self.excluded {
+            Some((old_start, old_end)) => (old_start.min(start), old_end.max(end)),
+            None => (start, end),
+        };
+        self.excluded = Some(excluded);
+        for region in &mut self.regions[..self.len] {
+            if region.kind == RegionKind::Usable {
+                *region = region.outside(excluded);
+            }
+        }
+        self.retain(|region| !region.is_empty());
     }
 
     fn push(&mut self, region: Region) -> Result<(), MapFull> {
@@ -232,20 +270,30 @@ impl MemoryMap {
     /// all others grow outward; adjacent regions of one kind merge; empty ones go. Every
     /// boundary is then a multiple of [`PAGE_SIZE`], except an end of `u64::MAX` (2^64).
     ///
-    /// If the result has more than [`MAX_REGIONS`] regions, the lowest ones are kept and
-    /// `MapFull` is returned.
+    /// If the result has more than [`MAX_REGIONS`] regions, the lowest ones are kept, no
+    /// usable memory is accepted above them any more, and `MapFull` is returned.
     pub fn normalize(&mut self) -> Result<(), MapFull> {
         // First resolve the overlaps of the raw input, so that adjacent pieces of one kind
         // merge before they are aligned, then align and resolve the overlaps that growing the
         // restrictive kinds onto their neighbours' pages creates.
         let mut runs = MemoryMap::new();
-        let raw = sweep(self.regions(), &mut runs);
+        let raw_cut = sweep(self.regions(), &mut runs).map(align_down);
         for region in &mut runs.regions[..runs.len] {
             *region = region.page_aligned();
         }
         runs.retain(|region| !region.is_empty());
-        let aligned = sweep(runs.regions(), self);
-        raw.and(aligned)
+        let aligned_cut = sweep(runs.regions(), self);
+        match (raw_cut, aligned_cut) {
+            (None, None) => Ok(()),
+            (Some(cut), None) | (None, Some(cut)) => {
+                self.exclude(cut, u64::MAX);
+                Err(MapFull)
+            }
+            (Some(raw), Some(aligned)) => {
+                self.exclude(raw.min(aligned), u64::MAX);
+                Err(MapFull)
+            }
+        }
     }
 
     /// Total bytes of `kind`.
@@ -298,14 +346,10 @@ impl MemoryMap {
     }
 }
 
-fn overlaps(a: &Region, b: &Region) -> bool {
-    a.start < b.end && b.start < a.end
-}
-
 /// Writes to `out` the sorted, disjoint, merged runs of `input`, each elementary interval
-/// taking the most restrictive kind among the input regions covering it. Stops at the capacity
-/// of `out`, keeping the lowest runs.
-fn sweep(input: &[Region], out: &mut MemoryMap) -> Result<(), MapFull> {
+/// taking the most restrictive kind among the input regions covering it. If `out` fills up,
+/// keeps the lowest runs and returns the start of the first one dropped.
+fn sweep(input: &[Region], out: &mut MemoryMap) -> Option<u64> {
     let mut bounds = [0u64; 2 * MAX_REGIONS];
     for (i, region) in input.iter().enumerate() {
         bounds[2 * i] = region.start;
@@ -327,10 +371,14 @@ fn sweep(input: &[Region], out: &mut MemoryMap) -> Result<(), MapFull> {
         };
         match out.regions[..out.len].last_mut() {
             Some(last) if last.end == start && last.kind == kind => last.end = end,
-            _ => out.push(Region { start, end, kind })?,
+            _ => {
+                if out.push(Region { start, end, kind }).is_err() {
+                    return Some(start);
+                }
+            }
         }
     }
-    Ok(())
+    None
 }
 
 /// The boot protocol the kernel was entered with.
@@ -919,6 +967,10 @@ mod tests {
         Region { start, end, kind }
     }
 
+    fn overlaps(a: &Region, b: &Region) -> bool {
+        a.start < b.end && b.start < a.end
+    }
+
     fn normalized(input: &[Region]) -> Vec<Region> {
         let mut map = MemoryMap::new();
         for &r in input {
@@ -1165,21 +1217,24 @@ mod tests {
             Err(MapFull)
         );
         assert_eq!(map.regions(), before.regions());
-        // A reserved region over usable ones withdraws them and takes their place.
-        let reserved = region(4 * MIB + 0x800, 6 * MIB + 0x800, Reserved);
+        // A reserved region that does not fit takes its range out of the usable memory, which
+        // here makes room for it.
+        let reserved = region(3 * MIB + MIB / 2, 7 * MIB, Reserved);
         assert_eq!(map.add(reserved), Err(MapFull));
         assert!(map.regions().contains(&reserved));
-        assert!(
-            map.regions()
-                .iter()
-                .all(|r| r.kind != Usable || !overlaps(r, &reserved))
-        );
         assert_eq!(map.regions().len(), MAX_REGIONS - 1);
+        // Usable memory in that range is refused from now on.
+        assert_eq!(map.add(region(4 * MIB, 5 * MIB, Usable)), Err(MapFull));
+        assert_eq!(map.add(region(3 * MIB, 4 * MIB, Usable)), Err(MapFull));
+        assert_eq!(
+            map.regions().last(),
+            Some(&region(3 * MIB, 3 * MIB + MIB / 2, Usable))
+        );
         map.normalize().unwrap();
         assert!(
             map.regions()
                 .iter()
-                .all(|r| r.kind != Usable || r.end <= 4 * MIB || r.start >= 7 * MIB)
+                .all(|r| r.kind != Usable || !overlaps(r, &reserved))
         );
     }
 
@@ -1207,6 +1262,10 @@ mod tests {
         assert_eq!(regions[0], region(0, 0x1000, Reserved));
         assert!(regions.windows(2).all(|w| w[0].end <= w[1].start));
         assert_eq!(regions.last().unwrap().end, 256 * MIB);
+        // Nothing is known above the kept regions any more: usable memory there is refused.
+        let before = map.clone();
+        assert_eq!(map.add(region(512 * MIB, 600 * MIB, Usable)), Err(MapFull));
+        assert_eq!(map.regions(), before.regions());
     }
 
     /// The kind the raw input gives `address`: the most restrictive region covering it.
@@ -1218,37 +1277,88 @@ mod tests {
             .max_by_key(|k| k.priority())
     }
 
+    const KINDS: [RegionKind; 9] = [
+        Usable,
+        Usable,
+        Usable,
+        Reserved,
+        AcpiReclaimable,
+        AcpiNvs,
+        BadMemory,
+        Kernel,
+        Loader,
+    ];
+
+    /// `count` random regions starting below `span`, half of them shorter than `max_len`, the
+    /// others shorter than three pages; many unaligned, many overlapping.
+    fn random_regions(rng: &mut XorShift, count: usize, span: u64, max_len: u64) -> Vec<Region> {
+        (0..count)
+            .map(|_| {
+                let start = rng.below(span) & !0xff;
+                let len = if rng.coin() {
+                    rng.below(0x3000)
+                } else {
+                    rng.below(max_len)
+                };
+                let kind = KINDS[rng.below(KINDS.len() as u64) as usize];
+                region(start, start + len, kind)
+            })
+            .collect()
+    }
+
+    /// The kinds `input` gives the page at `page`: at its start and at every input boundary
+    /// inside it (the kind only changes there).
+    fn reference_kinds_of_page(input: &[Region], page: u64) -> Vec<(u64, Option<RegionKind>)> {
+        core::iter::once(page)
+            .chain(
+                input
+                    .iter()
+                    .flat_map(|r| [r.start, r.end])
+                    .filter(|&b| b > page && b < page + PAGE_SIZE),
+            )
+            .map(|address| (address, reference_kind(input, address)))
+            .collect()
+    }
+
+    #[test]
+    fn random_overflowing_input_stays_safe() {
+        for seed in 1..=20 {
+            let mut rng = XorShift::new(seed);
+            let count = 150 + rng.below(250) as usize;
+            let input = random_regions(&mut rng, count, 4 * GIB, 8 * MIB);
+            let mut map = MemoryMap::new();
+            let mut lost = false;
+            for &r in &input {
+                lost |= map.add(r).is_err();
+            }
+            lost |= map.normalize().is_err();
+            assert!(lost, "seed {seed}: the input should overflow the map");
+            let result = map.regions();
+            assert!(
+                result.windows(2).all(|w| w[0].end <= w[1].start),
+                "seed {seed}"
+            );
+            // Usable result memory must be usable in the input at its start and wherever the
+            // input's kind can change inside it.
+            for r in result.iter().filter(|r| r.kind == Usable) {
+                let bounds = input.iter().flat_map(|i| [i.start, i.end]);
+                for address in bounds
+                    .filter(|&b| r.start < b && b < r.end)
+                    .chain([r.start])
+                {
+                    let raw = reference_kind(&input, address);
+                    assert_eq!(raw, Some(Usable), "seed {seed}: {address:#x} in {r:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn random_garbage_normalises_safely() {
-        let kinds = [
-            Usable,
-            Usable,
-            Usable,
-            Reserved,
-            AcpiReclaimable,
-            AcpiNvs,
-            BadMemory,
-            Kernel,
-            Loader,
-        ];
         for seed in 1..=200 {
             let mut rng = XorShift::new(seed);
             let count = 1 + rng.below(40) as usize;
-            let input: Vec<Region> = (0..count)
-                .map(|_| {
-                    let start = rng.below(64 * MIB) & !0xff;
-                    let len = if rng.coin() {
-                        rng.below(0x3000)
-                    } else {
-                        rng.below(16 * MIB)
-                    };
-                    region(
-                        start,
-                        start + len,
-                        kinds[rng.below(kinds.len() as u64) as usize],
-                    )
-                })
-                .collect();
+            let input = random_regions(&mut rng, count, 64 * MIB, 16 * MIB);
             let result = normalized(&input);
             for w in result.windows(2) {
                 assert!(
@@ -1277,17 +1387,8 @@ mod tests {
             for _ in 0..300 {
                 let page = rng.below(81 * MIB) & !(PAGE_SIZE - 1);
                 // The raw kind only changes at input boundaries: probe the page there.
-                let probes: Vec<u64> = core::iter::once(page)
-                    .chain(
-                        input
-                            .iter()
-                            .flat_map(|r| [r.start, r.end])
-                            .filter(|&b| b > page && b < page + PAGE_SIZE),
-                    )
-                    .collect();
-                let raw: Vec<Option<RegionKind>> =
-                    probes.iter().map(|&a| reference_kind(&input, a)).collect();
-                let all_usable = raw.iter().all(|k| *k == Some(Usable));
+                let raw = reference_kinds_of_page(&input, page);
+                let all_usable = raw.iter().all(|(_, kind)| *kind == Some(Usable));
                 // A page is usable exactly when every byte of it was usable.
                 assert_eq!(
                     result_kind(page) == Some(Usable),
@@ -1295,7 +1396,7 @@ mod tests {
                     "seed {seed}: page {page:#x}"
                 );
                 // Nothing restrictive is lost or weakened (usable bytes of partial pages are).
-                for (&address, kind) in probes.iter().zip(&raw) {
+                for &(address, kind) in &raw {
                     if let Some(kind) = kind.filter(|&kind| kind != Usable) {
                         let got = result_kind(address)
                             .unwrap_or_else(|| panic!("seed {seed}: {address:#x} lost"));
