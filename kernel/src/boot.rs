@@ -44,6 +44,10 @@ fn kind_name(k: RegionKind) -> &'static str {
 pub fn print_summary(info: &BootInfo) {
     println!("boot: protocol {:?}, loader '{}', cmdline '{}'", info.protocol, info.loader_name(),
              info.cmdline());
+    if info.memory_map_truncated {
+        println!("boot: warning: the loader's memory map has more than {} regions; the rest are \
+                  left out (never counted as usable)", kernel_core::bootinfo::MAX_REGIONS);
+    }
     println!("memory map ({} regions, normalised):", info.memory.regions().len());
     for r in info.memory.regions() {
         println!("  [{:#014x} - {:#014x}) {:>10} KiB  {}", r.start, r.end, (r.end - r.start) / 1024,
