@@ -16,6 +16,19 @@ fn main() {
     println!("cargo:rerun-if-changed={}", entry_src.display());
     println!("cargo:rerun-if-changed={}", linker_script.display());
 
+    // The AP trampoline: its header offsets come from the Rust definition, never by hand.
+    let tramp_src = root.join("trampoline/ap_trampoline.asm");
+    println!("cargo:rerun-if-changed={}", tramp_src.display());
+    println!("cargo:rerun-if-changed={}", root.join("trampoline/src/lib.rs").display());
+    std::fs::write(out.join("trampoline_header.inc"), trampoline::nasm_include()).unwrap();
+    let tramp_bin = out.join("ap_trampoline.bin");
+    let include_dir = format!("-I{}/", out.display());
+    nasm(&["-f", "bin", "-w+all", &include_dir, "-o"], &tramp_bin, &tramp_src);
+    let blob = std::fs::read(&tramp_bin).unwrap();
+    if let Err(e) = trampoline::check_blob(&blob) {
+        panic!("{}: {e}", tramp_bin.display());
+    }
+
     if target == "x86_64-unknown-none" {
         let entry_obj = out.join("entry.o");
         nasm(&["-f", "elf64", "-w+all", "-o"], &entry_obj, &entry_src);

@@ -27,7 +27,7 @@ org 0
 
 start:
     cli
-    jmp short real_mode_entry
+    jmp near real_mode_entry
     times TRAMPOLINE_HEADER_OFFSET - ($ - $$) db 0
 header:
     dd TRAMPOLINE_MAGIC             ; TH_MAGIC

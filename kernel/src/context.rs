@@ -19,9 +19,10 @@ pub fn print(info: &BootInfo) {
         .str("tsc_source", tsc::source().name())
         .bool("invariant_tsc", f.invariant_tsc)
         .str("hypervisor", f.hypervisor_str())
-        .u64("cpus_found", 1)
-        .u64("cpus_possible", 1)
-        .u64("cpus_online", 1)
+        .u64("cpus_found", crate::smp::found_count() as u64)
+        .u64("cpus_possible", crate::smp::cpu_count() as u64)
+        .u64("cpus_online", crate::smp::online_count() as u64)
+        .str("apic_mode", if crate::arch::apic::x2apic() { "x2apic" } else { "xapic" })
         .u64("memory_bytes", memory_bytes)
         .str("cmdline", info.cmdline())
         .str("boot_protocol", match info.protocol {

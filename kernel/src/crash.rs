@@ -19,9 +19,10 @@ pub fn inject(crash: Crash) -> ! {
             let v = unsafe { core::ptr::read_volatile(UNMAPPED_LOW_ADDRESS as *const u64) };
             panic!("read of unmapped address {UNMAPPED_LOW_ADDRESS:#x} returned {v:#x}")
         }
-        Crash::StackOverflow => {
-            let depth = recurse(0);
-            panic!("recursion returned at depth {depth} without overflowing the stack")
+        Crash::StackOverflow => overflow_stack(),
+        Crash::ApStackOverflow => {
+            // Set before the APs start (smp::init reads it on logical CPU 1).
+            unreachable!("handled at bring-up")
         }
         Crash::TripleFault => {
             arch::idt::load_empty();
@@ -32,6 +33,13 @@ pub fn inject(crash: Crash) -> ! {
         Crash::Hang => arch::halt_forever(),
         Crash::NoEnd => exit::exit_without_end(ExitCode::Pass),
     }
+}
+
+/// Recurse until this CPU's stack runs into its guard page: a #PF that cannot push its frame
+/// becomes a double fault, reported from the IST stack.
+pub fn overflow_stack() -> ! {
+    let depth = recurse(0);
+    panic!("recursion returned at depth {depth} without overflowing the stack")
 }
 
 /// Recurse until the boot stack runs into its guard page (each frame holds 512 bytes).

@@ -10,11 +10,14 @@ mod arch;
 mod boot;
 mod console;
 mod context;
+mod cpu_local;
 mod crash;
 mod exit;
 mod mm;
 mod report;
 mod selftest;
+mod smp;
+mod acpi_glue;
 
 use kernel_core::cmdline;
 
@@ -27,6 +30,7 @@ static BOOT_INFO: spin::Once<kernel_core::bootinfo::BootInfo> = spin::Once::new(
 /// left them (multiboot1 or multiboot2 magic and the physical address of its information).
 #[unsafe(no_mangle)]
 extern "C" fn kernel_main(loader_magic: u32, loader_info: u32) -> ! {
+    cpu_local::bsp_early();
     console::init();
     arch::gdt::init_bsp();
     arch::idt::init();
@@ -60,8 +64,17 @@ extern "C" fn kernel_main(loader_magic: u32, loader_info: u32) -> ! {
     mm::init(info, features);
     arch::tsc::init();
     boot::print_summary(info);
+    if opts.crash == Some(cmdline::Crash::ApStackOverflow) {
+        smp::AP_STACK_OVERFLOW.store(true, core::sync::atomic::Ordering::Release);
+    }
+    smp::init(info, &opts);
     context::print(info);
 
+    if opts.crash == Some(cmdline::Crash::ApStackOverflow) {
+        // Logical CPU 1 reports its double fault and ends the run; wait for it (bounded).
+        arch::tsc::delay_us(30_000_000);
+        panic!("crash=ap_stack_overflow: no AP reported a double fault within 30 s");
+    }
     if let Some(crash) = opts.crash {
         crash::inject(crash);
     }

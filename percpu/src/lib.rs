@@ -14,7 +14,7 @@
 pub mod layout;
 mod var;
 
-pub use var::{IrqGuard, PerCpu, Scalar, set_windows_ready, windows_ready};
+pub use var::{IrqGuard, PerCpu, Scalar, self_base, set_windows_ready, windows_ready};
 
 /// Start of the per-CPU region.
 pub const PERCPU_BASE: u64 = 0xffff_ff80_0000_0000;

@@ -12,7 +12,7 @@
 
 use core::mem::{offset_of, size_of};
 
-/// Where the header starts in the trampoline page (after a 2-byte `cli; jmp short`).
+/// Where the header starts in the trampoline page (after `cli; jmp near`, 4 bytes).
 pub const HEADER_OFFSET: usize = 16;
 /// "APTR": marks a blob built from this header definition.
 pub const TRAMPOLINE_MAGIC: u32 = 0x5254_5041;

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::vm::{Accel, Firmware, Machine, VmConfig, parse_size};
+use crate::grub;
+use crate::vm::{Accel, Boot, Firmware, Machine, VmConfig, check_boot_firmware, parse_size};
 
 pub const USAGE: &str = "\
 runner: boot the kernel under QEMU, stream its serial console, record its results
@@ -28,7 +29,12 @@ run OPTIONS:
     --smp N                 CPUs, default 2
     --memory SIZE           e.g. 128M, 1G, 5G (default 1G)
     --firmware seabios|qboot|PATH
-                            default qboot (fast); seabios is QEMU's own default BIOS
+                            default qboot (fast); seabios is QEMU's own default BIOS;
+                            with --boot grub the default is seabios (qboot cannot boot a CD)
+    --boot kernel|grub      kernel (default): QEMU's -kernel loader, Multiboot1; grub: a GRUB
+                            CD image built with grub-mkrescue (scripts/setup.sh installs it)
+                            that boots the kernel with Multiboot2, the kernel arguments on its
+                            multiboot2 line (plain words: no quotes, `;`, `$`, newlines, ...)
     --timeout SECS          kill QEMU after SECS; default TCG 30 s + 0.5 s/CPU, icount twice
                             that, KVM 20 s + 0.2 s/CPU
     --results DIR           write console.log, records.jsonl, host.json into DIR
@@ -36,6 +42,7 @@ run OPTIONS:
     --qemu PATH             QEMU binary, default qemu-system-x86_64
     --qemu-arg ARG          extra QEMU argument, repeatable
     -- KERNEL-ARGS...       kernel command line words (key=value), joined by spaces into -append
+                            (or grub.cfg with --boot grub)
 
 test OPTIONS:
     --all                   the full matrix (default: the CI set)
@@ -58,7 +65,7 @@ EXIT STATUS (run):
     9   QEMU error (any other exit status; its stderr is printed)
     10  QEMU crashed (killed by a signal)
     11  could not start: bad or missing ELF, missing firmware, KVM asked for but unusable,
-        results folder not writable
+        results folder not writable, grub-mkrescue missing or failing (--boot grub)
 EXIT STATUS (test): 0 every case passed or was skipped, 1 a case failed, 2 usage, 11 setup.
 EXIT STATUS (kvm-probe): 0 KVM usable, 1 not usable.
 ";
@@ -189,6 +196,7 @@ pub fn parse(args: &[String]) -> Result<Cli, UsageError> {
 fn parse_run(w: &mut Words) -> Result<Cli, UsageError> {
     let mut kernel = None;
     let mut vm = VmConfig::default();
+    let mut firmware_given = false;
     let mut results = None;
     let mut quiet = false;
     let mut qemu = DEFAULT_QEMU.to_string();
@@ -233,6 +241,14 @@ fn parse_run(w: &mut Words) -> Result<Cli, UsageError> {
                     return bad_value(name, v, "seabios, qboot or a file path");
                 }
                 vm.firmware = Firmware::parse(v);
+                firmware_given = true;
+            }
+            "--boot" => {
+                let v = w.value(name, inline)?;
+                vm.boot = match Boot::parse(v) {
+                    Some(b) => b,
+                    None => return bad_value(name, v, "kernel or grub"),
+                };
             }
             "--timeout" => {
                 let v = w.value(name, inline)?;
@@ -273,6 +289,7 @@ fn parse_run(w: &mut Words) -> Result<Cli, UsageError> {
     let Some(kernel) = kernel else {
         return err("run needs --kernel ELF");
     };
+    check_boot(&mut vm, firmware_given, &kernel_args)?;
     Ok(Cli::Run(RunArgs {
         kernel,
         vm,
@@ -282,6 +299,23 @@ fn parse_run(w: &mut Words) -> Result<Cli, UsageError> {
         qemu_args,
         kernel_args,
     }))
+}
+
+/// With `--boot grub`: SeaBIOS unless a firmware was given, and that firmware able to boot a CD;
+/// kernel arguments that grub.cfg can carry.
+fn check_boot(
+    vm: &mut VmConfig,
+    firmware_given: bool,
+    kernel_args: &[String],
+) -> Result<(), UsageError> {
+    if vm.boot != Boot::Grub {
+        return Ok(());
+    }
+    if !firmware_given {
+        vm.firmware = Firmware::SeaBios;
+    }
+    check_boot_firmware(vm.boot, &vm.firmware).map_err(UsageError)?;
+    grub::check_cmdline(kernel_args).map_err(UsageError)
 }
 
 fn parse_test(w: &mut Words) -> Result<Cli, UsageError> {
@@ -366,6 +400,7 @@ mod tests {
         assert_eq!(r.qemu, "/q");
         assert_eq!(r.qemu_args, ["-s", "-S"]);
         assert_eq!(r.kernel_args, ["test=all", "exit=qemu"]);
+        assert_eq!(r.vm.boot, Boot::Kernel);
 
         let d = run("run --kernel=k.elf");
         assert_eq!(d.vm, VmConfig::default());
@@ -375,6 +410,58 @@ mod tests {
             run("run --kernel k --firmware /x/fw.rom").vm.firmware,
             Firmware::Path("/x/fw.rom".into())
         );
+    }
+
+    #[test]
+    fn grub_boot() {
+        let g = run("run --kernel k --boot grub -- test=all exit=qemu");
+        assert_eq!(g.vm.boot, Boot::Grub);
+        assert_eq!(
+            g.vm.firmware,
+            Firmware::SeaBios,
+            "seabios by default with grub"
+        );
+        let g = run("run --kernel k --boot=grub --firmware /x/bios.bin");
+        assert_eq!(g.vm.firmware, Firmware::Path("/x/bios.bin".into()));
+        let k = run("run --kernel k --boot kernel -- a;b");
+        assert_eq!(
+            (k.vm.boot, &k.vm.firmware),
+            (Boot::Kernel, &Firmware::Qboot)
+        );
+
+        let e = usage_err("run --kernel k --boot grub --firmware qboot");
+        assert!(
+            e.contains("qboot cannot boot from a CD") && e.contains("seabios"),
+            "{e}"
+        );
+        let e = usage_err("run --kernel k --firmware qboot --boot grub");
+        assert!(e.contains("qboot cannot boot from a CD"), "{e}");
+        let e = usage_err("run --kernel k --boot grub -- test=all a;reboot");
+        assert!(e.contains("\"a;reboot\"") && e.contains("';'"), "{e}");
+        let e = usage_err("run --kernel k --boot grub -- x=\"y\"");
+        assert!(e.contains("'\"'"), "{e}");
+        let e = usage_err("run --kernel k --boot floppy");
+        assert!(
+            e.contains("'floppy'") && e.contains("kernel or grub"),
+            "{e}"
+        );
+        // A newline cannot come through split_whitespace: build the words by hand.
+        let words: Vec<String> = [
+            "run",
+            "--kernel",
+            "k",
+            "--boot",
+            "grub",
+            "--",
+            "test=all\nboot",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        match parse(&words) {
+            Err(UsageError(e)) => assert!(e.contains("control character '\\n'"), "{e}"),
+            other => panic!("expected an error, got {other:?}"),
+        }
     }
 
     #[test]

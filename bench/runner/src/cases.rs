@@ -4,7 +4,7 @@
 use crate::outcome::OutcomeKind;
 use crate::records::{self, Record};
 use crate::run::RunReport;
-use crate::vm::{Accel, Firmware, Machine, VmConfig};
+use crate::vm::{Accel, Boot, Firmware, Machine, VmConfig};
 
 /// The kernel's self-tests, as selected by `test=all`. A `test=all` run must print a passing
 /// `test` record for each of these (more are fine). The list is the kernel's own table.
@@ -51,6 +51,7 @@ fn vm(accel: Accel, machine: Machine, memory: u64, firmware: Firmware, smp: u32)
         smp,
         memory,
         firmware,
+        boot: Boot::Kernel,
         timeout: None,
     }
 }
@@ -90,6 +91,26 @@ fn selftest(accel: Accel, machine: Machine, memory: u64, firmware: Firmware, ci:
     c
 }
 
+/// The self-tests booted through GRUB with Multiboot2 (TCG, SeaBIOS: qboot cannot boot a CD). The
+/// console must show the protocol the kernel saw. The q35 1G case is `grub-multiboot2-selftests`;
+/// others carry their machine and memory in the name.
+fn grub_selftest(machine: Machine, memory: u64, ci: bool) -> Case {
+    let name = match (machine, memory) {
+        (Machine::Q35, G) => "grub-multiboot2-selftests".to_string(),
+        _ => format!(
+            "grub-multiboot2-selftests-{}-{}",
+            machine.name(),
+            crate::vm::size_label(memory)
+        ),
+    };
+    let mut grub = vm(Accel::Tcg, machine, memory, Firmware::SeaBios, 2);
+    grub.boot = Boot::Grub;
+    let mut c = case(&name, grub, &["test=all"], OutcomeKind::Pass);
+    c.console_contains = vec!["protocol Multiboot2"];
+    c.ci = ci;
+    c
+}
+
 /// Every case, CI set and full matrix, in run order.
 pub fn all_cases() -> Vec<Case> {
     use Accel::{Kvm, Tcg};
@@ -117,6 +138,8 @@ pub fn all_cases() -> Vec<Case> {
     let mut big = selftest(Kvm, Q35, G, SeaBios, false);
     big.vm.timeout = Some(180.0);
     cases.push(big);
+    cases.push(grub_selftest(Q35, G, true));
+    cases.push(grub_selftest(Pc, 128 * M, false));
 
     let mut c = case("default-job", small(), &[], OutcomeKind::Pass);
     c.context_fields = CONTEXT_FIELDS;
@@ -365,6 +388,34 @@ mod tests {
                 .any(|c| c.name == "selftests-kvm-pc-seabios-128M")
         );
         assert_eq!(select(true, Some("crash-")).len(), 6);
+
+        let grub = find("grub-multiboot2-selftests");
+        assert!(grub.ci);
+        assert_eq!(grub.vm.boot, Boot::Grub);
+        assert_eq!(
+            (grub.vm.accel, grub.vm.machine, grub.vm.memory),
+            (Accel::Tcg, Machine::Q35, G)
+        );
+        assert_eq!(grub.vm.firmware, Firmware::SeaBios);
+        assert_eq!(grub.kernel_args, ["test=all"]);
+        assert_eq!(grub.console_contains, ["protocol Multiboot2"]);
+        let pc = find("grub-multiboot2-selftests-pc-128M");
+        assert!(!pc.ci);
+        assert_eq!((pc.vm.machine, pc.vm.memory), (Machine::Pc, 128 * M));
+        assert_eq!(select(false, Some("grub")).len(), 1);
+        assert_eq!(select(true, Some("grub")).len(), 2);
+        for c in &all {
+            let ok = crate::vm::check_boot_firmware(c.vm.boot, &c.vm.firmware);
+            assert_eq!(ok, Ok(()), "{}", c.name);
+            if c.vm.boot == Boot::Grub {
+                assert_eq!(
+                    crate::grub::check_cmdline(&c.kernel_args),
+                    Ok(()),
+                    "{}",
+                    c.name
+                );
+            }
+        }
         assert_eq!(find("crash-hang").vm.timeout, Some(5.0));
     }
 
@@ -406,6 +457,21 @@ mod tests {
 
         let e = evaluate(&c, &ev(OutcomeKind::TestFailed, &[], &good)).unwrap_err();
         assert!(e.starts_with("expected pass, got test_failed"), "{e}");
+    }
+
+    #[test]
+    fn grub_case_needs_multiboot2() {
+        let c = find("grub-multiboot2-selftests");
+        let lines: Vec<String> = KERNEL_TESTS
+            .iter()
+            .map(|t| format!(r#"{{"type":"test","name":"{t}","status":"pass"}}"#))
+            .collect();
+        let good = recs(&lines.iter().map(String::as_str).collect::<Vec<_>>());
+        let mb2 = ["boot: protocol Multiboot2, loader 'GRUB 2.06', cmdline 'test=all'".to_string()];
+        assert_eq!(evaluate(&c, &ev(OutcomeKind::Pass, &mb2, &good)), Ok(()));
+        let mb1 = ["boot: protocol Multiboot1, loader 'qemu', cmdline 'test=all'".to_string()];
+        let e = evaluate(&c, &ev(OutcomeKind::Pass, &mb1, &good)).unwrap_err();
+        assert!(e.contains("'protocol Multiboot2'"), "{e}");
     }
 
     #[test]

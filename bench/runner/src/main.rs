@@ -8,7 +8,7 @@ use runner::host::{self, Elf, HostInfo};
 use runner::kvm::{self, KvmProbe};
 use runner::outcome::{Outcome, exit};
 use runner::run::{self, RunOptions};
-use runner::vm::{Accel, ResolvedVm, size_label};
+use runner::vm::{Accel, Boot, ResolvedVm, size_label};
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -79,13 +79,14 @@ fn cmd_run(r: RunArgs) -> i32 {
     };
     if !r.quiet {
         eprintln!(
-            "runner: {} {} -cpu {} -smp {} -m {} firmware {}, timeout {} s",
+            "runner: {} {} -cpu {} -smp {} -m {} firmware {}, boot {}, timeout {} s",
             vm.accel,
             vm.machine.name(),
             vm.cpu,
             vm.smp,
             size_label(vm.memory),
             vm.firmware.name(),
+            vm.boot.name(),
             vm.timeout
         );
     }
@@ -118,8 +119,12 @@ fn describe(c: &Case) -> String {
         c.vm.timeout
             .map(|t| format!(" timeout={t}s"))
             .unwrap_or_default();
+    let boot = match c.vm.boot {
+        Boot::Kernel => String::new(),
+        b => format!(" boot={}", b.name()),
+    };
     format!(
-        "{:<34} {:<4} {:<6} {:<4} {:<7} {:>4} smp={}{timeout}  args: {args}  expect: {}",
+        "{:<34} {:<4} {:<6} {:<4} {:<7} {:>4} smp={}{timeout}{boot}  args: {args}  expect: {}",
         c.name,
         if c.ci { "ci" } else { "full" },
         c.vm.accel,

@@ -1,5 +1,5 @@
-//! One boot of the kernel: build QEMU's command line, stream and annotate the console, collect
-//! records, classify the outcome, write the results folder.
+//! One boot of the kernel: build the GRUB image if asked for, build QEMU's command line, stream
+//! and annotate the console, collect records, classify the outcome, write the results folder.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -9,12 +9,13 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
+use crate::grub::{self, TempDir};
 use crate::host::{self, Elf, HostInfo};
 use crate::outcome::{Outcome, ProcessEnd, classify};
 use crate::process::run_streaming;
 use crate::records::{self, Line, Record};
 use crate::symbols::annotate_line;
-use crate::vm::{ResolvedVm, size_label};
+use crate::vm::{Boot, BootMedia, ResolvedVm, size_label};
 
 /// How to run and where to put what it produces.
 pub struct RunOptions<'a> {
@@ -63,15 +64,41 @@ fn create(dir: &Path, name: &str) -> io::Result<File> {
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.join(name).display())))
 }
 
-/// Boots the kernel once. Errors are the runner's own (QEMU cannot be started, results folder not
-/// writable); everything QEMU or the kernel does is in the report.
+/// Builds the GRUB image of a `--boot grub` run in a temporary folder under the results folder
+/// (else the target dir); the folder goes when the returned guard is dropped.
+fn grub_image(elf: &Elf, opts: &RunOptions) -> io::Result<(TempDir, PathBuf)> {
+    let parent = opts
+        .results
+        .map_or_else(crate::target_dir, Path::to_path_buf);
+    let dir = TempDir::new_in(&parent).map_err(io::Error::other)?;
+    let iso = grub::build_iso(&elf.path, opts.kernel_args, dir.path()).map_err(io::Error::other)?;
+    Ok((dir, iso))
+}
+
+/// Boots the kernel once. Errors are the runner's own (QEMU or grub-mkrescue cannot be started,
+/// results folder not writable); everything QEMU or the kernel does is in the report.
 pub fn run(
     vm: &ResolvedVm,
     elf: &Elf,
     host: &HostInfo,
     opts: &RunOptions,
 ) -> io::Result<RunReport> {
-    let args = vm.qemu_args(&elf.path, opts.kernel_args, opts.qemu_args);
+    // The GRUB image must outlive QEMU: `_iso_dir` removes it when the run returns.
+    let (_iso_dir, iso) = match vm.boot {
+        Boot::Kernel => (None, None),
+        Boot::Grub => {
+            let (dir, iso) = grub_image(elf, opts)?;
+            (Some(dir), Some(iso))
+        }
+    };
+    let media = match &iso {
+        Some(iso) => BootMedia::Cdrom(iso),
+        None => BootMedia::Kernel {
+            elf: &elf.path,
+            args: opts.kernel_args,
+        },
+    };
+    let args = vm.qemu_args(media, opts.qemu_args);
     let mut qemu_cmdline = vec![opts.qemu.to_string()];
     qemu_cmdline.extend(args.iter().cloned());
 
@@ -179,6 +206,7 @@ pub fn host_json(
         "memory_bytes": vm.memory,
         "firmware": vm.firmware.name(),
         "firmware_path": vm.bios.as_ref().map(|p| p.display().to_string()),
+        "boot": vm.boot.name(),
         "host_cpu": host.host_cpu,
         "host_kernel": host.host_kernel,
         "kvm_backend": host.kvm_backend,

@@ -1,5 +1,5 @@
-//! The virtual machine a run boots: accelerator, machine, CPU, memory, firmware, timeout, and the
-//! QEMU command line built from them.
+//! The virtual machine a run boots: accelerator, machine, CPU, memory, firmware, boot path,
+//! timeout, and the QEMU command line built from them.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -120,6 +120,43 @@ impl Firmware {
     }
 }
 
+/// How the kernel is loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Boot {
+    /// QEMU's `-kernel` loader: Multiboot1, the command line through `-append`.
+    Kernel,
+    /// GRUB from a CD image (`-cdrom`): Multiboot2, the command line in grub.cfg.
+    Grub,
+}
+
+impl Boot {
+    pub fn parse(s: &str) -> Option<Boot> {
+        match s {
+            "kernel" => Some(Boot::Kernel),
+            "grub" => Some(Boot::Grub),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Boot::Kernel => "kernel",
+            Boot::Grub => "grub",
+        }
+    }
+}
+
+/// Refuses a firmware that cannot take the boot path: qboot boots `-kernel` only, not a CD.
+pub fn check_boot_firmware(boot: Boot, firmware: &Firmware) -> Result<(), String> {
+    match (boot, firmware) {
+        (Boot::Grub, Firmware::Qboot) => Err(
+            "qboot cannot boot from a CD, so --boot grub cannot use --firmware qboot; use \
+             --firmware seabios (the default with --boot grub)"
+                .into(),
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Parses a memory size: a positive whole number with a suffix K, M, G or T (binary units; an
 /// optional trailing `B`/`iB` is accepted), or a bare number of MiB as QEMU reads it. The result is
 /// in bytes and must be a whole number of MiB.
@@ -186,6 +223,7 @@ pub struct VmConfig {
     pub smp: u32,
     pub memory: u64,
     pub firmware: Firmware,
+    pub boot: Boot,
     pub timeout: Option<f64>,
 }
 
@@ -198,6 +236,7 @@ impl Default for VmConfig {
             smp: 2,
             memory: 1 << 30,
             firmware: Firmware::Qboot,
+            boot: Boot::Kernel,
             timeout: None,
         }
     }
@@ -214,7 +253,17 @@ pub struct ResolvedVm {
     pub memory: u64,
     pub firmware: Firmware,
     pub bios: Option<PathBuf>,
+    pub boot: Boot,
     pub timeout: f64,
+}
+
+/// What QEMU boots.
+#[derive(Clone, Copy, Debug)]
+pub enum BootMedia<'a> {
+    /// The kernel ELF through `-kernel`, its command line through `-append`.
+    Kernel { elf: &'a Path, args: &'a [String] },
+    /// A bootable CD image (the GRUB ISO, which holds the kernel and its command line).
+    Cdrom(&'a Path),
 }
 
 impl ResolvedVm {
@@ -230,6 +279,7 @@ impl ResolvedVm {
             (None, Accel::Kvm) => kvm_cpu.unwrap_or(crate::kvm::CPU_MODELS[0]).to_string(),
             (None, _) => "max".to_string(),
         };
+        check_boot_firmware(vm.boot, &vm.firmware)?;
         let bios = vm.firmware.bios_file()?;
         Ok(ResolvedVm {
             accel,
@@ -239,6 +289,7 @@ impl ResolvedVm {
             memory: vm.memory,
             firmware: vm.firmware.clone(),
             bios,
+            boot: vm.boot,
             timeout: vm
                 .timeout
                 .unwrap_or_else(|| default_timeout_secs(accel, vm.smp)),
@@ -250,7 +301,7 @@ impl ResolvedVm {
     }
 
     /// QEMU's arguments (without the program name).
-    pub fn qemu_args(&self, elf: &Path, kernel_args: &[String], extra: &[String]) -> Vec<String> {
+    pub fn qemu_args(&self, media: BootMedia, extra: &[String]) -> Vec<String> {
         let mut a: Vec<String> = vec![
             "-machine".into(),
             self.machine.name().into(),
@@ -288,9 +339,14 @@ impl ResolvedVm {
         if let Some(bios) = &self.bios {
             a.extend(["-bios".into(), bios.display().to_string()]);
         }
-        a.extend(["-kernel".into(), elf.display().to_string()]);
-        if !kernel_args.is_empty() {
-            a.extend(["-append".into(), kernel_args.join(" ")]);
+        match media {
+            BootMedia::Kernel { elf, args } => {
+                a.extend(["-kernel".into(), elf.display().to_string()]);
+                if !args.is_empty() {
+                    a.extend(["-append".into(), args.join(" ")]);
+                }
+            }
+            BootMedia::Cdrom(iso) => a.extend(["-cdrom".into(), iso.display().to_string()]),
         }
         a.extend(extra.iter().cloned());
         a
@@ -356,14 +412,12 @@ mod tests {
 
     #[test]
     fn qemu_command_lines() {
-        let args = |v: &ResolvedVm| {
-            v.qemu_args(
-                Path::new("k.elf"),
-                &["test=all".into(), "exit=qemu".into()],
-                &[],
-            )
-            .join(" ")
+        let kernel_args = ["test=all".to_string(), "exit=qemu".to_string()];
+        let media = BootMedia::Kernel {
+            elf: Path::new("k.elf"),
+            args: &kernel_args,
         };
+        let args = |v: &ResolvedVm| v.qemu_args(media, &[]).join(" ");
         let tcg1 = args(&vm(Accel::Tcg, 1));
         assert!(tcg1.starts_with("-machine q35 -cpu max -smp 1 -m 1G -display none -serial stdio"));
         assert!(tcg1.contains("-no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04"));
@@ -376,9 +430,42 @@ mod tests {
         );
         let kvm = args(&vm(Accel::Kvm, 2));
         assert!(kvm.contains("-cpu host,-arch-capabilities,+invtsc") && kvm.contains("-accel kvm"));
-        let none = vm(Accel::Tcg, 1).qemu_args(Path::new("k"), &[], &["-s".into()]);
+        let bare = BootMedia::Kernel {
+            elf: Path::new("k"),
+            args: &[],
+        };
+        let none = vm(Accel::Tcg, 1).qemu_args(bare, &["-s".into()]);
         assert!(!none.contains(&"-append".to_string()));
         assert_eq!(none.last().unwrap(), "-s");
+
+        let cd = vm(Accel::Tcg, 2)
+            .qemu_args(BootMedia::Cdrom(Path::new("/t/kernel.iso")), &[])
+            .join(" ");
+        assert!(
+            cd.ends_with("-accel tcg,thread=multi -cdrom /t/kernel.iso"),
+            "{cd}"
+        );
+        assert!(!cd.contains("-kernel") && !cd.contains("-append"), "{cd}");
+    }
+
+    #[test]
+    fn grub_boot_needs_a_cd_capable_firmware() {
+        assert_eq!(Boot::parse("grub"), Some(Boot::Grub));
+        assert_eq!(Boot::parse("kernel"), Some(Boot::Kernel));
+        assert_eq!(Boot::parse("pxe"), None);
+        let grub = |firmware| VmConfig {
+            boot: Boot::Grub,
+            firmware,
+            ..VmConfig::default()
+        };
+        let e = ResolvedVm::new(&grub(Firmware::Qboot), Accel::Tcg, None).unwrap_err();
+        assert!(
+            e.contains("qboot cannot boot from a CD") && e.contains("seabios"),
+            "{e}"
+        );
+        let v = ResolvedVm::new(&grub(Firmware::SeaBios), Accel::Tcg, None).unwrap();
+        assert_eq!(v.boot, Boot::Grub);
+        assert_eq!(check_boot_firmware(Boot::Kernel, &Firmware::Qboot), Ok(()));
     }
 
     #[test]

@@ -68,6 +68,33 @@ pub static OPTIONS: &[OptSpec] = &[
         help: "run the in-kernel self-tests: all, or a comma-separated list of names",
     },
     OptSpec {
+        key: "smp_wake",
+        kind: OptKind::Choice(WakeStrategy::NAMES),
+        help: "how APs are woken: parallel (INIT/SIPI/SIPI to each, all at once; default) or \
+               serial (one AP after another)",
+    },
+    OptSpec {
+        key: "smp_deadline_ms",
+        kind: OptKind::UInt { min: 1, max: 600_000 },
+        help: "how long an AP may take to check in after its SIPIs (default: 2000 + 100 per AP \
+               for parallel, 2000 per AP for serial)",
+    },
+    OptSpec {
+        key: "smp_skip",
+        kind: OptKind::UInt { min: 0, max: u32::MAX as u64 },
+        help: "failure injection: never wake the AP with this APIC id",
+    },
+    OptSpec {
+        key: "smp_fake_apic",
+        kind: OptKind::UInt { min: 0, max: u32::MAX as u64 },
+        help: "failure injection: add a CPU with this made-up APIC id to the list",
+    },
+    OptSpec {
+        key: "smp_late",
+        kind: OptKind::UInt { min: 0, max: u32::MAX as u64 },
+        help: "failure injection: the AP with this APIC id checks in only after its deadline",
+    },
+    OptSpec {
         key: "crash",
         kind: OptKind::Choice(Crash::NAMES),
         help: "fail deliberately in the chosen way (tests the failure reporting)",
@@ -101,6 +128,27 @@ impl ExitMode {
     }
 }
 
+/// How application processors are woken (`smp_wake=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WakeStrategy {
+    /// INIT, then SIPI, SIPI to every AP at once; one deadline for all.
+    Parallel,
+    /// INIT, SIPI, SIPI and wait, one AP after another.
+    Serial,
+}
+
+impl WakeStrategy {
+    /// Every strategy, in the order of [`WakeStrategy::NAMES`].
+    pub const ALL: [WakeStrategy; 2] = [WakeStrategy::Parallel, WakeStrategy::Serial];
+    /// The command-line spelling of each strategy.
+    pub const NAMES: &'static [&'static str] = &["parallel", "serial"];
+
+    /// The command-line spelling.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
 /// A deliberate failure (`crash=`), to test how failures are reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Crash {
@@ -116,17 +164,20 @@ pub enum Crash {
     Hang,
     /// Return from the kernel's main path without writing the `end` record.
     NoEnd,
+    /// Recurse on an application processor (logical CPU 1) until its stack's guard page.
+    ApStackOverflow,
 }
 
 impl Crash {
     /// Every crash, in the order of [`Crash::NAMES`].
-    pub const ALL: [Crash; 6] = [
+    pub const ALL: [Crash; 7] = [
         Crash::Panic,
         Crash::PageFault,
         Crash::StackOverflow,
         Crash::TripleFault,
         Crash::Hang,
         Crash::NoEnd,
+        Crash::ApStackOverflow,
     ];
     /// The command-line spelling of each crash, in the order of [`Crash::ALL`].
     pub const NAMES: &'static [&'static str] = &[
@@ -136,6 +187,7 @@ impl Crash {
         "triple_fault",
         "hang",
         "no_end",
+        "ap_stack_overflow",
     ];
 
     /// The command-line spelling of this crash.
@@ -191,6 +243,16 @@ pub struct Options<'a> {
     pub tests: Option<TestSelection<'a>>,
     /// `crash=`: the deliberate failure to cause.
     pub crash: Option<Crash>,
+    /// `smp_wake=`: how APs are woken (`None`: the default, parallel).
+    pub smp_wake: Option<WakeStrategy>,
+    /// `smp_deadline_ms=`: how long an AP may take to check in.
+    pub smp_deadline_ms: Option<u64>,
+    /// `smp_skip=`: an APIC id never woken (failure injection).
+    pub smp_skip: Option<u32>,
+    /// `smp_fake_apic=`: a made-up APIC id added to the CPU list (failure injection).
+    pub smp_fake_apic: Option<u32>,
+    /// `smp_late=`: an APIC id that checks in after its deadline (failure injection).
+    pub smp_late: Option<u32>,
 }
 
 impl<'a> Options<'a> {
@@ -201,6 +263,11 @@ impl<'a> Options<'a> {
             ("exit", Value::Choice(index)) => self.exit = Some(ExitMode::ALL[index]),
             ("test", Value::List(list)) => self.tests = Some(TestSelection::from_list(list)),
             ("crash", Value::Choice(index)) => self.crash = Some(Crash::ALL[index]),
+            ("smp_wake", Value::Choice(index)) => self.smp_wake = Some(WakeStrategy::ALL[index]),
+            ("smp_deadline_ms", Value::UInt(ms)) => self.smp_deadline_ms = Some(ms),
+            ("smp_skip", Value::UInt(id)) => self.smp_skip = Some(id as u32),
+            ("smp_fake_apic", Value::UInt(id)) => self.smp_fake_apic = Some(id as u32),
+            ("smp_late", Value::UInt(id)) => self.smp_late = Some(id as u32),
             _ => unreachable!("option '{key}' is in OPTIONS but has no field in Options"),
         }
     }
@@ -573,6 +640,7 @@ mod tests {
                 exit: Some(ExitMode::Halt),
                 tests: Some(TestSelection::List("rodata_nx,higher_half")),
                 crash: Some(Crash::Hang),
+                ..Options::default()
             }
         );
     }
@@ -753,7 +821,7 @@ mod tests {
             assert!(line.contains(spec.help), "{line}");
         }
         assert!(help.contains("  exit=qemu|halt "), "{help}");
-        assert!(help.contains("  crash=panic|pagefault|stack_overflow|triple_fault|hang|no_end "));
+        assert!(help.contains("  crash=panic|pagefault|stack_overflow|triple_fault|hang|no_end|ap_stack_overflow "));
         for name in SELFTESTS {
             assert!(help.contains(name), "{name} missing from help");
         }

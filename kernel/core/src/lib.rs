@@ -8,6 +8,8 @@
 //! - [`bootinfo`]: Multiboot1 / Multiboot2 information, normalised into one memory map.
 //! - [`frame`]: the physical frame allocator (a bitmap over 4 KiB frames).
 //! - [`paging`]: x86-64 4-level page tables: map, unmap, translate, protect.
+//! - [`acpi`]: ACPI tables: the RSDP, RSDT / XSDT, the MADT's CPUs and their numbering, the
+//!   FADT's PM timer and the HPET's base.
 //! - [`json`]: one-line JSON records for the serial port.
 //! - [`fmtbuf`]: a fixed-capacity text buffer for `write!`.
 
@@ -22,6 +24,7 @@ pub const PAGE_SIZE: u64 = 4096;
 /// option ROMs live below it, and no frame below it is ever handed out by the frame allocator.
 pub const LOW_MEMORY_END: u64 = 0x10_0000;
 
+pub mod acpi;
 pub mod bootinfo;
 pub mod cmdline;
 pub mod fmtbuf;

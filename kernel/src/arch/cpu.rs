@@ -12,6 +12,7 @@ pub const CR4_PCIDE: u64 = 1 << 17;
 pub const CR4_SMEP: u64 = 1 << 20;
 pub const CR4_SMAP: u64 = 1 << 21;
 pub const IA32_EFER: u32 = 0xC000_0080;
+pub const EFER_LME: u64 = 1 << 8;
 pub const EFER_NXE: u64 = 1 << 11;
 
 /// What this CPU offers that the kernel uses.

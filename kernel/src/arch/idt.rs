@@ -88,6 +88,7 @@ global_asm!(
     " iretq",
     ".section .rodata.exceptions, \"a\"",
     ".balign 8",
+    ".global exc_stub_table",
     "exc_stub_table:",
     ".quad exc_stub_0, exc_stub_1, exc_stub_2, exc_stub_3, exc_stub_4, exc_stub_5",
     ".quad exc_stub_6, exc_stub_7, exc_stub_8, exc_stub_9, exc_stub_10, exc_stub_11",

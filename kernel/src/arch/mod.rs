@@ -1,6 +1,7 @@
 //! The x86-64 layer: everything that touches registers, ports and descriptor tables lives
 //! below this module, each `unsafe` block with the reason it holds.
 
+pub mod apic;
 pub mod cpu;
 pub mod extable;
 pub mod gdt;
@@ -13,7 +14,7 @@ use core::arch::asm;
 /// Logical id of the CPU running this code (0 = the bootstrap processor).
 #[inline]
 pub fn cpu_id() -> u32 {
-    0
+    crate::cpu_local::CPU_ID.read()
 }
 
 /// Disable maskable interrupts; returns whether they were enabled.

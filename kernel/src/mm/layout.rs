@@ -23,6 +23,8 @@ macro_rules! linker_symbol {
     }};
 }
 
+pub(crate) use linker_symbol;
+
 /// A part of the kernel image with its own permissions.
 #[derive(Clone, Copy, Debug)]
 pub struct Section {

@@ -208,6 +208,30 @@ pub fn map_device(phys: u64, len: u64, cache: CacheMode) -> u64 {
     map_on_demand(phys, len, kernel_flags(true, false, cache))
 }
 
+/// Back `[virt, virt + len)` (page aligned, kernel half) with fresh zeroed frames, read-write,
+/// no-execute, global (per-CPU windows, arenas).
+pub fn map_fresh(virt: u64, len: u64) {
+    let mut space = KERNEL_SPACE.lock();
+    let space = space.as_mut().expect("paging not initialised");
+    let mut frames = FRAMES.lock();
+    let alloc = frames.as_mut().expect("frame allocator not initialised");
+    let mem = KernelPhysMem;
+    // SAFETY: as in map_on_demand: the kernel's tables, under the KERNEL_SPACE lock.
+    let mut mapper = unsafe { Mapper::new(&mem, space.pml4, space.nx) };
+    let mut src = Frames { alloc, below: None, taken: 0 };
+    let mut off = 0;
+    while off < len {
+        let frame = src.alloc.alloc().expect("out of memory");
+        // SAFETY: a frame we own, reached through the direct map.
+        unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, PAGE_SIZE as usize) };
+        mapper
+            .map(virt + off, frame, PageSize::Size4K, kernel_flags(true, false, CacheMode::WriteBack), &mut src)
+            .expect("cannot map a fresh page");
+        off += PAGE_SIZE;
+    }
+    space.table_frames += src.taken;
+}
+
 /// Map firmware tables (ACPI, the BIOS area) read-only at their direct-map address.
 pub fn map_firmware(phys: u64, len: u64) -> u64 {
     map_on_demand(phys, len, kernel_flags(false, false, CacheMode::WriteBack))

@@ -1,0 +1,245 @@
+//! Booting through GRUB with Multiboot2 (`--boot grub`): the grub.cfg that loads the kernel, the
+//! bootable ISO built from it with grub-mkrescue, and the temporary folder holding both.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The program that builds the ISO (Debian: grub-common, with xorriso and mtools).
+pub const MKRESCUE: &str = "grub-mkrescue";
+
+/// Known locations of GRUB's BIOS (i386-pc) modules, first match wins. SeaBIOS boots the ISO
+/// through them; an image built without them (EFI only) does not boot.
+pub const BIOS_MODULE_DIRS: &[&str] = &[
+    "/usr/lib/grub/i386-pc",
+    "/usr/local/lib/grub/i386-pc",
+    "/usr/share/grub2/i386-pc",
+];
+
+/// Where grub.cfg loads the kernel from, inside the ISO.
+pub const KERNEL_IN_ISO: &str = "/boot/kernel";
+
+/// Characters that mean something to GRUB's configuration language (quoting, variables, command
+/// separators, redirections, blocks, comments, wildcards): a kernel argument holding one would not
+/// reach the kernel as written.
+pub const SPECIAL_CHARS: &[char] = &[
+    '"', '\'', '\\', '$', ';', '|', '&', '<', '>', '(', ')', '{', '}', '#', '*', '?', '[', ']', '`',
+];
+
+const SETUP_HINT: &str = "scripts/setup.sh installs it (Debian: grub-pc-bin, grub-common, \
+                          xorriso, mtools)";
+
+/// Checks that the kernel arguments can go into grub.cfg's `multiboot2` line as plain words:
+/// no control characters (newline, tab, ...) and none of [`SPECIAL_CHARS`].
+pub fn check_cmdline(kernel_args: &[String]) -> Result<(), String> {
+    for arg in kernel_args {
+        let Some(c) = arg
+            .chars()
+            .find(|c| c.is_control() || SPECIAL_CHARS.contains(c))
+        else {
+            continue;
+        };
+        let shown = if c.is_control() {
+            format!("control character {c:?}")
+        } else {
+            format!("'{c}'")
+        };
+        let specials: Vec<String> = SPECIAL_CHARS.iter().map(char::to_string).collect();
+        let specials = specials.join(" ");
+        return Err(format!(
+            "kernel argument {arg:?} contains {shown}, which would break GRUB's configuration \
+             file; with --boot grub the kernel arguments must be plain words without control \
+             characters or any of: {specials}"
+        ));
+    }
+    Ok(())
+}
+
+/// The grub.cfg that boots the kernel at once with Multiboot2, `kernel_args` joined by spaces on
+/// the `multiboot2` line (checked with [`check_cmdline`]).
+pub fn grub_cfg(kernel_args: &[String]) -> Result<String, String> {
+    check_cmdline(kernel_args)?;
+    let mut line = format!("multiboot2 {KERNEL_IN_ISO}");
+    for arg in kernel_args {
+        line.push(' ');
+        line.push_str(arg);
+    }
+    Ok(format!(
+        "# Written by the runner (--boot grub).\n\
+         set timeout=0\n\
+         menuentry \"kernel\" {{\n  {line}\n  boot\n}}\n"
+    ))
+}
+
+/// The first existing directory of GRUB's BIOS modules.
+pub fn bios_module_dir() -> Result<PathBuf, String> {
+    BIOS_MODULE_DIRS
+        .iter()
+        .map(Path::new)
+        .find(|p| p.is_dir())
+        .map(Path::to_path_buf)
+        .ok_or_else(|| {
+            format!(
+                "GRUB's BIOS modules not found (looked in {}); {SETUP_HINT}",
+                BIOS_MODULE_DIRS.join(", ")
+            )
+        })
+}
+
+/// A folder that is removed, with everything in it, when dropped.
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// Creates `parent/grub-iso-<pid>-<n>` (`n` counts within this process).
+    pub fn new_in(parent: &Path) -> Result<TempDir, String> {
+        static COUNT: AtomicU32 = AtomicU32::new(0);
+        let n = COUNT.fetch_add(1, Ordering::Relaxed);
+        let path = parent.join(format!("grub-iso-{}-{n}", std::process::id()));
+        // A leftover from a killed runner with the same pid is stale.
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path)
+            .map_err(|e| format!("cannot create the ISO folder {}: {e}", path.display()))?;
+        Ok(TempDir { path })
+    }
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Builds `work/kernel.iso`: a BIOS-bootable GRUB image holding the kernel ELF and a grub.cfg
+/// that boots it with `kernel_args`. Returns the ISO's path.
+pub fn build_iso(elf: &Path, kernel_args: &[String], work: &Path) -> Result<PathBuf, String> {
+    let cfg = grub_cfg(kernel_args)?;
+    let modules = bios_module_dir()?;
+    let root = work.join("iso");
+    let grub_dir = root.join("boot/grub");
+    let io = |what: &str, p: &Path, e: std::io::Error| format!("{what} {}: {e}", p.display());
+    fs::create_dir_all(&grub_dir).map_err(|e| io("cannot create", &grub_dir, e))?;
+    let kernel = root.join(KERNEL_IN_ISO.trim_start_matches('/'));
+    fs::copy(elf, &kernel).map_err(|e| io("cannot copy the kernel to", &kernel, e))?;
+    let cfg_path = grub_dir.join("grub.cfg");
+    fs::write(&cfg_path, cfg).map_err(|e| io("cannot write", &cfg_path, e))?;
+
+    let iso = work.join("kernel.iso");
+    let out = Command::new(MKRESCUE)
+        .arg("-d")
+        .arg(&modules)
+        .arg("-o")
+        .arg(&iso)
+        .arg(&root)
+        .output()
+        .map_err(|e| match e.kind() {
+            ErrorKind::NotFound => {
+                format!("--boot grub needs {MKRESCUE}, which is not on PATH; {SETUP_HINT}")
+            }
+            _ => format!("cannot start {MKRESCUE}: {e}"),
+        })?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.trim_end().lines().rev().take(5).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(format!(
+            "{MKRESCUE} failed ({}): {}; its tools (xorriso, mtools) come with scripts/setup.sh",
+            out.status,
+            tail.join(" | ")
+        ));
+    }
+    if !iso.is_file() {
+        return Err(format!(
+            "{MKRESCUE} succeeded but wrote no {}",
+            iso.display()
+        ));
+    }
+    Ok(iso)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn config_boots_the_kernel_with_its_arguments() {
+        let cfg = grub_cfg(&words(&["test=all", "exit=qemu"])).unwrap();
+        assert!(cfg.contains("set timeout=0\n"), "{cfg}");
+        assert!(
+            cfg.contains(
+                "menuentry \"kernel\" {\n  multiboot2 /boot/kernel test=all exit=qemu\n  boot\n}\n"
+            ),
+            "{cfg}"
+        );
+        let bare = grub_cfg(&[]).unwrap();
+        assert!(bare.contains("  multiboot2 /boot/kernel\n"), "{bare}");
+        // Every line but the menu entry's braces is a plain command or a comment.
+        assert_eq!(cfg.matches('{').count(), 1);
+        assert_eq!(cfg.matches('}').count(), 1);
+    }
+
+    #[test]
+    fn plain_words_pass() {
+        let ok = words(&[
+            "test=higher_half,rodata_nx",
+            "crash=stack_overflow",
+            "help",
+            "a.b-c/d:e+f@g%h~",
+        ]);
+        assert_eq!(check_cmdline(&ok), Ok(()));
+        assert_eq!(check_cmdline(&[]), Ok(()));
+    }
+
+    #[test]
+    fn grub_syntax_is_refused() {
+        for bad in [
+            "test=all\nboot",
+            "a\tb",
+            "x=\"y\"",
+            "x='y'",
+            "a;reboot",
+            "v=$root",
+            "a\\b",
+            "a|b",
+            "a&b",
+            "a>b",
+            "}",
+            "#c",
+            "t=*",
+        ] {
+            let e = check_cmdline(&words(&["exit=qemu", bad])).unwrap_err();
+            assert!(e.contains("--boot grub"), "{bad:?}: {e}");
+            assert!(e.contains(&format!("{bad:?}")), "names the argument: {e}");
+            assert!(grub_cfg(&words(&[bad])).is_err(), "{bad:?}");
+        }
+        let e = check_cmdline(&words(&["a;b"])).unwrap_err();
+        assert!(e.contains("contains ';'"), "{e}");
+        let e = check_cmdline(&words(&["a\nb"])).unwrap_err();
+        assert!(e.contains("control character '\\n'"), "{e}");
+    }
+
+    #[test]
+    fn temp_dir_is_removed() {
+        let parent = std::env::temp_dir();
+        let (a, b) = (
+            TempDir::new_in(&parent).unwrap(),
+            TempDir::new_in(&parent).unwrap(),
+        );
+        assert_ne!(a.path(), b.path());
+        let p = a.path().to_path_buf();
+        fs::write(p.join("f"), "x").unwrap();
+        drop(a);
+        assert!(!p.exists());
+        assert!(b.path().is_dir());
+    }
+}

@@ -1,0 +1,92 @@
+//! The kernel's side of ACPI: reading firmware tables through the direct map (mapped read-only
+//! on demand) and turning the MADT into the list of CPUs to bring up.
+
+use kernel_core::acpi::{self, MadtCpus};
+use kernel_core::bootinfo::{BootInfo, PhysRead};
+use percpu::MAX_CPUS;
+
+use crate::mm::{self, FRAMES, PAGE_SIZE};
+use crate::println;
+
+/// Physical memory reached through the direct map; firmware pages not yet mapped are mapped
+/// read-only first (RAM is mapped already).
+struct Firmware;
+
+impl PhysRead for Firmware {
+    fn read(&self, phys: u64, buf: &mut [u8]) -> bool {
+        let Some(end) = phys.checked_add(buf.len() as u64) else { return false };
+        if end > mm::layout::DIRECT_MAP_SIZE {
+            return false;
+        }
+        let virt = mm::map_firmware(phys, buf.len() as u64);
+        // SAFETY: [virt, virt + len) is mapped (just now, or as RAM) and only read.
+        unsafe { core::ptr::copy_nonoverlapping(virt as *const u8, buf.as_mut_ptr(), buf.len()) };
+        true
+    }
+}
+
+pub struct Discovered {
+    /// CPUs numbered into `ids` (the BSP first).
+    pub count: usize,
+    /// Enabled CPUs the MADT lists (with the BSP).
+    pub found: usize,
+    /// Enabled CPUs left parked because there are more than MAX_CPUS windows.
+    pub beyond_max: usize,
+}
+
+static MADT: spin::Once<MadtCpus> = spin::Once::new();
+
+/// Find the RSDP (the loader's copy, else the BIOS areas), the MADT, and number the CPUs
+/// into `ids` (logical 0 = the BSP). Err: no usable table (the message is printed).
+pub fn discover_cpus(info: &BootInfo, bsp_apic: u32, ids: &mut [u32; MAX_CPUS]) -> Result<Discovered, ()> {
+    let mem = Firmware;
+    let Some(rsdp_phys) = info.rsdp.or_else(|| acpi::find_rsdp_in_bios(&mem)) else {
+        println!("acpi: error: no RSDP (the loader gave none and the BIOS areas hold none)");
+        return Err(());
+    };
+    let fail = |what: &str, e: &dyn core::fmt::Display| {
+        println!("acpi: error: {what}: {e}");
+        crate::record!("error", |r| r.str("kind", "acpi").str("message", what));
+    };
+    let rsdp = acpi::read_rsdp(&mem, rsdp_phys).map_err(|e| fail("bad RSDP", &e))?;
+    // Keep every table's frames out of the allocator, whatever the memory map says.
+    // (Collected first: reading a table may map it, which takes the allocator's lock.)
+    if let Ok(tables) = acpi::tables(&mem, &rsdp) {
+        let mut ranges = [(0u64, 0u64); 64];
+        let root = tables.root();
+        ranges[0] = (root.phys, root.phys + root.len as u64);
+        let mut n = 1;
+        for t in tables.flatten().take(ranges.len() - 1) {
+            ranges[n] = (t.phys, t.phys + t.len as u64);
+            n += 1;
+        }
+        let mut frames = FRAMES.lock();
+        let alloc = frames.as_mut().expect("allocator");
+        for (start, end) in &ranges[..n] {
+            alloc.reserve(start & !(PAGE_SIZE - 1), *end);
+        }
+    }
+    let madt_ref = match acpi::find_table(&mem, &rsdp, b"APIC") {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            println!("acpi: error: no MADT (APIC table)");
+            return Err(());
+        }
+        Err(e) => {
+            fail("MADT unusable", &e);
+            return Err(());
+        }
+    };
+    let parsed = acpi::parse_madt(&mem, madt_ref).map_err(|e| fail("MADT unusable", &e))?;
+    let madt = MADT.call_once(|| parsed);
+    if madt.cpus().is_empty() {
+        println!("acpi: error: the MADT lists no enabled CPU");
+        return Err(());
+    }
+    let numbering = acpi::number_cpus(madt, bsp_apic, MAX_CPUS, ids);
+    println!("acpi: MADT at {:#x}: {} enabled CPUs, {} online-capable (not woken), {} disabled, \
+              {} duplicates{}", madt_ref.phys, madt.cpus().len(), madt.online_capable().len(),
+             madt.disabled_count, madt.duplicate_count,
+             if numbering.bsp_missing_from_madt { "; the BSP is not in the MADT" } else { "" });
+    Ok(Discovered { count: numbering.len, found: madt.cpus().len(), beyond_max: numbering.beyond_max })
+}

@@ -1,0 +1,162 @@
+//! The local APIC, in x2APIC mode where CPUID offers it and xAPIC otherwise; one interface
+//! for the rest of the kernel whichever mode is on (Intel SDM vol. 3A, chapter 11).
+//! APIC ids are 32-bit throughout (xAPIC ids are the register's top byte).
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use super::cpu::{self, features};
+use super::port::outb;
+
+const IA32_APIC_BASE: u32 = 0x1B;
+const APIC_BASE_EXTD: u64 = 1 << 10;
+const APIC_BASE_EN: u64 = 1 << 11;
+const APIC_BASE_ADDR_MASK: u64 = 0x000F_FFFF_FFFF_F000;
+
+/// Register offsets in the xAPIC MMIO page; the x2APIC MSR is 0x800 + offset / 16.
+const REG_ID: u32 = 0x20;
+const REG_VERSION: u32 = 0x30;
+const REG_TPR: u32 = 0x80;
+const REG_EOI: u32 = 0xB0;
+const REG_SVR: u32 = 0xF0;
+const REG_ESR: u32 = 0x280;
+const REG_ICR_LOW: u32 = 0x300;
+const REG_ICR_HIGH: u32 = 0x310;
+const REG_LVT_TIMER: u32 = 0x320;
+const REG_LVT_LINT0: u32 = 0x350;
+const REG_LVT_LINT1: u32 = 0x360;
+const REG_LVT_ERROR: u32 = 0x370;
+const X2APIC_MSR_BASE: u32 = 0x800;
+
+const SVR_APIC_ENABLE: u32 = 1 << 8;
+/// Spurious-interrupt vector (its low 4 bits must be 1s on old APICs).
+pub const SPURIOUS_VECTOR: u8 = 0xFF;
+const LVT_MASKED: u32 = 1 << 16;
+
+// Interrupt command register (Intel SDM vol. 3A, figure 11-12).
+pub const ICR_FIXED: u32 = 0 << 8;
+pub const ICR_NMI: u32 = 4 << 8;
+pub const ICR_INIT: u32 = 5 << 8;
+pub const ICR_STARTUP: u32 = 6 << 8;
+const ICR_DELIVERY_PENDING: u32 = 1 << 12;
+pub const ICR_LEVEL_ASSERT: u32 = 1 << 14;
+pub const ICR_TRIGGER_LEVEL: u32 = 1 << 15;
+pub const ICR_DEST_ALL_BUT_SELF: u32 = 3 << 18;
+
+// 8259A PIC data ports (PC/AT).
+const PIC1_DATA: u16 = 0x21;
+const PIC2_DATA: u16 = 0xA1;
+
+/// Bounded wait for an xAPIC ICR to accept a command.
+const ICR_SPIN_LIMIT: u32 = 10_000_000;
+
+static X2APIC: AtomicBool = AtomicBool::new(false);
+/// Virtual address of the xAPIC register page (direct map, uncacheable).
+static MMIO: AtomicU64 = AtomicU64::new(0);
+
+pub fn x2apic() -> bool {
+    X2APIC.load(Ordering::Relaxed)
+}
+
+/// Mask both legacy 8259 PICs: every interrupt comes through the APIC.
+pub fn mask_legacy_pics() {
+    outb(PIC1_DATA, 0xFF);
+    outb(PIC2_DATA, 0xFF);
+}
+
+/// Choose the mode (on the BSP, before any AP starts) and map the xAPIC page if needed.
+pub fn init_bsp(map_device_uc: impl FnOnce(u64) -> u64) {
+    mask_legacy_pics();
+    let use_x2 = features().x2apic;
+    X2APIC.store(use_x2, Ordering::Relaxed);
+    if !use_x2 {
+        let base = cpu::rdmsr(IA32_APIC_BASE) & APIC_BASE_ADDR_MASK;
+        MMIO.store(map_device_uc(base), Ordering::Relaxed);
+    }
+    enable_this_cpu();
+}
+
+/// Enable this CPU's APIC in the chosen mode, masked LVTs, TPR 0, ESR cleared.
+pub fn enable_this_cpu() {
+    let mut base = cpu::rdmsr(IA32_APIC_BASE) | APIC_BASE_EN;
+    // SAFETY: EN (then EXTD) is the architectural sequence to reach x2APIC mode (SDM 11.12.1);
+    // the base address is unchanged.
+    unsafe {
+        cpu::wrmsr(IA32_APIC_BASE, base);
+        if x2apic() {
+            base |= APIC_BASE_EXTD;
+            cpu::wrmsr(IA32_APIC_BASE, base);
+        }
+    }
+    for lvt in [REG_LVT_TIMER, REG_LVT_LINT0, REG_LVT_LINT1, REG_LVT_ERROR] {
+        write(lvt, LVT_MASKED);
+    }
+    write(REG_TPR, 0);
+    write(REG_SVR, SVR_APIC_ENABLE | SPURIOUS_VECTOR as u32);
+    clear_esr();
+}
+
+fn read(reg: u32) -> u32 {
+    if x2apic() {
+        cpu::rdmsr(X2APIC_MSR_BASE + reg / 16) as u32
+    } else {
+        // SAFETY: MMIO maps the APIC page uncacheable; reg is a register offset in it.
+        unsafe { ((MMIO.load(Ordering::Relaxed) + reg as u64) as *const u32).read_volatile() }
+    }
+}
+
+fn write(reg: u32, val: u32) {
+    if x2apic() {
+        // SAFETY: an architectural x2APIC register MSR.
+        unsafe { cpu::wrmsr(X2APIC_MSR_BASE + reg / 16, val as u64) };
+    } else {
+        // SAFETY: as in `read`.
+        unsafe { ((MMIO.load(Ordering::Relaxed) + reg as u64) as *mut u32).write_volatile(val) };
+    }
+}
+
+/// This CPU's APIC id (32 bits in x2APIC mode, 8 in xAPIC mode).
+pub fn id() -> u32 {
+    if x2apic() { read(REG_ID) } else { read(REG_ID) >> 24 }
+}
+
+pub fn version() -> u32 {
+    read(REG_VERSION)
+}
+
+pub fn eoi() {
+    write(REG_EOI, 0);
+}
+
+/// Clear the error status register (write, then the read latches the new state).
+pub fn clear_esr() {
+    write(REG_ESR, 0);
+    let _ = read(REG_ESR);
+}
+
+/// Errors latched since the last `clear_esr` (send/receive accept and illegal vector bits).
+pub fn read_esr() -> u32 {
+    write(REG_ESR, 0);
+    read(REG_ESR)
+}
+
+/// Send one IPI: `icr` holds the vector, delivery mode and flags; `dest` is the APIC id
+/// (ignored with a shorthand). Returns false if an xAPIC never accepted it.
+pub fn send_ipi(dest: u32, icr: u32) -> bool {
+    if x2apic() {
+        // SAFETY: writing the x2APIC ICR MSR sends the IPI; no memory effects.
+        unsafe { cpu::wrmsr(X2APIC_MSR_BASE + REG_ICR_LOW / 16, (dest as u64) << 32 | icr as u64) };
+        true
+    } else {
+        write(REG_ICR_HIGH, dest << 24);
+        write(REG_ICR_LOW, icr);
+        let mut spins = 0;
+        while read(REG_ICR_LOW) & ICR_DELIVERY_PENDING != 0 {
+            spins += 1;
+            if spins > ICR_SPIN_LIMIT {
+                return false;
+            }
+            core::hint::spin_loop();
+        }
+        true
+    }
+}
