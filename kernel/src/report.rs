@@ -68,8 +68,8 @@ pub fn unexpected_exception(f: &ExceptionFrame) -> ! {
     let cr2 = arch::read_cr2();
     {
         let mut g = ConsoleGuard::lock();
-        let _ = writeln!(g, "!!! unexpected CPU exception: {name} ({mnemonic}, vector {}) on cpu {}",
-                         f.vector, arch::cpu_id());
+        let _ = writeln!(g, "!!! unexpected CPU exception: {name} ({mnemonic}, vector {}) on cpu {} (APIC id {})",
+                         f.vector, arch::cpu_id(), crate::cpu_local::APIC_ID.read());
         let _ = writeln!(g, "    error code: {:#x}", f.error_code);
         if f.vector == VEC_PAGE_FAULT as u64 {
             let (kind, access, mode, rsvd) = page_fault_reason(f.error_code);

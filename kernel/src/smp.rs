@@ -353,7 +353,7 @@ fn report(strategy: WakeStrategy) {
             .u64("package", package as u64).u64("core", core as u64).u64("thread", thread as u64));
     }
     let _ = hz;
-    println!("smp: {} of {} CPUs online ({} wake-up, {} APIC), bring-up took {} us",
+    println!("smp: {} of {} CPUs online ({} wake-up, {} mode), bring-up took {} us",
              online_count(), cpu_count(), strategy.name(), if apic::x2apic() { "x2APIC" } else { "xAPIC" },
              TOTAL_NS.load(Ordering::Relaxed) / 1000);
     record!("smp", |r| r.str("strategy", strategy.name()).str("apic_mode", if apic::x2apic() { "x2apic" } else { "xapic" })

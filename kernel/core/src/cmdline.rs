@@ -47,6 +47,9 @@ pub const SELFTESTS: &[&str] = &[
     "direct_map_last_frame",
     "alloc_unique",
     "mmio_uncached",
+    "smp_all_online",
+    "percpu_isolation",
+    "ap_self_checks",
 ];
 
 /// Every option of the kernel command line: the one place that lists them.
