@@ -39,6 +39,40 @@ pub fn check_elf_header(data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks what the multiboot1 a.out kludge needs (linker.ld): QEMU copies the image as one
+/// linear run of file bytes, so every loaded segment with file contents must sit at the same
+/// distance between its file offset and its physical address.
+pub fn check_multiboot1_layout(data: &[u8]) -> Result<(), String> {
+    let u16_at = |o: usize| data.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as u64);
+    let u64_at = |o: usize| data.get(o..o + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()));
+    let bad = || "truncated ELF program headers".to_string();
+    let (phoff, phentsize, phnum) =
+        (u64_at(0x20).ok_or_else(bad)?, u16_at(0x36).ok_or_else(bad)?, u16_at(0x38).ok_or_else(bad)?);
+    const PT_LOAD: u64 = 1;
+    let mut delta: Option<u64> = None;
+    for i in 0..phnum {
+        let ph = (phoff + i * phentsize) as usize;
+        let p_type = data.get(ph..ph + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as u64).ok_or_else(bad)?;
+        let (offset, paddr, filesz) =
+            (u64_at(ph + 8).ok_or_else(bad)?, u64_at(ph + 0x18).ok_or_else(bad)?, u64_at(ph + 0x20).ok_or_else(bad)?);
+        if p_type != PT_LOAD || filesz == 0 {
+            continue;
+        }
+        let d = paddr.wrapping_sub(offset);
+        match delta {
+            None => delta = Some(d),
+            Some(prev) if prev != d => {
+                return Err(format!(
+                    "loaded segment {i} (file offset {offset:#x}, physical {paddr:#x}) is not where the \
+                     multiboot1 a.out kludge will put it: file and physical layout differ (see linker.ld)"
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
 pub fn load_elf(path: &Path) -> Result<Elf, String> {
     let data = std::fs::read(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => format!(
@@ -48,6 +82,7 @@ pub fn load_elf(path: &Path) -> Result<Elf, String> {
         _ => format!("cannot read kernel ELF '{}': {e}", path.display()),
     })?;
     check_elf_header(&data)
+        .and_then(|()| check_multiboot1_layout(&data))
         .map_err(|e| format!("'{}' is not a kernel ELF: {e}", path.display()))?;
     let sha256 = hex(&Sha256::digest(&data));
     let (symbols, symbol_warning) = match SymbolTable::from_elf(&data) {
@@ -223,6 +258,28 @@ mod tests {
                 .contains("not an ELF")
         );
         assert!(check_elf_header(b"").is_err());
+    }
+
+    #[test]
+    fn multiboot1_layout_must_be_linear() {
+        // An ELF64 header with two PT_LOAD program headers at 0x40.
+        let mut elf = vec![0u8; 0x40 + 2 * 56];
+        elf[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes());
+        elf[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        elf[0x38..0x3a].copy_from_slice(&2u16.to_le_bytes());
+        let mut ph = |i: usize, offset: u64, paddr: u64| {
+            let o = 0x40 + i * 56;
+            elf[o..o + 4].copy_from_slice(&1u32.to_le_bytes());
+            elf[o + 8..o + 16].copy_from_slice(&offset.to_le_bytes());
+            elf[o + 0x18..o + 0x20].copy_from_slice(&paddr.to_le_bytes());
+            elf[o + 0x20..o + 0x28].copy_from_slice(&0x100u64.to_le_bytes());
+        };
+        ph(0, 0x1000, 0x200000);
+        ph(1, 0x2000, 0x201000);
+        assert!(check_multiboot1_layout(&elf).is_ok());
+        let o = 0x40 + 56 + 0x18;
+        elf[o..o + 8].copy_from_slice(&0x209000u64.to_le_bytes());
+        assert!(check_multiboot1_layout(&elf).unwrap_err().contains("a.out kludge"));
     }
 
     #[test]
