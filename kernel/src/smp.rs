@@ -339,7 +339,6 @@ fn report_missing(cpu: usize, apic_id: u32, deadline: u64) {
 }
 
 fn report(strategy: WakeStrategy) {
-    let hz = tsc::hz();
     for cpu in 0..cpu_count() {
         if !is_online(cpu) {
             continue;
@@ -352,7 +351,6 @@ fn report(strategy: WakeStrategy) {
             .hex("window", window_base(cpu).unwrap()).u64("online_ns", online_ns)
             .u64("package", package as u64).u64("core", core as u64).u64("thread", thread as u64));
     }
-    let _ = hz;
     println!("smp: {} of {} CPUs online ({} wake-up, {} mode), bring-up took {} us",
              online_count(), cpu_count(), strategy.name(), if apic::x2apic() { "x2APIC" } else { "xAPIC" },
              TOTAL_NS.load(Ordering::Relaxed) / 1000);
