@@ -19,11 +19,22 @@ fn main() {
     // The AP trampoline: its header offsets come from the Rust definition, never by hand.
     let tramp_src = root.join("trampoline/ap_trampoline.asm");
     println!("cargo:rerun-if-changed={}", tramp_src.display());
-    println!("cargo:rerun-if-changed={}", root.join("trampoline/src/lib.rs").display());
-    std::fs::write(out.join("trampoline_header.inc"), trampoline::nasm_include()).unwrap();
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("trampoline/src/lib.rs").display()
+    );
+    std::fs::write(
+        out.join("trampoline_header.inc"),
+        trampoline::nasm_include(),
+    )
+    .unwrap();
     let tramp_bin = out.join("ap_trampoline.bin");
     let include_dir = format!("-I{}/", out.display());
-    nasm(&["-f", "bin", "-w+all", &include_dir, "-o"], &tramp_bin, &tramp_src);
+    nasm(
+        &["-f", "bin", "-w+all", &include_dir, "-o"],
+        &tramp_bin,
+        &tramp_src,
+    );
     let blob = std::fs::read(&tramp_bin).unwrap();
     if let Err(e) = trampoline::check_blob(&blob) {
         panic!("{}: {e}", tramp_bin.display());
@@ -65,7 +76,9 @@ fn git_rev(root: &std::path::Path) -> String {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    let Some(rev) = rev else { return "unknown".into() };
+    let Some(rev) = rev else {
+        return "unknown".into();
+    };
     let dirty = Command::new("git")
         .args(["status", "--porcelain", "--untracked-files=no"])
         .current_dir(root)

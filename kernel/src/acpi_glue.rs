@@ -14,7 +14,9 @@ struct Firmware;
 
 impl PhysRead for Firmware {
     fn read(&self, phys: u64, buf: &mut [u8]) -> bool {
-        let Some(end) = phys.checked_add(buf.len() as u64) else { return false };
+        let Some(end) = phys.checked_add(buf.len() as u64) else {
+            return false;
+        };
         if end > mm::layout::DIRECT_MAP_SIZE {
             return false;
         }
@@ -38,7 +40,11 @@ static MADT: spin::Once<MadtCpus> = spin::Once::new();
 
 /// Find the RSDP (the loader's copy, else the BIOS areas), the MADT, and number the CPUs
 /// into `ids` (logical 0 = the BSP). Err: no usable table (the message is printed).
-pub fn discover_cpus(info: &BootInfo, bsp_apic: u32, ids: &mut [u32; MAX_CPUS]) -> Result<Discovered, ()> {
+pub fn discover_cpus(
+    info: &BootInfo,
+    bsp_apic: u32,
+    ids: &mut [u32; MAX_CPUS],
+) -> Result<Discovered, ()> {
     let mem = Firmware;
     let Some(rsdp_phys) = info.rsdp.or_else(|| acpi::find_rsdp_in_bios(&mem)) else {
         println!("acpi: error: no RSDP (the loader gave none and the BIOS areas hold none)");
@@ -84,9 +90,23 @@ pub fn discover_cpus(info: &BootInfo, bsp_apic: u32, ids: &mut [u32; MAX_CPUS]) 
         return Err(());
     }
     let numbering = acpi::number_cpus(madt, bsp_apic, MAX_CPUS, ids);
-    println!("acpi: MADT at {:#x}: {} enabled CPUs, {} online-capable (not woken), {} disabled, \
-              {} duplicates{}", madt_ref.phys, madt.cpus().len(), madt.online_capable().len(),
-             madt.disabled_count, madt.duplicate_count,
-             if numbering.bsp_missing_from_madt { "; the BSP is not in the MADT" } else { "" });
-    Ok(Discovered { count: numbering.len, found: madt.cpus().len(), beyond_max: numbering.beyond_max })
+    println!(
+        "acpi: MADT at {:#x}: {} enabled CPUs, {} online-capable (not woken), {} disabled, \
+              {} duplicates{}",
+        madt_ref.phys,
+        madt.cpus().len(),
+        madt.online_capable().len(),
+        madt.disabled_count,
+        madt.duplicate_count,
+        if numbering.bsp_missing_from_madt {
+            "; the BSP is not in the MADT"
+        } else {
+            ""
+        }
+    );
+    Ok(Discovered {
+        count: numbering.len,
+        found: madt.cpus().len(),
+        beyond_max: numbering.beyond_max,
+    })
 }

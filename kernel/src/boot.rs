@@ -13,7 +13,9 @@ struct IdentityMap;
 
 impl PhysRead for IdentityMap {
     fn read(&self, phys: u64, buf: &mut [u8]) -> bool {
-        let Some(end) = phys.checked_add(buf.len() as u64) else { return false };
+        let Some(end) = phys.checked_add(buf.len() as u64) else {
+            return false;
+        };
         if end > IDENTITY_LIMIT {
             return false;
         }
@@ -25,7 +27,12 @@ impl PhysRead for IdentityMap {
 }
 
 pub fn read_boot_info(magic: u32, info: u32) -> Result<BootInfo, BootInfoError> {
-    bootinfo::parse(magic, info as u64, &IdentityMap, layout::kernel_phys_range())
+    bootinfo::parse(
+        magic,
+        info as u64,
+        &IdentityMap,
+        layout::kernel_phys_range(),
+    )
 }
 
 fn kind_name(k: RegionKind) -> &'static str {
@@ -42,16 +49,31 @@ fn kind_name(k: RegionKind) -> &'static str {
 
 /// Print the memory map and the page-table summary.
 pub fn print_summary(info: &BootInfo) {
-    println!("boot: protocol {:?}, loader '{}', cmdline '{}'", info.protocol, info.loader_name(),
-             info.cmdline());
+    println!(
+        "boot: protocol {:?}, loader '{}', cmdline '{}'",
+        info.protocol,
+        info.loader_name(),
+        info.cmdline()
+    );
     if info.memory_map_truncated {
-        println!("boot: warning: the loader's memory map has more than {} regions; the rest are \
-                  left out (never counted as usable)", kernel_core::bootinfo::MAX_REGIONS);
+        println!(
+            "boot: warning: the loader's memory map has more than {} regions; the rest are \
+                  left out (never counted as usable)",
+            kernel_core::bootinfo::MAX_REGIONS
+        );
     }
-    println!("memory map ({} regions, normalised):", info.memory.regions().len());
+    println!(
+        "memory map ({} regions, normalised):",
+        info.memory.regions().len()
+    );
     for r in info.memory.regions() {
-        println!("  [{:#014x} - {:#014x}) {:>10} KiB  {}", r.start, r.end, (r.end - r.start) / 1024,
-                 kind_name(r.kind));
+        println!(
+            "  [{:#014x} - {:#014x}) {:>10} KiB  {}",
+            r.start,
+            r.end,
+            (r.end - r.start) / 1024,
+            kind_name(r.kind)
+        );
     }
     crate::mm::print_summary();
 }

@@ -22,13 +22,23 @@ pub fn print(info: &BootInfo) {
         .u64("cpus_found", crate::smp::found_count() as u64)
         .u64("cpus_possible", crate::smp::cpu_count() as u64)
         .u64("cpus_online", crate::smp::online_count() as u64)
-        .str("apic_mode", if crate::arch::apic::x2apic() { "x2apic" } else { "xapic" })
+        .str(
+            "apic_mode",
+            if crate::arch::apic::x2apic() {
+                "x2apic"
+            } else {
+                "xapic"
+            }
+        )
         .u64("memory_bytes", memory_bytes)
         .str("cmdline", info.cmdline())
-        .str("boot_protocol", match info.protocol {
-            kernel_core::bootinfo::Protocol::Multiboot1 => "multiboot1",
-            kernel_core::bootinfo::Protocol::Multiboot2 => "multiboot2",
-        })
+        .str(
+            "boot_protocol",
+            match info.protocol {
+                kernel_core::bootinfo::Protocol::Multiboot1 => "multiboot1",
+                kernel_core::bootinfo::Protocol::Multiboot2 => "multiboot2",
+            }
+        )
         .str("loader", info.loader_name())
         .bool("nx", f.nx)
         .bool("pages_1g", f.pages_1g)

@@ -13,11 +13,17 @@ use crate::mm;
 use crate::mm::layout::linker_symbol;
 
 /// IA32_GS_BASE (Intel SDM vol. 4, table 2-2).
-const IA32_GS_BASE: u32 = 0xC000_0101;
+pub const IA32_GS_BASE: u32 = 0xC000_0101;
 
 // The control block's first word: the window's own address, at GS:0 (.percpu.head is linked
 // first, at offset 0; no Rust static sits at address 0).
-global_asm!(".pushsection .percpu.head, \"aw\"", ".balign 8", "percpu_self:", ".quad 0", ".popsection");
+global_asm!(
+    ".pushsection .percpu.head, \"aw\"",
+    ".balign 8",
+    "percpu_self:",
+    ".quad 0",
+    ".popsection"
+);
 
 percpu! {
     /// Logical id of this CPU (0 = the BSP).
@@ -41,8 +47,11 @@ fn set_gs_base(v: u64) {
 
 /// Virtual address and length of the `.percpu` image inside the kernel image.
 pub fn image() -> (u64, u64) {
-    let (load, start, end) = (linker_symbol!(__percpu_load), linker_symbol!(__percpu_start),
-                              linker_symbol!(__percpu_end));
+    let (load, start, end) = (
+        linker_symbol!(__percpu_load),
+        linker_symbol!(__percpu_start),
+        linker_symbol!(__percpu_end),
+    );
     (load, end - start)
 }
 
@@ -61,7 +70,10 @@ pub fn bsp_early() {
 pub fn setup_window(cpu: usize, apic_id: u32) -> u64 {
     let base = window_base(cpu).expect("logical id below MAX_CPUS");
     let (img, len) = image();
-    assert!(len <= layout::VARS_MAX, ".percpu image ({len} bytes) larger than its window slot");
+    assert!(
+        len <= layout::VARS_MAX,
+        ".percpu image ({len} bytes) larger than its window slot"
+    );
     for (off, size) in layout::mapped_ranges(len) {
         mm::map_fresh(base + off, size);
     }
@@ -95,10 +107,17 @@ pub fn this_window() -> u64 {
 }
 
 pub fn store_topology(package: u32, core: u32, thread: u32) {
-    TOPOLOGY.get().store((package as u64) << 40 | (core as u64) << 20 | thread as u64, Ordering::Relaxed);
+    TOPOLOGY.get().store(
+        (package as u64) << 40 | (core as u64) << 20 | thread as u64,
+        Ordering::Relaxed,
+    );
 }
 
 pub fn topology_of(cpu: usize) -> (u32, u32, u32) {
     let v = TOPOLOGY.remote(cpu).load(Ordering::Relaxed);
-    ((v >> 40) as u32, ((v >> 20) & 0xFFFFF) as u32, (v & 0xFFFFF) as u32)
+    (
+        (v >> 40) as u32,
+        ((v >> 20) & 0xFFFFF) as u32,
+        (v & 0xFFFFF) as u32,
+    )
 }

@@ -11,7 +11,10 @@ use crate::println;
 const UNMAPPED_LOW_ADDRESS: u64 = 0x4000_0000;
 
 pub fn inject(crash: Crash) -> ! {
-    println!("crash: injecting '{}' as asked on the command line", crash.name());
+    println!(
+        "crash: injecting '{}' as asked on the command line",
+        crash.name()
+    );
     match crash {
         Crash::Panic => panic!("deliberate panic (crash=panic)"),
         Crash::PageFault => {

@@ -54,8 +54,15 @@ pub fn finish(code: ExitCode) -> ! {
 /// Stop the machine without printing `end` (used by `crash=no_end`, and after `finish`).
 pub fn exit_without_end(code: ExitCode) -> ! {
     let qemu = USE_QEMU_EXIT.load(Ordering::Relaxed);
-    crate::println!("kernel: run finished ({}); {}", code.status(),
-                    if qemu { "leaving through QEMU's exit device" } else { "halting" });
+    crate::println!(
+        "kernel: run finished ({}); {}",
+        code.status(),
+        if qemu {
+            "leaving through QEMU's exit device"
+        } else {
+            "halting"
+        }
+    );
     if qemu {
         port::outb(QEMU_DEBUG_EXIT_PORT, code as u8);
     }

@@ -6,6 +6,7 @@
 #![no_main]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod acpi_glue;
 mod arch;
 mod boot;
 mod console;
@@ -17,7 +18,6 @@ mod mm;
 mod report;
 mod selftest;
 mod smp;
-mod acpi_glue;
 
 use kernel_core::cmdline;
 
@@ -37,14 +37,20 @@ extern "C" fn kernel_main(loader_magic: u32, loader_info: u32) -> ! {
     arch::idt::load();
     let features = arch::cpu::features();
     exit::set_qemu_exit(features.hypervisor.is_some());
-    println!("kernel: higher-half entry at {:#x} on {} ({})", kernel_main as usize,
-             features.brand_str(), features.hypervisor_str());
+    println!(
+        "kernel: higher-half entry at {:#x} on {} ({})",
+        kernel_main as usize,
+        features.brand_str(),
+        features.hypervisor_str()
+    );
 
     let info = match boot::read_boot_info(loader_magic, loader_info) {
         Ok(info) => BOOT_INFO.call_once(|| info),
         Err(e) => {
             println!("boot: error: cannot read the loader's information: {e}");
-            record!("error", |r| r.str("kind", "boot").str("message", "unreadable boot information"));
+            record!("error", |r| r
+                .str("kind", "boot")
+                .str("message", "unreadable boot information"));
             exit::finish(ExitCode::Fail);
         }
     };
@@ -89,7 +95,10 @@ extern "C" fn kernel_main(loader_magic: u32, loader_info: u32) -> ! {
 fn print_help() {
     use core::fmt::Write;
     let mut g = console::ConsoleGuard::lock();
-    let _ = writeln!(g, "kernel command line options (key=value words, separated by spaces):");
+    let _ = writeln!(
+        g,
+        "kernel command line options (key=value words, separated by spaces):"
+    );
     let _ = cmdline::write_help(&mut g);
 }
 
@@ -103,6 +112,8 @@ fn bad_cmdline(e: &cmdline::CmdlineError) -> ! {
     }
     let mut msg = kernel_core::fmtbuf::FmtBuf::<256>::new();
     let _ = core::fmt::Write::write_fmt(&mut msg, format_args!("bad command line: {e}"));
-    record!("error", |r| r.str("kind", "cmdline").str("message", msg.as_str()));
+    record!("error", |r| r
+        .str("kind", "cmdline")
+        .str("message", msg.as_str()));
     exit::finish(ExitCode::BadCmdline)
 }

@@ -7,7 +7,7 @@ use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::arch::idt::{
-    ExceptionFrame, EXCEPTION_NAMES, PF_INSTRUCTION, PF_PRESENT, PF_RESERVED, PF_USER, PF_WRITE,
+    EXCEPTION_NAMES, ExceptionFrame, PF_INSTRUCTION, PF_PRESENT, PF_RESERVED, PF_USER, PF_WRITE,
     VEC_DOUBLE_FAULT, VEC_PAGE_FAULT,
 };
 use crate::arch::{self, extable};
@@ -54,35 +54,77 @@ pub fn backtrace(w: &mut impl Write, rip: u64, mut rbp: u64) {
 
 fn page_fault_reason(code: u64) -> (&'static str, &'static str, &'static str, &'static str) {
     (
-        if code & PF_PRESENT != 0 { "protection violation" } else { "not present" },
-        if code & PF_INSTRUCTION != 0 { "instruction fetch" }
-        else if code & PF_WRITE != 0 { "write" } else { "read" },
-        if code & PF_USER != 0 { "user" } else { "supervisor" },
-        if code & PF_RESERVED != 0 { ", reserved bit set" } else { "" },
+        if code & PF_PRESENT != 0 {
+            "protection violation"
+        } else {
+            "not present"
+        },
+        if code & PF_INSTRUCTION != 0 {
+            "instruction fetch"
+        } else if code & PF_WRITE != 0 {
+            "write"
+        } else {
+            "read"
+        },
+        if code & PF_USER != 0 {
+            "user"
+        } else {
+            "supervisor"
+        },
+        if code & PF_RESERVED != 0 {
+            ", reserved bit set"
+        } else {
+            ""
+        },
     )
 }
 
 pub fn unexpected_exception(f: &ExceptionFrame) -> ! {
     enter_report();
-    let (mnemonic, name) = EXCEPTION_NAMES.get(f.vector as usize).copied().unwrap_or(("?", "unknown"));
+    let (mnemonic, name) = EXCEPTION_NAMES
+        .get(f.vector as usize)
+        .copied()
+        .unwrap_or(("?", "unknown"));
     let cr2 = arch::read_cr2();
     {
         let mut g = ConsoleGuard::lock();
-        let _ = writeln!(g, "!!! unexpected CPU exception: {name} ({mnemonic}, vector {}) on cpu {} (APIC id {})",
-                         f.vector, arch::cpu_id(), crate::cpu_local::APIC_ID.read());
+        let _ = writeln!(
+            g,
+            "!!! unexpected CPU exception: {name} ({mnemonic}, vector {}) on cpu {} (APIC id {})",
+            f.vector,
+            arch::cpu_id(),
+            crate::cpu_local::APIC_ID.read()
+        );
         let _ = writeln!(g, "    error code: {:#x}", f.error_code);
         if f.vector == VEC_PAGE_FAULT as u64 {
             let (kind, access, mode, rsvd) = page_fault_reason(f.error_code);
-            let _ = writeln!(g, "    page fault: {kind}, {access}, {mode}{rsvd}; cr2: {cr2:#018x}");
+            let _ = writeln!(
+                g,
+                "    page fault: {kind}, {access}, {mode}{rsvd}; cr2: {cr2:#018x}"
+            );
         }
         if f.vector == VEC_DOUBLE_FAULT as u64 {
-            let _ = writeln!(g, "    (double fault: ran on its IST stack; a kernel stack overflow into a \
-                                 guard page looks like this; saved rip/rsp are the first fault's)");
+            let _ = writeln!(
+                g,
+                "    (double fault: ran on its IST stack; a kernel stack overflow into a \
+                                 guard page looks like this; saved rip/rsp are the first fault's)"
+            );
         }
-        let _ = writeln!(g, "    rip: {:#018x}  rsp: {:#018x}  rflags: {:#x}  cs: {:#x}  ss: {:#x}",
-                         f.rip, f.rsp, f.rflags, f.cs, f.ss);
-        let _ = writeln!(g, "    rax {:#x} rbx {:#x} rcx {:#x} rdx {:#x}", f.rax, f.rbx, f.rcx, f.rdx);
-        let _ = writeln!(g, "    rsi {:#x} rdi {:#x} rbp {:#x} r8 {:#x}", f.rsi, f.rdi, f.rbp, f.r8);
+        let _ = writeln!(
+            g,
+            "    rip: {:#018x}  rsp: {:#018x}  rflags: {:#x}  cs: {:#x}  ss: {:#x}",
+            f.rip, f.rsp, f.rflags, f.cs, f.ss
+        );
+        let _ = writeln!(
+            g,
+            "    rax {:#x} rbx {:#x} rcx {:#x} rdx {:#x}",
+            f.rax, f.rbx, f.rcx, f.rdx
+        );
+        let _ = writeln!(
+            g,
+            "    rsi {:#x} rdi {:#x} rbp {:#x} r8 {:#x}",
+            f.rsi, f.rdi, f.rbp, f.r8
+        );
         let _ = writeln!(g, "    cr2 {cr2:#x} cr3 {:#x}", arch::read_cr3());
         backtrace(&mut g, f.rip, f.rbp);
     }
@@ -114,7 +156,9 @@ fn panic(info: &PanicInfo) -> ! {
     crate::record!("error", |r| {
         let mut msg = kernel_core::fmtbuf::FmtBuf::<256>::new();
         let _ = write!(msg, "panic: {}", info.message());
-        r.str("kind", "panic").u64("cpu", arch::cpu_id() as u64).str("message", msg.as_str())
+        r.str("kind", "panic")
+            .u64("cpu", arch::cpu_id() as u64)
+            .str("message", msg.as_str())
     });
     exit::finish(ExitCode::Panic)
 }

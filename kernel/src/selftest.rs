@@ -12,8 +12,8 @@ use kernel_core::paging::{CacheMode, Mapper};
 use crate::arch::extable::{self, Fault};
 use crate::arch::idt::{PF_INSTRUCTION, PF_PRESENT, PF_WRITE, VEC_PAGE_FAULT};
 use crate::arch::{self, cpu};
-use crate::mm::{self, layout, KernelPhysMem, FRAMES, KERNEL_PML4, PAGE_SIZE};
-use crate::{cpu_local, println, record, smp, BOOT_INFO};
+use crate::mm::{self, FRAMES, KERNEL_PML4, KernelPhysMem, PAGE_SIZE, layout};
+use crate::{BOOT_INFO, cpu_local, println, record, smp};
 
 type Msg = FmtBuf<240>;
 type TestResult = Result<(), Msg>;
@@ -48,7 +48,10 @@ pub fn run(sel: &TestSelection) -> bool {
     let mut failed = 0;
     let mut ran = 0;
     for name in sel.iter() {
-        let (_, test) = TESTS.iter().find(|(n, _)| *n == name).expect("checked by registry_matches_cmdline");
+        let (_, test) = TESTS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .expect("checked by registry_matches_cmdline");
         ran += 1;
         match test() {
             Ok(()) => {
@@ -58,45 +61,85 @@ pub fn run(sel: &TestSelection) -> bool {
             Err(msg) => {
                 failed += 1;
                 println!("selftest: {name}: FAIL: {}", msg.as_str());
-                record!("test", |r| r.str("name", name).str("status", "fail").str("message", msg.as_str()));
+                record!("test", |r| r
+                    .str("name", name)
+                    .str("status", "fail")
+                    .str("message", msg.as_str()));
             }
         }
     }
-    println!("selftest: {} run, {} passed, {} failed", ran, ran - failed, failed);
+    println!(
+        "selftest: {} run, {} passed, {} failed",
+        ran,
+        ran - failed,
+        failed
+    );
     failed == 0
 }
 
 fn registry_matches_cmdline() {
     for name in kernel_core::cmdline::SELFTESTS {
-        assert!(TESTS.iter().any(|(n, _)| n == name), "self-test '{name}' is selectable but not registered");
+        assert!(
+            TESTS.iter().any(|(n, _)| n == name),
+            "self-test '{name}' is selectable but not registered"
+        );
     }
     for (name, _) in TESTS {
-        assert!(kernel_core::cmdline::SELFTESTS.contains(name), "self-test '{name}' is not selectable");
+        assert!(
+            kernel_core::cmdline::SELFTESTS.contains(name),
+            "self-test '{name}' is not selectable"
+        );
     }
 }
 
 /// The kernel runs at its higher-half link address, on its higher-half stack, on its own PML4.
 fn higher_half() -> TestResult {
     let rip = higher_half as usize as u64;
-    ensure!(rip >= layout::KERNEL_VIRT_OFFSET, "code runs at {rip:#x}, below the kernel base");
+    ensure!(
+        rip >= layout::KERNEL_VIRT_OFFSET,
+        "code runs at {rip:#x}, below the kernel base"
+    );
     let (lo, hi) = layout::boot_stack();
     let rsp = arch::stack_pointer();
-    ensure!((lo..hi).contains(&rsp), "stack pointer {rsp:#x} outside the boot stack [{lo:#x}, {hi:#x})");
+    ensure!(
+        (lo..hi).contains(&rsp),
+        "stack pointer {rsp:#x} outside the boot stack [{lo:#x}, {hi:#x})"
+    );
     let cr3 = arch::read_cr3() & !0xfff;
-    ensure!(cr3 == KERNEL_PML4.load(core::sync::atomic::Ordering::Relaxed), "CR3 {cr3:#x} is not the kernel PML4");
+    ensure!(
+        cr3 == KERNEL_PML4.load(core::sync::atomic::Ordering::Relaxed),
+        "CR3 {cr3:#x} is not the kernel PML4"
+    );
     Ok(())
 }
 
-fn expect_fault(what: &str, addr: u64, r: Result<(), Fault>, want_set: u64, want_clear: u64) -> TestResult {
+fn expect_fault(
+    what: &str,
+    addr: u64,
+    r: Result<(), Fault>,
+    want_set: u64,
+    want_clear: u64,
+) -> TestResult {
     let Err(f) = r else {
         let mut m = Msg::new();
         let _ = write!(m, "{what} at {addr:#x} did not fault");
         return Err(m);
     };
-    ensure!(f.vector == VEC_PAGE_FAULT, "{what} at {addr:#x}: vector {} instead of #PF", f.vector);
-    ensure!(f.addr == addr, "{what}: CR2 {:#x}, expected {addr:#x}", f.addr);
-    ensure!(f.error_code & want_set == want_set && f.error_code & want_clear == 0,
-            "{what} at {addr:#x}: error code {:#x}", f.error_code);
+    ensure!(
+        f.vector == VEC_PAGE_FAULT,
+        "{what} at {addr:#x}: vector {} instead of #PF",
+        f.vector
+    );
+    ensure!(
+        f.addr == addr,
+        "{what}: CR2 {:#x}, expected {addr:#x}",
+        f.addr
+    );
+    ensure!(
+        f.error_code & want_set == want_set && f.error_code & want_clear == 0,
+        "{what} at {addr:#x}: error code {:#x}",
+        f.error_code
+    );
     Ok(())
 }
 
@@ -110,8 +153,22 @@ fn identity_gone() -> TestResult {
         ensure!(e == 0, "lower-half PML4 slot {slot} is {e:#x}");
     }
     let (kernel_phys, _) = layout::kernel_phys_range();
-    for addr in [0x1000, 0x8000, 0xb8000, kernel_phys, 0x4000_0000, 0xffff_f000, 0x7fff_ffff_f000] {
-        expect_fault("read", addr, extable::read_u64(addr).map(|_| ()), 0, PF_PRESENT)?;
+    for addr in [
+        0x1000,
+        0x8000,
+        0xb8000,
+        kernel_phys,
+        0x4000_0000,
+        0xffff_f000,
+        0x7fff_ffff_f000,
+    ] {
+        expect_fault(
+            "read",
+            addr,
+            extable::read_u64(addr).map(|_| ()),
+            0,
+            PF_PRESENT,
+        )?;
     }
     Ok(())
 }
@@ -119,8 +176,10 @@ fn identity_gone() -> TestResult {
 /// Kernel text and rodata are read-only even for the kernel (CR0.WP).
 fn text_readonly() -> TestResult {
     static RODATA_BYTE: u8 = 0x5a;
-    for (what, addr) in [("write to text", text_readonly as usize as u64),
-                         ("write to rodata", &RODATA_BYTE as *const u8 as u64)] {
+    for (what, addr) in [
+        ("write to text", text_readonly as usize as u64),
+        ("write to rodata", &RODATA_BYTE as *const u8 as u64),
+    ] {
         // SAFETY: a write to these addresses must fault; if it did not, it rewrites the byte
         // with its own value (read first), which keeps the kernel intact.
         let before = unsafe { (addr as *const u8).read_volatile() };
@@ -136,11 +195,17 @@ fn rodata_nx() -> TestResult {
     const RET: u8 = 0xC3;
     static RODATA_RET: u8 = RET;
     static mut DATA_RET: u8 = RET;
-    ensure!(cpu::features().nx, "the CPU has no execute-disable bit (CPUID 0x80000001 EDX bit 20)");
+    ensure!(
+        cpu::features().nx,
+        "the CPU has no execute-disable bit (CPUID 0x80000001 EDX bit 20)"
+    );
     let data = &raw const DATA_RET as u64;
     let direct = mm::phys_to_virt(data - layout::KERNEL_VIRT_OFFSET);
-    for (what, addr) in [("execute rodata", &RODATA_RET as *const u8 as u64), ("execute data", data),
-                         ("execute direct map", direct)] {
+    for (what, addr) in [
+        ("execute rodata", &RODATA_RET as *const u8 as u64),
+        ("execute data", data),
+        ("execute direct map", direct),
+    ] {
         // SAFETY: each address holds a lone RET; executing it (if the test fails) returns.
         let r = unsafe { extable::exec(addr) };
         expect_fault(what, addr, r, PF_PRESENT | PF_INSTRUCTION, 0)?;
@@ -152,9 +217,16 @@ fn rodata_nx() -> TestResult {
 /// pattern through it, read it back, restore the contents.
 fn direct_map_last_frame() -> TestResult {
     let info = BOOT_INFO.get().expect("boot info");
-    let usable = || info.memory.regions().iter().filter(|r| r.kind == RegionKind::Usable);
+    let usable = || {
+        info.memory
+            .regions()
+            .iter()
+            .filter(|r| r.kind == RegionKind::Usable)
+    };
     let last = usable().map(|r| r.end).max().unwrap_or(0) - PAGE_SIZE;
-    let above_4g = usable().find(|r| r.end > 1 << 32).map(|r| r.start.max(1 << 32));
+    let above_4g = usable()
+        .find(|r| r.end > 1 << 32)
+        .map(|r| r.start.max(1 << 32));
     for frame in core::iter::once(last).chain(above_4g) {
         let p = mm::phys_to_virt(frame) as *mut u64;
         for i in [0usize, 511] {
@@ -167,11 +239,21 @@ fn direct_map_last_frame() -> TestResult {
                 slot.write_volatile(pattern);
                 let back = slot.read_volatile();
                 slot.write_volatile(old);
-                ensure!(back == pattern, "frame {frame:#x} word {i}: wrote {pattern:#x}, read {back:#x}");
+                ensure!(
+                    back == pattern,
+                    "frame {frame:#x} word {i}: wrote {pattern:#x}, read {back:#x}"
+                );
             }
         }
     }
-    println!("selftest: direct map reached the last frame {last:#x}{}", if above_4g.is_some() { " and RAM above 4 GiB" } else { "" });
+    println!(
+        "selftest: direct map reached the last frame {last:#x}{}",
+        if above_4g.is_some() {
+            " and RAM above 4 GiB"
+        } else {
+            ""
+        }
+    );
     Ok(())
 }
 
@@ -191,7 +273,10 @@ fn alloc_unique() -> TestResult {
     let seen_frames = (seen_words as u64 * 8).div_ceil(PAGE_SIZE);
     let first = a.alloc().expect("a first frame");
     let mut seen_pages = [first; SEEN_MAP_MAX_PAGES];
-    ensure!(seen_frames as usize <= seen_pages.len(), "RAM too large for the test's seen map");
+    ensure!(
+        seen_frames as usize <= seen_pages.len(),
+        "RAM too large for the test's seen map"
+    );
     for p in seen_pages.iter_mut().take(seen_frames as usize).skip(1) {
         *p = a.alloc().expect("frames for the seen map");
     }
@@ -208,7 +293,12 @@ fn alloc_unique() -> TestResult {
         // SAFETY: as above.
         unsafe { word(i).write(word(i).read() | 1 << bit) };
     }
-    let is_usable = |f: u64| info.memory.regions().iter().any(|r| r.kind == RegionKind::Usable && r.start <= f && f + PAGE_SIZE <= r.end);
+    let is_usable = |f: u64| {
+        info.memory
+            .regions()
+            .iter()
+            .any(|r| r.kind == RegionKind::Usable && r.start <= f && f + PAGE_SIZE <= r.end)
+    };
     let mut count = 0u64;
     let mut error: Option<Msg> = None;
     while let Some(f) = a.alloc() {
@@ -230,7 +320,11 @@ fn alloc_unique() -> TestResult {
         // SAFETY: as above.
         unsafe { word(i).write(w | 1 << bit) };
     }
-    ensure!(a.free_frames() == 0, "alloc() returned None with {} frames free", a.free_frames());
+    ensure!(
+        a.free_frames() == 0,
+        "alloc() returned None with {} frames free",
+        a.free_frames()
+    );
     // Free everything again, the seen map's own pages included (walk the seen map; freeing
     // a frame does not change its contents).
     for i in 0..seen_words {
@@ -245,26 +339,45 @@ fn alloc_unique() -> TestResult {
     if let Some(m) = error {
         return Err(m);
     }
-    ensure!(count + seen_frames == free_before, "allocated {count} + {seen_frames} frames, {free_before} were free");
-    ensure!(a.free_frames() == free_before, "free count {} after freeing all, was {free_before}", a.free_frames());
-    println!("selftest: allocated and freed all {} free frames, each once", free_before);
+    ensure!(
+        count + seen_frames == free_before,
+        "allocated {count} + {seen_frames} frames, {free_before} were free"
+    );
+    ensure!(
+        a.free_frames() == free_before,
+        "free count {} after freeing all, was {free_before}",
+        a.free_frames()
+    );
+    println!(
+        "selftest: allocated and freed all {} free frames, each once",
+        free_before
+    );
     Ok(())
 }
 
 /// Device memory is mapped on demand, uncacheable: the local APIC's registers through the
 /// direct map, with PCD|PWT, reading a plausible APIC version.
 fn mmio_uncached() -> TestResult {
-    /// Architectural default local APIC base and its version register (Intel SDM vol. 3A, 11.4).
+    /// Architectural default local APIC base (Intel SDM vol. 3A, 11.4).
     const LAPIC_DEFAULT_BASE: u64 = 0xFEE0_0000;
-    const LAPIC_VERSION: u64 = 0x30;
     let virt = mm::map_device(LAPIC_DEFAULT_BASE, PAGE_SIZE, CacheMode::Uncacheable);
     let mem = KernelPhysMem;
     // SAFETY: read-only use (translate) of the kernel's tables through the direct map.
-    let m = unsafe { Mapper::new(&mem, KERNEL_PML4.load(core::sync::atomic::Ordering::Relaxed), cpu::features().nx) };
+    let m = unsafe {
+        Mapper::new(
+            &mem,
+            KERNEL_PML4.load(core::sync::atomic::Ordering::Relaxed),
+            cpu::features().nx,
+        )
+    };
     let t = m.translate(virt);
-    ensure!(t.is_some_and(|t| t.phys == LAPIC_DEFAULT_BASE && t.flags.cache == CacheMode::Uncacheable
-                          && t.flags.writable && !t.flags.executable),
-            "the APIC page is not mapped uncacheable at {virt:#x}: {t:?}");
+    ensure!(
+        t.is_some_and(|t| t.phys == LAPIC_DEFAULT_BASE
+            && t.flags.cache == CacheMode::Uncacheable
+            && t.flags.writable
+            && !t.flags.executable),
+        "the APIC page is not mapped uncacheable at {virt:#x}: {t:?}"
+    );
     // In x2APIC mode the MMIO page is switched off (reads return all ones): the version is
     // then read through its MSR, and the mapping check above is what this test proves.
     let version = if crate::arch::apic::x2apic() {
@@ -272,9 +385,12 @@ fn mmio_uncached() -> TestResult {
     } else {
         // SAFETY: an uncacheable mapping of the local APIC's register page; the version
         // register is read-only and reading it has no side effect.
-        unsafe { ((virt + LAPIC_VERSION) as *const u32).read_volatile() }
+        unsafe { ((virt + crate::arch::apic::REG_VERSION as u64) as *const u32).read_volatile() }
     };
-    ensure!((0x10..=0x15).contains(&(version & 0xff)), "local APIC version register reads {version:#x}");
+    ensure!(
+        (0x10..=0x15).contains(&(version & 0xff)),
+        "local APIC version register reads {version:#x}"
+    );
     Ok(())
 }
 
@@ -282,12 +398,28 @@ fn mmio_uncached() -> TestResult {
 /// address map's place.
 fn smp_all_online() -> TestResult {
     let n = smp::cpu_count();
-    ensure!(n == smp::found_count().min(percpu::MAX_CPUS), "{n} CPUs numbered, the MADT lists {}", smp::found_count());
+    ensure!(
+        n == smp::found_count().min(percpu::MAX_CPUS),
+        "{n} CPUs numbered, the MADT lists {}",
+        smp::found_count()
+    );
     for cpu in 0..n {
-        ensure!(smp::is_online(cpu), "CPU {cpu} (APIC id {}) is not online", smp::apic_id_of(cpu));
+        ensure!(
+            smp::is_online(cpu),
+            "CPU {cpu} (APIC id {}) is not online",
+            smp::apic_id_of(cpu)
+        );
     }
-    ensure!(smp::online_count() == n, "{} of {n} CPUs online", smp::online_count());
-    ensure!(percpu::windows_ready() == n, "{} windows ready for {n} CPUs", percpu::windows_ready());
+    ensure!(
+        smp::online_count() == n,
+        "{} of {n} CPUs online",
+        smp::online_count()
+    );
+    ensure!(
+        percpu::windows_ready() == n,
+        "{} windows ready for {n} CPUs",
+        percpu::windows_ready()
+    );
     Ok(())
 }
 
@@ -295,8 +427,15 @@ fn smp_all_online() -> TestResult {
 /// through the other CPU's window and finds each right (and its own through GS).
 fn percpu_isolation() -> TestResult {
     use core::sync::atomic::Ordering;
-    ensure!(cpu_local::CPU_ID.read() == 0, "the BSP reads CPU id {} through GS", cpu_local::CPU_ID.read());
-    ensure!(cpu_local::this_window() == percpu::window_base(0).unwrap(), "the BSP's GS base is not window 0");
+    ensure!(
+        cpu_local::CPU_ID.read() == 0,
+        "the BSP reads CPU id {} through GS",
+        cpu_local::CPU_ID.read()
+    );
+    ensure!(
+        cpu_local::this_window() == percpu::window_base(0).unwrap(),
+        "the BSP's GS base is not window 0"
+    );
     for cpu in 0..smp::cpu_count() {
         if !smp::is_online(cpu) {
             continue;
@@ -316,8 +455,13 @@ fn ap_self_checks() -> TestResult {
             continue;
         }
         let got = cpu_local::AP_CHECKS.remote(cpu).load(Ordering::Relaxed);
-        ensure!(got == smp::ALL_CHECKS, "CPU {cpu} (APIC id {}) self-checks {got:#x}, expected {:#x} \
-                 (bits: GS id, window, lower half empty, APIC id, kernel CR3)", smp::apic_id_of(cpu), smp::ALL_CHECKS);
+        ensure!(
+            got == smp::ALL_CHECKS,
+            "CPU {cpu} (APIC id {}) self-checks {got:#x}, expected {:#x} \
+                 (bits: GS id, window, lower half empty, APIC id, kernel CR3)",
+            smp::apic_id_of(cpu),
+            smp::ALL_CHECKS
+        );
     }
     Ok(())
 }

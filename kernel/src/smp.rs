@@ -2,17 +2,17 @@
 //! real-mode trampoline, INIT/SIPI/SIPI to each AP (never a broadcast), deadlines.
 
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use kernel_core::bootinfo::{BootInfo, RegionKind};
 use kernel_core::cmdline::{Options, WakeStrategy};
 use kernel_core::paging::{CacheMode, Mapper, PageFlags, PageSize, PhysMem};
-use percpu::{layout, window_base, MAX_CPUS, PERCPU_BASE, WINDOW_SIZE};
-use trampoline::{TrampolineHeader, HEADER_OFFSET, TRAMPOLINE_SIZE};
+use percpu::{MAX_CPUS, PERCPU_BASE, WINDOW_SIZE, layout, window_base};
+use trampoline::{HEADER_OFFSET, TRAMPOLINE_SIZE, TrampolineHeader};
 
 use crate::arch::{self, apic, cpu, extable, tsc};
 use crate::cpu_local::{self, AP_CHECKS, CPU_ID, ID_CHECK};
-use crate::mm::{self, KernelPhysMem, FRAMES, KERNEL_PML4, PAGE_SIZE};
+use crate::mm::{self, FRAMES, KERNEL_PML4, KernelPhysMem, PAGE_SIZE};
 use crate::{acpi_glue, println, record};
 
 static TRAMPOLINE_BLOB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ap_trampoline.bin"));
@@ -85,9 +85,17 @@ pub fn init(info: &BootInfo, opts: &Options) {
             n = d.count;
             FOUND_COUNT.store(d.found as u32, Ordering::Relaxed);
             if d.beyond_max > 0 {
-                println!("smp: {} CPUs beyond the {MAX_CPUS} windows are left parked", d.beyond_max);
-                record!("error", |r| r.str("kind", "smp_too_many_cpus").u64("parked", d.beyond_max as u64)
-                    .str("message", "more CPUs than per-CPU windows; the extras stay parked"));
+                println!(
+                    "smp: {} CPUs beyond the {MAX_CPUS} windows are left parked",
+                    d.beyond_max
+                );
+                record!("error", |r| r
+                    .str("kind", "smp_too_many_cpus")
+                    .u64("parked", d.beyond_max as u64)
+                    .str(
+                        "message",
+                        "more CPUs than per-CPU windows; the extras stay parked"
+                    ));
             }
         }
         Err(()) => println!("smp: continuing on the BSP alone"),
@@ -129,12 +137,18 @@ pub fn init(info: &BootInfo, opts: &Options) {
 
 /// Copy the trampoline to its low page and fill its header; returns the page's address.
 fn prepare_trampoline(info: &BootInfo, ids: &[u32]) -> Result<u64, &'static str> {
-    let usable = |p: u64| info.memory.regions().iter()
-        .any(|r| r.kind == RegionKind::Usable && r.start <= p && p + PAGE_SIZE <= r.end);
+    let usable = |p: u64| {
+        info.memory
+            .regions()
+            .iter()
+            .any(|r| r.kind == RegionKind::Usable && r.start <= p && p + PAGE_SIZE <= r.end)
+    };
     let page = if usable(PREFERRED_TRAMPOLINE_PAGE) {
         PREFERRED_TRAMPOLINE_PAGE
     } else {
-        (1..REAL_MODE_LIMIT / PAGE_SIZE).map(|i| i * PAGE_SIZE).find(|p| usable(*p))
+        (1..REAL_MODE_LIMIT / PAGE_SIZE)
+            .map(|i| i * PAGE_SIZE)
+            .find(|p| usable(*p))
             .ok_or("no usable 4 KiB page below 1 MiB for the AP trampoline")?
     };
     let f = cpu::features();
@@ -142,7 +156,9 @@ fn prepare_trampoline(info: &BootInfo, ids: &[u32]) -> Result<u64, &'static str>
     // for its three fix-up words) plus the kernel half, shared with the kernel's PML4.
     let mut frames = FRAMES.lock();
     let alloc = frames.as_mut().expect("allocator");
-    let pml4 = alloc.alloc_below(1 << 32).ok_or("no frame below 4 GiB for the trampoline PML4")?;
+    let pml4 = alloc
+        .alloc_below(1 << 32)
+        .ok_or("no frame below 4 GiB for the trampoline PML4")?;
     let mem = KernelPhysMem;
     let kernel_pml4 = KERNEL_PML4.load(Ordering::Relaxed);
     // SAFETY: both PML4s are frames reached through the direct map; the new one is ours.
@@ -161,8 +177,13 @@ fn prepare_trampoline(info: &BootInfo, ids: &[u32]) -> Result<u64, &'static str>
         }
         // SAFETY: a private PML4 being built; only its lower half changes.
         let mut m = unsafe { Mapper::new(&mem, pml4, f.nx) };
-        let flags = PageFlags { writable: true, user: false, executable: true, global: false,
-                                cache: CacheMode::WriteBack };
+        let flags = PageFlags {
+            writable: true,
+            user: false,
+            executable: true,
+            global: false,
+            cache: CacheMode::WriteBack,
+        };
         m.map(page, page, PageSize::Size4K, flags, &mut Below4G(alloc))
             .map_err(|_| "cannot map the trampoline page")?;
     }
@@ -173,7 +194,11 @@ fn prepare_trampoline(info: &BootInfo, ids: &[u32]) -> Result<u64, &'static str>
     // reached through the direct map; no AP runs yet.
     unsafe {
         core::ptr::write_bytes(dst as *mut u8, 0, TRAMPOLINE_SIZE);
-        core::ptr::copy_nonoverlapping(TRAMPOLINE_BLOB.as_ptr(), dst as *mut u8, TRAMPOLINE_BLOB.len());
+        core::ptr::copy_nonoverlapping(
+            TRAMPOLINE_BLOB.as_ptr(),
+            dst as *mut u8,
+            TRAMPOLINE_BLOB.len(),
+        );
         let h = &mut *((dst + HEADER_OFFSET as u64) as *mut TrampolineHeader);
         h.trampoline_pml4 = pml4 as u32;
         h.cpu_count = ids.len() as u32;
@@ -192,7 +217,10 @@ fn prepare_trampoline(info: &BootInfo, ids: &[u32]) -> Result<u64, &'static str>
             h.apic_ids[i] = *id;
         }
     }
-    println!("smp: trampoline at {page:#x} (SIPI vector {:#x}), trampoline PML4 at {pml4:#x}", page >> 12);
+    println!(
+        "smp: trampoline at {page:#x} (SIPI vector {:#x}), trampoline PML4 at {pml4:#x}",
+        page >> 12
+    );
     Ok(page)
 }
 
@@ -217,7 +245,7 @@ global_asm!(
     "xor ebp, ebp",
     "push 0",
     "jmp {main}",
-    gs_base_msr = const 0xC000_0101u32,
+    gs_base_msr = const cpu_local::IA32_GS_BASE,
     main = sym ap_main,
 );
 
@@ -233,7 +261,10 @@ fn wake(apic_id: u32, cpu: usize, skip: Option<u32>) -> bool {
 
 fn send_init(apic_id: u32) {
     apic::clear_esr();
-    apic::send_ipi(apic_id, apic::ICR_INIT | apic::ICR_TRIGGER_LEVEL | apic::ICR_LEVEL_ASSERT);
+    apic::send_ipi(
+        apic_id,
+        apic::ICR_INIT | apic::ICR_TRIGGER_LEVEL | apic::ICR_LEVEL_ASSERT,
+    );
     // INIT level de-assert exists only in xAPIC mode (not supported in x2APIC mode, SDM 11.12.10).
     if !apic::x2apic() {
         apic::send_ipi(apic_id, apic::ICR_INIT | apic::ICR_TRIGGER_LEVEL);
@@ -250,10 +281,12 @@ fn send_sipi(apic_id: u32, page: u64) {
 }
 
 fn deadline_ticks(opts: &Options, aps: usize) -> u64 {
-    let ms = opts.smp_deadline_ms.unwrap_or(match opts.smp_wake.unwrap_or(WakeStrategy::Parallel) {
-        WakeStrategy::Parallel => 2000 + 100 * aps as u64,
-        WakeStrategy::Serial => 2000,
-    });
+    let ms =
+        opts.smp_deadline_ms
+            .unwrap_or(match opts.smp_wake.unwrap_or(WakeStrategy::Parallel) {
+                WakeStrategy::Parallel => 2000 + 100 * aps as u64,
+                WakeStrategy::Serial => 2000,
+            });
     tsc::hz().max(1_000_000) / 1000 * ms
 }
 
@@ -264,7 +297,15 @@ fn wait_for(cpu: usize, deadline: u64) -> bool {
         match STATE[cpu].load(Ordering::Acquire) {
             STATE_ONLINE => return true,
             _ if tsc::rdtsc() > deadline => {
-                if STATE[cpu].compare_exchange(STATE_WAKING, STATE_ABANDONED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                if STATE[cpu]
+                    .compare_exchange(
+                        STATE_WAKING,
+                        STATE_ABANDONED,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_ok()
+                {
                     return false;
                 }
                 // It arrived at the last moment: wait for it to finish coming online.
@@ -311,7 +352,9 @@ fn wake_all(page: u64, ids: &[u32], opts: &Options) {
             tsc::delay_us(INIT_DELAY_US);
             for round in 0..2 {
                 for cpu in 1..ids.len() {
-                    if woken[cpu] && (round == 0 || STATE[cpu].load(Ordering::Acquire) == STATE_WAKING) {
+                    if woken[cpu]
+                        && (round == 0 || STATE[cpu].load(Ordering::Acquire) == STATE_WAKING)
+                    {
                         send_sipi(ids[cpu], page);
                     }
                 }
@@ -332,10 +375,16 @@ fn wake_all(page: u64, ids: &[u32], opts: &Options) {
 
 fn report_missing(cpu: usize, apic_id: u32, deadline: u64) {
     let ms = tsc_to_ns(deadline) / 1_000_000;
-    println!("smp: error: the AP with APIC id {apic_id} (logical {cpu}) did not check in within {ms} ms; \
-              booting on without it");
-    record!("error", |r| r.str("kind", "ap_timeout").u64("apic_id", apic_id as u64).u64("cpu", cpu as u64)
-        .u64("deadline_ms", ms).str("message", "AP did not check in before its deadline"));
+    println!(
+        "smp: error: the AP with APIC id {apic_id} (logical {cpu}) did not check in within {ms} ms; \
+              booting on without it"
+    );
+    record!("error", |r| r
+        .str("kind", "ap_timeout")
+        .u64("apic_id", apic_id as u64)
+        .u64("cpu", cpu as u64)
+        .u64("deadline_ms", ms)
+        .str("message", "AP did not check in before its deadline"));
 }
 
 fn report(strategy: WakeStrategy) {
@@ -343,20 +392,40 @@ fn report(strategy: WakeStrategy) {
         if !is_online(cpu) {
             continue;
         }
-        let online_ns = if cpu == 0 { 0 } else {
-            tsc_to_ns(ONLINE_TSC[cpu].load(Ordering::Relaxed).saturating_sub(WAKE_TSC[cpu].load(Ordering::Relaxed)))
+        let online_ns = if cpu == 0 {
+            0
+        } else {
+            tsc_to_ns(
+                ONLINE_TSC[cpu]
+                    .load(Ordering::Relaxed)
+                    .saturating_sub(WAKE_TSC[cpu].load(Ordering::Relaxed)),
+            )
         };
         let (package, core, thread) = cpu_local::topology_of(cpu);
-        record!("cpu", |r| r.u64("id", cpu as u64).u64("apic_id", apic_id_of(cpu) as u64)
-            .hex("window", window_base(cpu).unwrap()).u64("online_ns", online_ns)
-            .u64("package", package as u64).u64("core", core as u64).u64("thread", thread as u64));
+        record!("cpu", |r| r
+            .u64("id", cpu as u64)
+            .u64("apic_id", apic_id_of(cpu) as u64)
+            .hex("window", window_base(cpu).unwrap())
+            .u64("online_ns", online_ns)
+            .u64("package", package as u64)
+            .u64("core", core as u64)
+            .u64("thread", thread as u64));
     }
-    println!("smp: {} of {} CPUs online ({} wake-up, {} mode), bring-up took {} us",
-             online_count(), cpu_count(), strategy.name(), if apic::x2apic() { "x2APIC" } else { "xAPIC" },
-             TOTAL_NS.load(Ordering::Relaxed) / 1000);
-    record!("smp", |r| r.str("strategy", strategy.name()).str("apic_mode", if apic::x2apic() { "x2apic" } else { "xapic" })
-        .u64("cpus_found", found_count() as u64).u64("cpus_possible", cpu_count() as u64)
-        .u64("cpus_online", online_count() as u64).u64("total_ns", TOTAL_NS.load(Ordering::Relaxed)));
+    println!(
+        "smp: {} of {} CPUs online ({} wake-up, {} mode), bring-up took {} us",
+        online_count(),
+        cpu_count(),
+        strategy.name(),
+        if apic::x2apic() { "x2APIC" } else { "xAPIC" },
+        TOTAL_NS.load(Ordering::Relaxed) / 1000
+    );
+    record!("smp", |r| r
+        .str("strategy", strategy.name())
+        .str("apic_mode", if apic::x2apic() { "x2apic" } else { "xapic" })
+        .u64("cpus_found", found_count() as u64)
+        .u64("cpus_possible", cpu_count() as u64)
+        .u64("cpus_online", online_count() as u64)
+        .u64("total_ns", TOTAL_NS.load(Ordering::Relaxed)));
 }
 
 /// Package, core and thread of the running CPU from CPUID leaf 0x0B (x2APIC topology).
@@ -393,9 +462,19 @@ extern "C" fn ap_main(cpu: u64, apic_id: u64) -> ! {
             core::hint::spin_loop();
         }
     }
-    if STATE[cpu].compare_exchange(STATE_WAKING, STATE_ARRIVED, Ordering::AcqRel, Ordering::Acquire).is_err() {
+    if STATE[cpu]
+        .compare_exchange(
+            STATE_WAKING,
+            STATE_ARRIVED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_err()
+    {
         // Too late (or twice): this CPU's slot is no longer waiting. Touch nothing shared.
-        println!("smp: AP with APIC id {apic_id} (logical {cpu}) arrived after its deadline; parked");
+        println!(
+            "smp: AP with APIC id {apic_id} (logical {cpu}) arrived after its deadline; parked"
+        );
         arch::halt_forever();
     }
     cpu_local::enter_window(window_base(cpu).unwrap());

@@ -42,7 +42,10 @@ pub struct Stack {
 impl Stack {
     /// A stack of `size` bytes placed after a guard page that starts at `after`.
     const fn after(after: u64, size: u64) -> Stack {
-        Stack { bottom: after + PAGE_SIZE, top: after + PAGE_SIZE + size }
+        Stack {
+            bottom: after + PAGE_SIZE,
+            top: after + PAGE_SIZE + size,
+        }
     }
     pub const fn guard(&self) -> u64 {
         self.bottom - PAGE_SIZE
@@ -57,7 +60,12 @@ pub const DOUBLE_FAULT_STACK: Stack = Stack::after(KERNEL_STACK.top, IST_STACK_S
 pub const NMI_STACK: Stack = Stack::after(DOUBLE_FAULT_STACK.top, IST_STACK_SIZE);
 /// IST3: machine check.
 pub const MACHINE_CHECK_STACK: Stack = Stack::after(NMI_STACK.top, IST_STACK_SIZE);
-pub const STACKS: [Stack; 4] = [KERNEL_STACK, DOUBLE_FAULT_STACK, NMI_STACK, MACHINE_CHECK_STACK];
+pub const STACKS: [Stack; 4] = [
+    KERNEL_STACK,
+    DOUBLE_FAULT_STACK,
+    NMI_STACK,
+    MACHINE_CHECK_STACK,
+];
 
 /// The arena: the rest of the window, for benchmark working sets.
 pub const ARENA_OFFSET: u64 = 1 << 20;
@@ -106,8 +114,12 @@ mod tests {
         }
         for s in STACKS {
             let guard = s.guard();
-            assert!(ranges.iter().all(|&(o, l)| guard + PAGE_SIZE <= o || o + l <= guard),
-                    "guard page of {s:?} is mapped");
+            assert!(
+                ranges
+                    .iter()
+                    .all(|&(o, l)| guard + PAGE_SIZE <= o || o + l <= guard),
+                "guard page of {s:?} is mapped"
+            );
         }
     }
 

@@ -29,7 +29,11 @@ const _: () = assert!(PERCPU_END - PERCPU_BASE == 8 << 30);
 
 /// Base address of logical CPU `cpu`'s window, or None past the last window.
 pub const fn window_base(cpu: usize) -> Option<u64> {
-    if cpu < MAX_CPUS { Some(PERCPU_BASE + cpu as u64 * WINDOW_SIZE) } else { None }
+    if cpu < MAX_CPUS {
+        Some(PERCPU_BASE + cpu as u64 * WINDOW_SIZE)
+    } else {
+        None
+    }
 }
 
 /// The logical CPU whose window holds `addr`, if any.

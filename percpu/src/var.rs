@@ -4,7 +4,7 @@ use core::arch::asm;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::{window_base, MAX_CPUS};
+use crate::{MAX_CPUS, window_base};
 
 /// One per-CPU variable. Declare with [`percpu!`](crate::percpu), which puts it in the
 /// `.percpu` section; its address is then its offset in every window.
@@ -44,7 +44,9 @@ pub fn windows_ready() -> usize {
 
 impl<T> PerCpu<T> {
     pub const fn new(initial: T) -> Self {
-        PerCpu { initial: UnsafeCell::new(initial) }
+        PerCpu {
+            initial: UnsafeCell::new(initial),
+        }
     }
 
     /// Offset of this variable in a window (= its link address, `.percpu` is linked at 0).
@@ -91,7 +93,9 @@ impl<T: Sync> PerCpu<T> {
 pub fn self_base() -> u64 {
     let v: u64;
     // SAFETY: GS:0 is the control block's self pointer in every window.
-    unsafe { asm!("mov {}, qword ptr gs:[0]", out(reg) v, options(nostack, preserves_flags, readonly)) };
+    unsafe {
+        asm!("mov {}, qword ptr gs:[0]", out(reg) v, options(nostack, preserves_flags, readonly))
+    };
     v
 }
 
@@ -122,10 +126,18 @@ impl<T: Scalar> PerCpu<T> {
         // SAFETY: GS points at this CPU's mapped window; `off` is inside its variables.
         unsafe {
             match size_of::<T>() {
-                1 => asm!("movzx {v:e}, byte ptr gs:[{o}]", o = in(reg) off, v = out(reg) v, options(nostack, preserves_flags, readonly)),
-                2 => asm!("movzx {v:e}, word ptr gs:[{o}]", o = in(reg) off, v = out(reg) v, options(nostack, preserves_flags, readonly)),
-                4 => asm!("mov {v:e}, dword ptr gs:[{o}]", o = in(reg) off, v = out(reg) v, options(nostack, preserves_flags, readonly)),
-                _ => asm!("mov {v}, qword ptr gs:[{o}]", o = in(reg) off, v = out(reg) v, options(nostack, preserves_flags, readonly)),
+                1 => {
+                    asm!("movzx {v:e}, byte ptr gs:[{o}]", o = in(reg) off, v = out(reg) v, options(nostack, preserves_flags, readonly))
+                }
+                2 => {
+                    asm!("movzx {v:e}, word ptr gs:[{o}]", o = in(reg) off, v = out(reg) v, options(nostack, preserves_flags, readonly))
+                }
+                4 => {
+                    asm!("mov {v:e}, dword ptr gs:[{o}]", o = in(reg) off, v = out(reg) v, options(nostack, preserves_flags, readonly))
+                }
+                _ => {
+                    asm!("mov {v}, qword ptr gs:[{o}]", o = in(reg) off, v = out(reg) v, options(nostack, preserves_flags, readonly))
+                }
             }
         }
         T::from_bits(v)
@@ -139,10 +151,18 @@ impl<T: Scalar> PerCpu<T> {
         // SAFETY: as for `read`; a single store cannot be torn by an interrupt.
         unsafe {
             match size_of::<T>() {
-                1 => asm!("mov byte ptr gs:[{o}], {v:l}", o = in(reg) off, v = in(reg) v, options(nostack, preserves_flags)),
-                2 => asm!("mov word ptr gs:[{o}], {v:x}", o = in(reg) off, v = in(reg) v, options(nostack, preserves_flags)),
-                4 => asm!("mov dword ptr gs:[{o}], {v:e}", o = in(reg) off, v = in(reg) v, options(nostack, preserves_flags)),
-                _ => asm!("mov qword ptr gs:[{o}], {v}", o = in(reg) off, v = in(reg) v, options(nostack, preserves_flags)),
+                1 => {
+                    asm!("mov byte ptr gs:[{o}], {v:l}", o = in(reg) off, v = in(reg) v, options(nostack, preserves_flags))
+                }
+                2 => {
+                    asm!("mov word ptr gs:[{o}], {v:x}", o = in(reg) off, v = in(reg) v, options(nostack, preserves_flags))
+                }
+                4 => {
+                    asm!("mov dword ptr gs:[{o}], {v:e}", o = in(reg) off, v = in(reg) v, options(nostack, preserves_flags))
+                }
+                _ => {
+                    asm!("mov qword ptr gs:[{o}], {v}", o = in(reg) off, v = in(reg) v, options(nostack, preserves_flags))
+                }
             }
         }
     }
@@ -156,10 +176,18 @@ impl<T: Scalar> PerCpu<T> {
         // SAFETY: as for `write`.
         unsafe {
             match size_of::<T>() {
-                1 => asm!("add byte ptr gs:[{o}], {v:l}", o = in(reg) off, v = in(reg) v, options(nostack)),
-                2 => asm!("add word ptr gs:[{o}], {v:x}", o = in(reg) off, v = in(reg) v, options(nostack)),
-                4 => asm!("add dword ptr gs:[{o}], {v:e}", o = in(reg) off, v = in(reg) v, options(nostack)),
-                _ => asm!("add qword ptr gs:[{o}], {v}", o = in(reg) off, v = in(reg) v, options(nostack)),
+                1 => {
+                    asm!("add byte ptr gs:[{o}], {v:l}", o = in(reg) off, v = in(reg) v, options(nostack))
+                }
+                2 => {
+                    asm!("add word ptr gs:[{o}], {v:x}", o = in(reg) off, v = in(reg) v, options(nostack))
+                }
+                4 => {
+                    asm!("add dword ptr gs:[{o}], {v:e}", o = in(reg) off, v = in(reg) v, options(nostack))
+                }
+                _ => {
+                    asm!("add qword ptr gs:[{o}], {v}", o = in(reg) off, v = in(reg) v, options(nostack))
+                }
             }
         }
     }
@@ -179,7 +207,9 @@ impl IrqGuard {
         let flags: u64;
         // SAFETY: reads RFLAGS and clears IF; no memory effects.
         unsafe { asm!("pushfq", "pop {}", "cli", out(reg) flags, options(nomem, preserves_flags)) };
-        IrqGuard { were_on: flags & RFLAGS_IF != 0 }
+        IrqGuard {
+            were_on: flags & RFLAGS_IF != 0,
+        }
     }
 }
 

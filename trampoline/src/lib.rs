@@ -66,7 +66,8 @@ const _: () = {
 /// NASM `equ` lines for every header field offset and the constants the blob needs.
 #[cfg(any(test, feature = "std"))]
 pub fn nasm_include() -> String {
-    let mut s = String::from("; Generated from trampoline/src/lib.rs by kernel/build.rs. Do not edit.\n");
+    let mut s =
+        String::from("; Generated from trampoline/src/lib.rs by kernel/build.rs. Do not edit.\n");
     let mut def = |name: &str, value: usize| s.push_str(&format!("{name} equ {value}\n"));
     def("TRAMPOLINE_HEADER_OFFSET", HEADER_OFFSET);
     def("TRAMPOLINE_MAGIC", TRAMPOLINE_MAGIC as usize);
@@ -74,7 +75,10 @@ pub fn nasm_include() -> String {
     def("TH_SIZE", size_of::<TrampolineHeader>());
     def("TH_MAGIC", offset_of!(TrampolineHeader, magic));
     def("TH_HEADER_SIZE", offset_of!(TrampolineHeader, header_size));
-    def("TH_TRAMPOLINE_PML4", offset_of!(TrampolineHeader, trampoline_pml4));
+    def(
+        "TH_TRAMPOLINE_PML4",
+        offset_of!(TrampolineHeader, trampoline_pml4),
+    );
     def("TH_CPU_COUNT", offset_of!(TrampolineHeader, cpu_count));
     def("TH_CR0", offset_of!(TrampolineHeader, cr0));
     def("TH_CR4", offset_of!(TrampolineHeader, cr4));
@@ -84,7 +88,10 @@ pub fn nasm_include() -> String {
     def("TH_ENTRY64", offset_of!(TrampolineHeader, entry64));
     def("TH_PERCPU_BASE", offset_of!(TrampolineHeader, percpu_base));
     def("TH_WINDOW_SIZE", offset_of!(TrampolineHeader, window_size));
-    def("TH_STACK_TOP_OFFSET", offset_of!(TrampolineHeader, stack_top_offset));
+    def(
+        "TH_STACK_TOP_OFFSET",
+        offset_of!(TrampolineHeader, stack_top_offset),
+    );
     def("TH_APIC_IDS", offset_of!(TrampolineHeader, apic_ids));
     s
 }
@@ -114,22 +121,45 @@ mod tests {
     #[test]
     fn include_names_every_field_once() {
         let inc = nasm_include();
-        for name in ["TH_MAGIC", "TH_CR0", "TH_CR4", "TH_EFER", "TH_PAT", "TH_KERNEL_CR3", "TH_ENTRY64",
-                     "TH_PERCPU_BASE", "TH_WINDOW_SIZE", "TH_STACK_TOP_OFFSET", "TH_APIC_IDS",
-                     "TH_CPU_COUNT", "TH_TRAMPOLINE_PML4", "TH_HEADER_SIZE"] {
+        for name in [
+            "TH_MAGIC",
+            "TH_CR0",
+            "TH_CR4",
+            "TH_EFER",
+            "TH_PAT",
+            "TH_KERNEL_CR3",
+            "TH_ENTRY64",
+            "TH_PERCPU_BASE",
+            "TH_WINDOW_SIZE",
+            "TH_STACK_TOP_OFFSET",
+            "TH_APIC_IDS",
+            "TH_CPU_COUNT",
+            "TH_TRAMPOLINE_PML4",
+            "TH_HEADER_SIZE",
+        ] {
             assert_eq!(inc.matches(&format!("{name} equ ")).count(), 1, "{name}");
         }
-        assert!(inc.contains(&format!("TH_APIC_IDS equ {}\n", offset_of!(TrampolineHeader, apic_ids))));
+        assert!(inc.contains(&format!(
+            "TH_APIC_IDS equ {}\n",
+            offset_of!(TrampolineHeader, apic_ids)
+        )));
     }
 
     #[test]
     fn layout_is_what_the_assembly_assumes() {
         // The 64-bit loads in the NASM code need 8-byte aligned quadword fields.
-        for off in [offset_of!(TrampolineHeader, cr0), offset_of!(TrampolineHeader, kernel_cr3),
-                    offset_of!(TrampolineHeader, entry64), offset_of!(TrampolineHeader, stack_top_offset)] {
+        for off in [
+            offset_of!(TrampolineHeader, cr0),
+            offset_of!(TrampolineHeader, kernel_cr3),
+            offset_of!(TrampolineHeader, entry64),
+            offset_of!(TrampolineHeader, stack_top_offset),
+        ] {
             assert_eq!(off % 8, 0);
         }
-        assert_eq!(size_of::<TrampolineHeader>(), 4 * 4 + 9 * 8 + 4 * percpu::MAX_CPUS);
+        assert_eq!(
+            size_of::<TrampolineHeader>(),
+            4 * 4 + 9 * 8 + 4 * percpu::MAX_CPUS
+        );
     }
 
     #[test]
@@ -137,7 +167,10 @@ mod tests {
         let mut blob = vec![0u8; 1024];
         assert!(check_blob(&blob).is_err());
         blob[HEADER_OFFSET..HEADER_OFFSET + 4].copy_from_slice(&TRAMPOLINE_MAGIC.to_le_bytes());
-        assert_eq!(check_blob(&blob), Err("trampoline blob was assembled for another header size"));
+        assert_eq!(
+            check_blob(&blob),
+            Err("trampoline blob was assembled for another header size")
+        );
         blob[HEADER_OFFSET + 4..HEADER_OFFSET + 8]
             .copy_from_slice(&(size_of::<TrampolineHeader>() as u32).to_le_bytes());
         assert_eq!(check_blob(&blob), Ok(()));

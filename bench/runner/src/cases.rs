@@ -227,8 +227,13 @@ fn smp_cases() -> Vec<Case> {
     use Firmware::Qboot;
     use Machine::{Pc, Q35};
     let mut cases = Vec::new();
-    let mut smp = |name: String, mut vm: VmConfig, cpu: Option<&str>, args: &[&'static str],
-                   expect: OutcomeKind, contains: Vec<&'static str>, ci: bool| {
+    let mut smp = |name: String,
+                   mut vm: VmConfig,
+                   cpu: Option<&str>,
+                   args: &[&'static str],
+                   expect: OutcomeKind,
+                   contains: Vec<&'static str>,
+                   ci: bool| {
         vm.cpu = cpu.map(str::to_string);
         let mut c = case(&name, vm, args, expect);
         c.console_contains = contains;
@@ -236,44 +241,126 @@ fn smp_cases() -> Vec<Case> {
         cases.push(c);
     };
     for n in [1, 2, 3, 4, 8, 64] {
-        smp(format!("smp-tcg-q35-{n}"), vm(Tcg, Q35, G, Qboot, n), None, &[SMP_TESTS],
-            OutcomeKind::Pass, vec![], true);
+        smp(
+            format!("smp-tcg-q35-{n}"),
+            vm(Tcg, Q35, G, Qboot, n),
+            None,
+            &[SMP_TESTS],
+            OutcomeKind::Pass,
+            vec![],
+            true,
+        );
     }
-    smp("smp-tcg-q35-8-serial".into(), vm(Tcg, Q35, G, Qboot, 8), None,
-        &[SMP_TESTS, "smp_wake=serial"], OutcomeKind::Pass, vec!["serial wake-up"], true);
-    smp("smp-tcg-pc-xapic-255".into(), vm(Tcg, Pc, G, Qboot, 255), Some("qemu64"), &[SMP_TESTS],
-        OutcomeKind::Pass, vec!["255 of 255 CPUs online", "xAPIC mode"], true);
-    smp("smp-tcg-q35-x2apic-512".into(), vm(Tcg, Q35, 2 * G, Qboot, 512), Some("max"), &[SMP_TESTS],
-        OutcomeKind::Pass, vec!["512 of 512 CPUs online", "x2APIC mode"], true);
-    smp("smp-tcg-q35-x2apic-520".into(), vm(Tcg, Q35, 2 * G, Qboot, 520), Some("max"), &[SMP_TESTS],
-        OutcomeKind::Pass, vec!["8 CPUs beyond the 512 windows are left parked", "512 of 512 CPUs online"],
-        false);
-    smp("smp-tcg-q35-64-serial".into(), vm(Tcg, Q35, G, Qboot, 64), None,
-        &[SMP_TESTS, "smp_wake=serial"], OutcomeKind::Pass, vec!["serial wake-up"], false);
+    smp(
+        "smp-tcg-q35-8-serial".into(),
+        vm(Tcg, Q35, G, Qboot, 8),
+        None,
+        &[SMP_TESTS, "smp_wake=serial"],
+        OutcomeKind::Pass,
+        vec!["serial wake-up"],
+        true,
+    );
+    smp(
+        "smp-tcg-pc-xapic-255".into(),
+        vm(Tcg, Pc, G, Qboot, 255),
+        Some("qemu64"),
+        &[SMP_TESTS],
+        OutcomeKind::Pass,
+        vec!["255 of 255 CPUs online", "xAPIC mode"],
+        true,
+    );
+    smp(
+        "smp-tcg-q35-x2apic-512".into(),
+        vm(Tcg, Q35, 2 * G, Qboot, 512),
+        Some("max"),
+        &[SMP_TESTS],
+        OutcomeKind::Pass,
+        vec!["512 of 512 CPUs online", "x2APIC mode"],
+        true,
+    );
+    smp(
+        "smp-tcg-q35-x2apic-520".into(),
+        vm(Tcg, Q35, 2 * G, Qboot, 520),
+        Some("max"),
+        &[SMP_TESTS],
+        OutcomeKind::Pass,
+        vec![
+            "8 CPUs beyond the 512 windows are left parked",
+            "512 of 512 CPUs online",
+        ],
+        false,
+    );
+    smp(
+        "smp-tcg-q35-64-serial".into(),
+        vm(Tcg, Q35, G, Qboot, 64),
+        None,
+        &[SMP_TESTS, "smp_wake=serial"],
+        OutcomeKind::Pass,
+        vec!["serial wake-up"],
+        false,
+    );
     for n in [2, 4] {
-        smp(format!("smp-kvm-q35-{n}"), vm(Kvm, Q35, 128 * M, Qboot, n), None, &[SMP_TESTS],
-            OutcomeKind::Pass, vec![], true);
+        smp(
+            format!("smp-kvm-q35-{n}"),
+            vm(Kvm, Q35, 128 * M, Qboot, n),
+            None,
+            &[SMP_TESTS],
+            OutcomeKind::Pass,
+            vec![],
+            true,
+        );
     }
-    smp("smp-kvm-q35-x2apic-288".into(), vm(Kvm, Q35, G, Qboot, 288), None, &[SMP_TESTS],
-        OutcomeKind::Pass, vec!["288 of 288 CPUs online"], false);
+    smp(
+        "smp-kvm-q35-x2apic-288".into(),
+        vm(Kvm, Q35, G, Qboot, 288),
+        None,
+        &[SMP_TESTS],
+        OutcomeKind::Pass,
+        vec!["288 of 288 CPUs online"],
+        false,
+    );
 
     // Failure injection: each ends in a report of the APIC id and a boot of the rest, with
     // every other CPU's state intact.
     for (name, extra, says) in [
-        ("smp-inject-never-woken", "smp_skip=2", "APIC id 2 (logical 2) did not check in"),
-        ("smp-inject-made-up-apic-id", "smp_fake_apic=77", "APIC id 77 (logical 4) did not check in"),
-        ("smp-inject-late-ap", "smp_late=3", "APIC id 3 (logical 3) did not check in"),
+        (
+            "smp-inject-never-woken",
+            "smp_skip=2",
+            "APIC id 2 (logical 2) did not check in",
+        ),
+        (
+            "smp-inject-made-up-apic-id",
+            "smp_fake_apic=77",
+            "APIC id 77 (logical 4) did not check in",
+        ),
+        (
+            "smp-inject-late-ap",
+            "smp_late=3",
+            "APIC id 3 (logical 3) did not check in",
+        ),
     ] {
         for wake in ["smp_wake=parallel", "smp_wake=serial"] {
             let name = format!("{name}-{}", &wake[9..]);
-            smp(name, vm(Tcg, Q35, 128 * M, Qboot, 4), None,
-                &[SMP_STATE_TESTS, extra, wake, "smp_deadline_ms=500"], OutcomeKind::Pass,
-                vec![says], wake.ends_with("parallel"));
+            smp(
+                name,
+                vm(Tcg, Q35, 128 * M, Qboot, 4),
+                None,
+                &[SMP_STATE_TESTS, extra, wake, "smp_deadline_ms=500"],
+                OutcomeKind::Pass,
+                vec![says],
+                wake.ends_with("parallel"),
+            );
         }
     }
-    smp("crash-ap-stack-overflow".into(), vm(Tcg, Q35, 128 * M, Qboot, 2), None,
-        &["crash=ap_stack_overflow"], OutcomeKind::Exception,
-        vec!["double fault (#DF, vector 8) on cpu 1"], true);
+    smp(
+        "crash-ap-stack-overflow".into(),
+        vm(Tcg, Q35, 128 * M, Qboot, 2),
+        None,
+        &["crash=ap_stack_overflow"],
+        OutcomeKind::Exception,
+        vec!["double fault (#DF, vector 8) on cpu 1"],
+        true,
+    );
     cases
 }
 

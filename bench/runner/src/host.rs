@@ -43,18 +43,33 @@ pub fn check_elf_header(data: &[u8]) -> Result<(), String> {
 /// linear run of file bytes, so every loaded segment with file contents must sit at the same
 /// distance between its file offset and its physical address.
 pub fn check_multiboot1_layout(data: &[u8]) -> Result<(), String> {
-    let u16_at = |o: usize| data.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as u64);
-    let u64_at = |o: usize| data.get(o..o + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()));
+    let u16_at = |o: usize| {
+        data.get(o..o + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as u64)
+    };
+    let u64_at = |o: usize| {
+        data.get(o..o + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+    };
     let bad = || "truncated ELF program headers".to_string();
-    let (phoff, phentsize, phnum) =
-        (u64_at(0x20).ok_or_else(bad)?, u16_at(0x36).ok_or_else(bad)?, u16_at(0x38).ok_or_else(bad)?);
+    let (phoff, phentsize, phnum) = (
+        u64_at(0x20).ok_or_else(bad)?,
+        u16_at(0x36).ok_or_else(bad)?,
+        u16_at(0x38).ok_or_else(bad)?,
+    );
     const PT_LOAD: u64 = 1;
     let mut delta: Option<u64> = None;
     for i in 0..phnum {
         let ph = (phoff + i * phentsize) as usize;
-        let p_type = data.get(ph..ph + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as u64).ok_or_else(bad)?;
-        let (offset, paddr, filesz) =
-            (u64_at(ph + 8).ok_or_else(bad)?, u64_at(ph + 0x18).ok_or_else(bad)?, u64_at(ph + 0x20).ok_or_else(bad)?);
+        let p_type = data
+            .get(ph..ph + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()) as u64)
+            .ok_or_else(bad)?;
+        let (offset, paddr, filesz) = (
+            u64_at(ph + 8).ok_or_else(bad)?,
+            u64_at(ph + 0x18).ok_or_else(bad)?,
+            u64_at(ph + 0x20).ok_or_else(bad)?,
+        );
         if p_type != PT_LOAD || filesz == 0 {
             continue;
         }
@@ -279,7 +294,11 @@ mod tests {
         assert!(check_multiboot1_layout(&elf).is_ok());
         let o = 0x40 + 56 + 0x18;
         elf[o..o + 8].copy_from_slice(&0x209000u64.to_le_bytes());
-        assert!(check_multiboot1_layout(&elf).unwrap_err().contains("a.out kludge"));
+        assert!(
+            check_multiboot1_layout(&elf)
+                .unwrap_err()
+                .contains("a.out kludge")
+        );
     }
 
     #[test]

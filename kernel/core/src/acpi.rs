@@ -15,6 +15,7 @@
 //! Every failure is an [`AcpiError`] whose message names the structure and its address, so the
 //! kernel can print it and go on without ACPI (on the BSP alone).
 
+use crate::le::{u32_at, u64_at};
 use core::fmt;
 
 use crate::LOW_MEMORY_END;
@@ -163,18 +164,6 @@ fn read(mem: &impl PhysRead, phys: u64, buf: &mut [u8], what: What) -> Result<()
     readable
         .then_some(())
         .ok_or(AcpiError::Unreadable { what, phys })
-}
-
-fn u32_at(bytes: &[u8], offset: usize) -> u32 {
-    let mut field = [0; 4];
-    field.copy_from_slice(&bytes[offset..offset + 4]);
-    u32::from_le_bytes(field)
-}
-
-fn u64_at(bytes: &[u8], offset: usize) -> u64 {
-    let mut field = [0; 8];
-    field.copy_from_slice(&bytes[offset..offset + 8]);
-    u64::from_le_bytes(field)
 }
 
 /// The sum of `bytes`, mod 256.

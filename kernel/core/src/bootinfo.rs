@@ -5,6 +5,7 @@
 //! RSDP address and a [`MemoryMap`] that also marks the kernel image and every loader structure
 //! the kernel read, normalised so that each byte has exactly one, most restrictive, kind.
 
+use crate::le::{u32_at, u64_at};
 use core::fmt;
 
 use crate::{LOW_MEMORY_END, PAGE_SIZE};
@@ -643,18 +644,6 @@ fn read(
     readable
         .then_some(())
         .ok_or(BootInfoError::Unreadable { what, phys })
-}
-
-fn u32_at(bytes: &[u8], offset: usize) -> u32 {
-    let mut field = [0; 4];
-    field.copy_from_slice(&bytes[offset..offset + 4]);
-    u32::from_le_bytes(field)
-}
-
-fn u64_at(bytes: &[u8], offset: usize) -> u64 {
-    let mut field = [0; 8];
-    field.copy_from_slice(&bytes[offset..offset + 8]);
-    u64::from_le_bytes(field)
 }
 
 /// A memory map entry's region: `base_addr: u64, length: u64, type: u32` at `entry[0..20]`.

@@ -78,23 +78,35 @@ pub static OPTIONS: &[OptSpec] = &[
     },
     OptSpec {
         key: "smp_deadline_ms",
-        kind: OptKind::UInt { min: 1, max: 600_000 },
+        kind: OptKind::UInt {
+            min: 1,
+            max: 600_000,
+        },
         help: "how long an AP may take to check in after its SIPIs (default: 2000 + 100 per AP \
                for parallel, 2000 per AP for serial)",
     },
     OptSpec {
         key: "smp_skip",
-        kind: OptKind::UInt { min: 0, max: u32::MAX as u64 },
+        kind: OptKind::UInt {
+            min: 0,
+            max: u32::MAX as u64,
+        },
         help: "failure injection: never wake the AP with this APIC id",
     },
     OptSpec {
         key: "smp_fake_apic",
-        kind: OptKind::UInt { min: 0, max: u32::MAX as u64 },
+        kind: OptKind::UInt {
+            min: 0,
+            max: u32::MAX as u64,
+        },
         help: "failure injection: add a CPU with this made-up APIC id to the list",
     },
     OptSpec {
         key: "smp_late",
-        kind: OptKind::UInt { min: 0, max: u32::MAX as u64 },
+        kind: OptKind::UInt {
+            min: 0,
+            max: u32::MAX as u64,
+        },
         help: "failure injection: the AP with this APIC id checks in only after its deadline",
     },
     OptSpec {
@@ -824,7 +836,9 @@ mod tests {
             assert!(line.contains(spec.help), "{line}");
         }
         assert!(help.contains("  exit=qemu|halt "), "{help}");
-        assert!(help.contains("  crash=panic|pagefault|stack_overflow|triple_fault|hang|no_end|ap_stack_overflow "));
+        assert!(help.contains(
+            "  crash=panic|pagefault|stack_overflow|triple_fault|hang|no_end|ap_stack_overflow "
+        ));
         for name in SELFTESTS {
             assert!(help.contains(name), "{name} missing from help");
         }

@@ -30,6 +30,7 @@ pub mod cmdline;
 pub mod fmtbuf;
 pub mod frame;
 pub mod json;
+mod le;
 pub mod paging;
 
 #[cfg(test)]

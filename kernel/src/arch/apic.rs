@@ -14,7 +14,7 @@ const APIC_BASE_ADDR_MASK: u64 = 0x000F_FFFF_FFFF_F000;
 
 /// Register offsets in the xAPIC MMIO page; the x2APIC MSR is 0x800 + offset / 16.
 const REG_ID: u32 = 0x20;
-const REG_VERSION: u32 = 0x30;
+pub const REG_VERSION: u32 = 0x30;
 const REG_TPR: u32 = 0x80;
 const REG_EOI: u32 = 0xB0;
 const REG_SVR: u32 = 0xF0;
@@ -116,7 +116,11 @@ fn write(reg: u32, val: u32) {
 
 /// This CPU's APIC id (32 bits in x2APIC mode, 8 in xAPIC mode).
 pub fn id() -> u32 {
-    if x2apic() { read(REG_ID) } else { read(REG_ID) >> 24 }
+    if x2apic() {
+        read(REG_ID)
+    } else {
+        read(REG_ID) >> 24
+    }
 }
 
 pub fn version() -> u32 {
@@ -144,7 +148,12 @@ pub fn read_esr() -> u32 {
 pub fn send_ipi(dest: u32, icr: u32) -> bool {
     if x2apic() {
         // SAFETY: writing the x2APIC ICR MSR sends the IPI; no memory effects.
-        unsafe { cpu::wrmsr(X2APIC_MSR_BASE + REG_ICR_LOW / 16, (dest as u64) << 32 | icr as u64) };
+        unsafe {
+            cpu::wrmsr(
+                X2APIC_MSR_BASE + REG_ICR_LOW / 16,
+                (dest as u64) << 32 | icr as u64,
+            )
+        };
         true
     } else {
         write(REG_ICR_HIGH, dest << 24);

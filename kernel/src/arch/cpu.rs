@@ -99,15 +99,21 @@ fn detect() -> Features {
 
 impl Features {
     pub fn vendor_str(&self) -> &str {
-        core::str::from_utf8(&self.vendor).unwrap_or("?").trim_end_matches('\0')
+        core::str::from_utf8(&self.vendor)
+            .unwrap_or("?")
+            .trim_end_matches('\0')
     }
     pub fn brand_str(&self) -> &str {
-        core::str::from_utf8(&self.brand).unwrap_or("?").trim_matches(|c| c == ' ' || c == '\0')
+        core::str::from_utf8(&self.brand)
+            .unwrap_or("?")
+            .trim_matches(|c| c == ' ' || c == '\0')
     }
     /// The hypervisor signature ("KVMKVMKVM", "TCGTCGTCGTCG", ...) or "bare metal".
     pub fn hypervisor_str(&self) -> &str {
         match &self.hypervisor {
-            Some(sig) => core::str::from_utf8(sig).unwrap_or("?").trim_end_matches('\0'),
+            Some(sig) => core::str::from_utf8(sig)
+                .unwrap_or("?")
+                .trim_end_matches('\0'),
             None => "bare metal",
         }
     }
@@ -116,7 +122,9 @@ impl Features {
 pub fn rdmsr(msr: u32) -> u64 {
     let (lo, hi): (u32, u32);
     // SAFETY: only called for MSRs this CPU architecturally has (EFER, PAT, GS base...).
-    unsafe { asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags))
+    };
     (hi as u64) << 32 | lo as u64
 }
 

@@ -45,8 +45,16 @@ impl ProbeRet {
             return Ok(());
         }
         let vector = (self.status - 1) as u8;
-        let addr = if vector == VEC_PAGE_FAULT { super::read_cr2() } else { 0 };
-        Err(Fault { vector, error_code: self.error_code, addr })
+        let addr = if vector == VEC_PAGE_FAULT {
+            super::read_cr2()
+        } else {
+            0
+        };
+        Err(Fault {
+            vector,
+            error_code: self.error_code,
+            addr,
+        })
     }
 }
 
@@ -76,7 +84,8 @@ pub fn try_fixup(f: &mut ExceptionFrame) -> bool {
     // An instruction fetch from a non-executable page, reached by `probe_exec`'s CALL: the
     // return address on the stack identifies the probe.
     let ret = &raw const __probe_exec_ret as u64;
-    if vector == VEC_PAGE_FAULT && f.error_code & PF_INSTRUCTION != 0 && f.rip == super::read_cr2() {
+    if vector == VEC_PAGE_FAULT && f.error_code & PF_INSTRUCTION != 0 && f.rip == super::read_cr2()
+    {
         // SAFETY: RSP is the kernel stack that CALL just pushed to (the fetch faulted after
         // the push), so the top word is readable.
         let top = unsafe { (f.rsp as *const u64).read() };

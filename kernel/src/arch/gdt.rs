@@ -30,10 +30,21 @@ const DESC_GRAN_4K: u64 = 1 << 55;
 const DESC_LIMIT_MAX: u64 = 0x000F_0000_0000_FFFF;
 const TSS_TYPE_AVAILABLE_64: u64 = 0x9 << 40;
 
-const KERNEL_CODE: u64 =
-    DESC_LIMIT_MAX | DESC_ACCESSED | DESC_RW | DESC_EXEC | DESC_CODE_DATA | DESC_PRESENT | DESC_LONG | DESC_GRAN_4K;
-const KERNEL_DATA: u64 =
-    DESC_LIMIT_MAX | DESC_ACCESSED | DESC_RW | DESC_CODE_DATA | DESC_PRESENT | DESC_DB | DESC_GRAN_4K;
+const KERNEL_CODE: u64 = DESC_LIMIT_MAX
+    | DESC_ACCESSED
+    | DESC_RW
+    | DESC_EXEC
+    | DESC_CODE_DATA
+    | DESC_PRESENT
+    | DESC_LONG
+    | DESC_GRAN_4K;
+const KERNEL_DATA: u64 = DESC_LIMIT_MAX
+    | DESC_ACCESSED
+    | DESC_RW
+    | DESC_CODE_DATA
+    | DESC_PRESENT
+    | DESC_DB
+    | DESC_GRAN_4K;
 const USER_CODE: u64 = KERNEL_CODE | DESC_DPL3;
 const USER_DATA: u64 = KERNEL_DATA | DESC_DPL3;
 
@@ -56,8 +67,15 @@ const _: () = assert!(size_of::<Tss>() == 104);
 
 impl Tss {
     pub const fn new() -> Self {
-        Tss { _reserved0: 0, rsp: [0; 3], _reserved1: 0, ist: [0; 7], _reserved2: 0, _reserved3: 0,
-              iomap_base: size_of::<Tss>() as u16 }
+        Tss {
+            _reserved0: 0,
+            rsp: [0; 3],
+            _reserved1: 0,
+            ist: [0; 7],
+            _reserved2: 0,
+            _reserved3: 0,
+            iomap_base: size_of::<Tss>() as u16,
+        }
     }
 }
 
@@ -70,7 +88,10 @@ pub struct CpuTables {
 
 impl CpuTables {
     pub const fn new() -> Self {
-        CpuTables { gdt: [0, KERNEL_CODE, KERNEL_DATA, USER_DATA, USER_CODE, 0, 0], tss: Tss::new() }
+        CpuTables {
+            gdt: [0, KERNEL_CODE, KERNEL_DATA, USER_DATA, USER_CODE, 0, 0],
+            tss: Tss::new(),
+        }
     }
 
     /// Point the TSS descriptor at this table's TSS, load GDTR, reload every segment
@@ -93,7 +114,10 @@ impl CpuTables {
             limit: u16,
             base: u64,
         }
-        let ptr = Pointer { limit: (size_of::<[u64; 7]>() - 1) as u16, base: self.gdt.as_ptr() as u64 };
+        let ptr = Pointer {
+            limit: (size_of::<[u64; 7]>() - 1) as u16,
+            base: self.gdt.as_ptr() as u64,
+        };
         // SAFETY: the GDT is complete and 'static; the far return reloads CS with the kernel
         // code selector of the same GDT; data selectors follow; LTR marks the TSS busy,
         // which is fine because each CPU has its own.
@@ -139,7 +163,10 @@ pub fn init_bsp() {
     unsafe {
         let tables = &mut *(&raw mut BSP_TABLES);
         let stacks = &raw mut BSP_IST_STACKS;
-        for (slot, ist) in [IST_DOUBLE_FAULT, IST_NMI, IST_MACHINE_CHECK].into_iter().enumerate() {
+        for (slot, ist) in [IST_DOUBLE_FAULT, IST_NMI, IST_MACHINE_CHECK]
+            .into_iter()
+            .enumerate()
+        {
             let top = (&raw mut (*stacks)[slot]) as u64 + BSP_IST_STACK_SIZE as u64;
             tables.tss.ist[ist as usize - 1] = top;
         }

@@ -20,18 +20,38 @@ pub const VEC_MACHINE_CHECK: u8 = 18;
 
 /// Names of the architectural exceptions, by vector (mnemonic, description).
 pub const EXCEPTION_NAMES: [(&str, &str); 32] = [
-    ("#DE", "divide error"), ("#DB", "debug"), ("NMI", "non-maskable interrupt"),
-    ("#BP", "breakpoint"), ("#OF", "overflow"), ("#BR", "bound range exceeded"),
-    ("#UD", "invalid opcode"), ("#NM", "device not available"), ("#DF", "double fault"),
-    ("#MF9", "coprocessor segment overrun"), ("#TS", "invalid TSS"),
-    ("#NP", "segment not present"), ("#SS", "stack-segment fault"),
-    ("#GP", "general protection fault"), ("#PF", "page fault"), ("#15", "reserved"),
-    ("#MF", "x87 floating-point error"), ("#AC", "alignment check"), ("#MC", "machine check"),
-    ("#XM", "SIMD floating-point exception"), ("#VE", "virtualization exception"),
-    ("#CP", "control protection exception"), ("#22", "reserved"), ("#23", "reserved"),
-    ("#24", "reserved"), ("#25", "reserved"), ("#26", "reserved"), ("#27", "reserved"),
-    ("#HV", "hypervisor injection exception"), ("#VC", "VMM communication exception"),
-    ("#SX", "security exception"), ("#31", "reserved"),
+    ("#DE", "divide error"),
+    ("#DB", "debug"),
+    ("NMI", "non-maskable interrupt"),
+    ("#BP", "breakpoint"),
+    ("#OF", "overflow"),
+    ("#BR", "bound range exceeded"),
+    ("#UD", "invalid opcode"),
+    ("#NM", "device not available"),
+    ("#DF", "double fault"),
+    ("#MF9", "coprocessor segment overrun"),
+    ("#TS", "invalid TSS"),
+    ("#NP", "segment not present"),
+    ("#SS", "stack-segment fault"),
+    ("#GP", "general protection fault"),
+    ("#PF", "page fault"),
+    ("#15", "reserved"),
+    ("#MF", "x87 floating-point error"),
+    ("#AC", "alignment check"),
+    ("#MC", "machine check"),
+    ("#XM", "SIMD floating-point exception"),
+    ("#VE", "virtualization exception"),
+    ("#CP", "control protection exception"),
+    ("#22", "reserved"),
+    ("#23", "reserved"),
+    ("#24", "reserved"),
+    ("#25", "reserved"),
+    ("#26", "reserved"),
+    ("#27", "reserved"),
+    ("#HV", "hypervisor injection exception"),
+    ("#VC", "VMM communication exception"),
+    ("#SX", "security exception"),
+    ("#31", "reserved"),
 ];
 
 /// Page-fault error code bits (Intel SDM vol. 3A, figure 6-11).
@@ -45,24 +65,51 @@ pub const PF_INSTRUCTION: u64 = 1 << 4;
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ExceptionFrame {
-    pub r15: u64, pub r14: u64, pub r13: u64, pub r12: u64,
-    pub r11: u64, pub r10: u64, pub r9: u64, pub r8: u64,
-    pub rbp: u64, pub rdi: u64, pub rsi: u64, pub rdx: u64,
-    pub rcx: u64, pub rbx: u64, pub rax: u64,
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
     pub vector: u64,
     pub error_code: u64,
     // Pushed by the CPU.
-    pub rip: u64, pub cs: u64, pub rflags: u64, pub rsp: u64, pub ss: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
 }
 
 const _: () = assert!(size_of::<ExceptionFrame>() == 22 * 8);
 
 macro_rules! stub {
     ($v:literal) => {
-        concat!("exc_stub_", $v, ":\n push 0\n push ", $v, "\n jmp exception_common\n")
+        concat!(
+            "exc_stub_",
+            $v,
+            ":\n push 0\n push ",
+            $v,
+            "\n jmp exception_common\n"
+        )
     };
     ($v:literal, error_code) => {
-        concat!("exc_stub_", $v, ":\n push ", $v, "\n jmp exception_common\n")
+        concat!(
+            "exc_stub_",
+            $v,
+            ":\n push ",
+            $v,
+            "\n jmp exception_common\n"
+        )
     };
 }
 
@@ -170,14 +217,21 @@ pub fn load() {
         limit: u16,
         base: u64,
     }
-    let ptr = Pointer { limit: (size_of::<Idt>() - 1) as u16, base: &raw const IDT as u64 };
+    let ptr = Pointer {
+        limit: (size_of::<Idt>() - 1) as u16,
+        base: &raw const IDT as u64,
+    };
     // SAFETY: the IDT is static and its exception gates are filled by `init`.
-    unsafe { core::arch::asm!("lidt [{}]", in(reg) &ptr, options(readonly, nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("lidt [{}]", in(reg) &ptr, options(readonly, nostack, preserves_flags))
+    };
 }
 
 /// Load an empty IDT: the next exception becomes a triple fault (used by `crash=triple_fault`).
 pub fn load_empty() {
     let ptr: [u16; 5] = [0; 5];
     // SAFETY: deliberately makes every exception unrecoverable; only the crash injector calls it.
-    unsafe { core::arch::asm!("lidt [{}]", in(reg) &ptr, options(readonly, nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("lidt [{}]", in(reg) &ptr, options(readonly, nostack, preserves_flags))
+    };
 }

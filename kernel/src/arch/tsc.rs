@@ -4,7 +4,7 @@
 //! (Intel SDM vol. 3B, 18.7.3), the hypervisor leaf 0x40000010 (TSC kHz, offered by KVM with
 //! invtsc), else calibration against the PIT's channel 2 (8254, 1.193182 MHz).
 
-use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use super::cpu::features;
 use super::port::{inb, outb};
@@ -59,11 +59,18 @@ pub fn init() {
     let f = features();
     let (den, num, crystal) = f.tsc_leaf_15;
     let (hz, src) = if den != 0 && num != 0 && crystal != 0 {
-        (crystal as u64 * num as u64 / den as u64, Source::CpuidLeaf15)
-    } else if f.hypervisor.is_some() && f.hypervisor_max_leaf >= CPUID_HV_TIMING
+        (
+            crystal as u64 * num as u64 / den as u64,
+            Source::CpuidLeaf15,
+        )
+    } else if f.hypervisor.is_some()
+        && f.hypervisor_max_leaf >= CPUID_HV_TIMING
         && raw_cpuid::cpuid!(CPUID_HV_TIMING).eax != 0
     {
-        (raw_cpuid::cpuid!(CPUID_HV_TIMING).eax as u64 * 1000, Source::HypervisorLeaf)
+        (
+            raw_cpuid::cpuid!(CPUID_HV_TIMING).eax as u64 * 1000,
+            Source::HypervisorLeaf,
+        )
     } else {
         match calibrate_pit() {
             Some(hz) => (hz, Source::Pit),

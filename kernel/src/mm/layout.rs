@@ -39,22 +39,48 @@ pub struct Section {
 /// the guard page between data and the boot stack is left out.
 pub fn kernel_sections() -> [Section; 4] {
     [
-        Section { name: "text", start: linker_symbol!(__text_start), end: linker_symbol!(__text_end),
-                  writable: false, executable: true },
-        Section { name: "rodata", start: linker_symbol!(__rodata_start), end: linker_symbol!(__rodata_end),
-                  writable: false, executable: false },
-        Section { name: "data+bss", start: linker_symbol!(__data_start), end: linker_symbol!(__data_end),
-                  writable: true, executable: false },
-        Section { name: "boot stack", start: linker_symbol!(__boot_stack_bottom),
-                  end: linker_symbol!(__boot_stack_top), writable: true, executable: false },
+        Section {
+            name: "text",
+            start: linker_symbol!(__text_start),
+            end: linker_symbol!(__text_end),
+            writable: false,
+            executable: true,
+        },
+        Section {
+            name: "rodata",
+            start: linker_symbol!(__rodata_start),
+            end: linker_symbol!(__rodata_end),
+            writable: false,
+            executable: false,
+        },
+        Section {
+            name: "data+bss",
+            start: linker_symbol!(__data_start),
+            end: linker_symbol!(__data_end),
+            writable: true,
+            executable: false,
+        },
+        Section {
+            name: "boot stack",
+            start: linker_symbol!(__boot_stack_bottom),
+            end: linker_symbol!(__boot_stack_top),
+            writable: true,
+            executable: false,
+        },
     ]
 }
 
 /// Physical extent of the whole image, including the prekernel tables after the bss.
 pub fn kernel_phys_range() -> (u64, u64) {
-    (linker_symbol!(__kernel_phys_start), linker_symbol!(__kernel_phys_end))
+    (
+        linker_symbol!(__kernel_phys_start),
+        linker_symbol!(__kernel_phys_end),
+    )
 }
 
 pub fn boot_stack() -> (u64, u64) {
-    (linker_symbol!(__boot_stack_bottom), linker_symbol!(__boot_stack_top))
+    (
+        linker_symbol!(__boot_stack_bottom),
+        linker_symbol!(__boot_stack_top),
+    )
 }

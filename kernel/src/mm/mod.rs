@@ -8,8 +8,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use kernel_core::bootinfo::{BootInfo, RegionKind};
 use kernel_core::frame::FrameAllocator;
 use kernel_core::paging::{
-    CacheMode, FrameSource, MapStats, Mapper, PageFlags, PageSize, PhysMem, IA32_PAT, PAT_VALUE, PTE_P,
-    PTE_RW,
+    CacheMode, FrameSource, IA32_PAT, MapStats, Mapper, PAT_VALUE, PTE_P, PTE_RW, PageFlags,
+    PageSize, PhysMem,
 };
 use spin::Mutex;
 
@@ -73,7 +73,13 @@ impl FrameSource for Frames<'_> {
 }
 
 const fn kernel_flags(writable: bool, executable: bool, cache: CacheMode) -> PageFlags {
-    PageFlags { writable, user: false, executable, global: true, cache }
+    PageFlags {
+        writable,
+        user: false,
+        executable,
+        global: true,
+        cache,
+    }
 }
 
 /// Build the kernel's page tables and switch to them; the identity map is gone afterwards.
@@ -95,7 +101,11 @@ pub fn init(info: &BootInfo, f: &cpu::Features) {
     alloc.reserve(bitmap_phys, bitmap_phys + bytes);
 
     let nx = f.nx;
-    let mut src = Frames { alloc: &mut alloc, below: Some(EARLY_ACCESS_LIMIT), taken: 0 };
+    let mut src = Frames {
+        alloc: &mut alloc,
+        below: Some(EARLY_ACCESS_LIMIT),
+        taken: 0,
+    };
     let pml4 = src.alloc_frame().expect("out of memory for the PML4");
     let mem = KernelPhysMem;
     // SAFETY: the frame is ours and identity mapped.
@@ -103,7 +113,9 @@ pub fn init(info: &BootInfo, f: &cpu::Features) {
     // Every kernel-half PML4 slot gets its PDPT now, so later address spaces (user processes,
     // the AP trampoline) can copy the kernel half once and never miss a new slot.
     for slot in KERNEL_HALF_FIRST_PML4_SLOT..512 {
-        let pdpt = src.alloc_frame().expect("out of memory for kernel-half PDPTs");
+        let pdpt = src
+            .alloc_frame()
+            .expect("out of memory for kernel-half PDPTs");
         // SAFETY: fresh frames below 4 GiB, identity mapped.
         unsafe {
             (*mem.table(pdpt)).fill(0);
@@ -115,14 +127,32 @@ pub fn init(info: &BootInfo, f: &cpu::Features) {
     let mut mapper = unsafe { Mapper::new(&mem, pml4, nx) };
 
     // Direct map: every run of RAM, largest pages first.
-    let max = if f.pages_1g { PageSize::Size1G } else { PageSize::Size2M };
+    let max = if f.pages_1g {
+        PageSize::Size1G
+    } else {
+        PageSize::Size2M
+    };
     let mut direct = MapStats::default();
     let mut run: Option<(u64, u64)> = None;
-    let ram = |k: RegionKind| matches!(k, RegionKind::Usable | RegionKind::Kernel | RegionKind::Loader);
-    let flush = |run: (u64, u64), mapper: &mut Mapper<KernelPhysMem>, src: &mut Frames, direct: &mut MapStats| {
+    let ram = |k: RegionKind| {
+        matches!(
+            k,
+            RegionKind::Usable | RegionKind::Kernel | RegionKind::Loader
+        )
+    };
+    let flush = |run: (u64, u64),
+                 mapper: &mut Mapper<KernelPhysMem>,
+                 src: &mut Frames,
+                 direct: &mut MapStats| {
         let s = mapper
-            .map_range(DIRECT_MAP_BASE + run.0, run.0, run.1 - run.0,
-                       kernel_flags(true, false, CacheMode::WriteBack), max, src)
+            .map_range(
+                DIRECT_MAP_BASE + run.0,
+                run.0,
+                run.1 - run.0,
+                kernel_flags(true, false, CacheMode::WriteBack),
+                max,
+                src,
+            )
             .expect("cannot build the direct map");
         direct.pages_4k += s.pages_4k;
         direct.pages_2m += s.pages_2m;
@@ -145,8 +175,14 @@ pub fn init(info: &BootInfo, f: &cpu::Features) {
     // The kernel image, section by section.
     for s in layout::kernel_sections() {
         mapper
-            .map_range(s.start, s.start - KERNEL_VIRT_OFFSET, s.end - s.start,
-                       kernel_flags(s.writable, s.executable, CacheMode::WriteBack), PageSize::Size4K, &mut src)
+            .map_range(
+                s.start,
+                s.start - KERNEL_VIRT_OFFSET,
+                s.end - s.start,
+                kernel_flags(s.writable, s.executable, CacheMode::WriteBack),
+                PageSize::Size4K,
+                &mut src,
+            )
             .expect("cannot map the kernel image");
     }
     let table_frames = src.taken;
@@ -211,25 +247,47 @@ pub fn map_device(phys: u64, len: u64, cache: CacheMode) -> u64 {
 /// Back `[virt, virt + len)` (page aligned, kernel half) with fresh zeroed frames, read-write,
 /// no-execute, global (per-CPU windows, arenas).
 pub fn map_fresh(virt: u64, len: u64) {
+    with_kernel_mapper(|mapper, src| {
+        let mut off = 0;
+        while off < len {
+            let frame = src.alloc.alloc().expect("out of memory");
+            // SAFETY: a frame we own, reached through the direct map.
+            unsafe {
+                core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, PAGE_SIZE as usize)
+            };
+            mapper
+                .map(
+                    virt + off,
+                    frame,
+                    PageSize::Size4K,
+                    kernel_flags(true, false, CacheMode::WriteBack),
+                    src,
+                )
+                .expect("cannot map a fresh page");
+            off += PAGE_SIZE;
+        }
+    })
+}
+
+/// Run `f` with a mapper over the kernel's tables and a frame source, under the locks that
+/// serialise every change to the kernel half; counts the page-table frames it takes.
+fn with_kernel_mapper<R>(f: impl FnOnce(&mut Mapper<KernelPhysMem>, &mut Frames) -> R) -> R {
     let mut space = KERNEL_SPACE.lock();
     let space = space.as_mut().expect("paging not initialised");
     let mut frames = FRAMES.lock();
     let alloc = frames.as_mut().expect("frame allocator not initialised");
     let mem = KernelPhysMem;
-    // SAFETY: as in map_on_demand: the kernel's tables, under the KERNEL_SPACE lock.
+    // SAFETY: the kernel PML4 and its tables are reached through the direct map, and the
+    // KERNEL_SPACE lock held here serialises every change to them.
     let mut mapper = unsafe { Mapper::new(&mem, space.pml4, space.nx) };
-    let mut src = Frames { alloc, below: None, taken: 0 };
-    let mut off = 0;
-    while off < len {
-        let frame = src.alloc.alloc().expect("out of memory");
-        // SAFETY: a frame we own, reached through the direct map.
-        unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, PAGE_SIZE as usize) };
-        mapper
-            .map(virt + off, frame, PageSize::Size4K, kernel_flags(true, false, CacheMode::WriteBack), &mut src)
-            .expect("cannot map a fresh page");
-        off += PAGE_SIZE;
-    }
+    let mut src = Frames {
+        alloc,
+        below: None,
+        taken: 0,
+    };
+    let r = f(&mut mapper, &mut src);
     space.table_frames += src.taken;
+    r
 }
 
 /// Map firmware tables (ACPI, the BIOS area) read-only at their direct-map address.
@@ -240,30 +298,27 @@ pub fn map_firmware(phys: u64, len: u64) -> u64 {
 fn map_on_demand(phys: u64, len: u64, flags: PageFlags) -> u64 {
     let start = phys & !(PAGE_SIZE - 1);
     let end = (phys + len).next_multiple_of(PAGE_SIZE);
-    let mut space = KERNEL_SPACE.lock();
-    let space = space.as_mut().expect("paging not initialised");
-    let mut frames = FRAMES.lock();
-    let alloc = frames.as_mut().expect("frame allocator not initialised");
-    let mem = KernelPhysMem;
-    // SAFETY: the kernel PML4 and its tables are reached through the direct map, and the
-    // KERNEL_SPACE lock held here serialises every change to them.
-    let mut mapper = unsafe { Mapper::new(&mem, space.pml4, space.nx) };
-    let mut src = Frames { alloc, below: None, taken: 0 };
-    let mut p = start;
-    while p < end {
-        let virt = DIRECT_MAP_BASE + p;
-        match mapper.translate(virt) {
-            // Already reachable (RAM, or mapped before): keep the existing mapping.
-            Some(t) if t.phys == p => {}
-            Some(t) => panic!("direct-map address {virt:#x} maps {:#x}, not {p:#x}", t.phys),
-            None => {
-                mapper.map(virt, p, PageSize::Size4K, flags, &mut src).expect("cannot map device memory");
-                arch::invlpg(virt);
+    with_kernel_mapper(|mapper, src| {
+        let mut p = start;
+        while p < end {
+            let virt = DIRECT_MAP_BASE + p;
+            match mapper.translate(virt) {
+                // Already reachable (RAM, or mapped before): keep the existing mapping.
+                Some(t) if t.phys == p => {}
+                Some(t) => panic!(
+                    "direct-map address {virt:#x} maps {:#x}, not {p:#x}",
+                    t.phys
+                ),
+                None => {
+                    mapper
+                        .map(virt, p, PageSize::Size4K, flags, src)
+                        .expect("cannot map device memory");
+                    arch::invlpg(virt);
+                }
             }
+            p += PAGE_SIZE;
         }
-        p += PAGE_SIZE;
-    }
-    space.table_frames += src.taken;
+    });
     DIRECT_MAP_BASE + phys
 }
 
@@ -271,17 +326,34 @@ pub fn print_summary() {
     let space = KERNEL_SPACE.lock();
     let Some(s) = space.as_ref() else { return };
     let d = &s.stats_direct;
-    println!("paging: kernel PML4 at {:#x}; direct map at {:#x}: {} x 1 GiB, {} x 2 MiB, {} x 4 KiB pages",
-             s.pml4, DIRECT_MAP_BASE, d.pages_1g, d.pages_2m, d.pages_4k);
+    println!(
+        "paging: kernel PML4 at {:#x}; direct map at {:#x}: {} x 1 GiB, {} x 2 MiB, {} x 4 KiB pages",
+        s.pml4, DIRECT_MAP_BASE, d.pages_1g, d.pages_2m, d.pages_4k
+    );
     for sec in layout::kernel_sections() {
-        println!("paging: kernel {:<10} [{:#x} - {:#x}) {:>5} pages {}{}", sec.name, sec.start, sec.end,
-                 (sec.end - sec.start) / PAGE_SIZE, if sec.writable { "RW" } else { "R-" },
-                 if sec.executable { "X" } else { "-" });
+        println!(
+            "paging: kernel {:<10} [{:#x} - {:#x}) {:>5} pages {}{}",
+            sec.name,
+            sec.start,
+            sec.end,
+            (sec.end - sec.start) / PAGE_SIZE,
+            if sec.writable { "RW" } else { "R-" },
+            if sec.executable { "X" } else { "-" }
+        );
     }
-    println!("paging: {} page-table frames; lower half (user space) maps nothing", s.table_frames);
+    println!(
+        "paging: {} page-table frames; lower half (user space) maps nothing",
+        s.table_frames
+    );
     let frames = FRAMES.lock();
     if let Some(a) = frames.as_ref() {
-        println!("frames: {} total, {} free ({} MiB free); bitmap at [{:#x} - {:#x})", a.total_frames(),
-                 a.free_frames(), a.free_frames() * PAGE_SIZE / (1 << 20), s.bitmap_phys.0, s.bitmap_phys.1);
+        println!(
+            "frames: {} total, {} free ({} MiB free); bitmap at [{:#x} - {:#x})",
+            a.total_frames(),
+            a.free_frames(),
+            a.free_frames() * PAGE_SIZE / (1 << 20),
+            s.bitmap_phys.0,
+            s.bitmap_phys.1
+        );
     }
 }
