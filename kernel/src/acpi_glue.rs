@@ -27,6 +27,26 @@ impl PhysRead for Firmware {
     }
 }
 
+/// Failure injection (`acpi_corrupt_madt`): firmware memory read with the byte at `flip`
+/// inverted, the way a corrupted table would read.
+struct Corrupted {
+    flip: u64,
+}
+
+impl PhysRead for Corrupted {
+    fn read(&self, phys: u64, buf: &mut [u8]) -> bool {
+        if !Firmware.read(phys, buf) {
+            return false;
+        }
+        if let Some(i) = self.flip.checked_sub(phys)
+            && let Some(b) = buf.get_mut(i as usize)
+        {
+            *b = !*b;
+        }
+        true
+    }
+}
+
 pub struct Discovered {
     /// CPUs numbered into `ids` (the BSP first).
     pub count: usize,
@@ -44,10 +64,12 @@ pub fn discover_cpus(
     info: &BootInfo,
     bsp_apic: u32,
     ids: &mut [u32; MAX_CPUS],
+    corrupt_madt: bool,
 ) -> Result<Discovered, ()> {
     let mem = Firmware;
     let Some(rsdp_phys) = info.rsdp.or_else(|| acpi::find_rsdp_in_bios(&mem)) else {
         println!("acpi: error: no RSDP (the loader gave none and the BIOS areas hold none)");
+        crate::record!("error", |r| r.str("kind", "acpi").str("message", "no RSDP"));
         return Err(());
     };
     let fail = |what: &str, e: &dyn core::fmt::Display| {
@@ -76,6 +98,7 @@ pub fn discover_cpus(
         Ok(Some(t)) => t,
         Ok(None) => {
             println!("acpi: error: no MADT (APIC table)");
+            crate::record!("error", |r| r.str("kind", "acpi").str("message", "no MADT"));
             return Err(());
         }
         Err(e) => {
@@ -83,6 +106,24 @@ pub fn discover_cpus(
             return Err(());
         }
     };
+    if corrupt_madt {
+        // The last byte of the MADT, inverted: its checksum no longer adds up, so the table
+        // walk must reject it exactly as it would a corrupted one.
+        let bad = Corrupted {
+            flip: madt_ref.phys + madt_ref.len as u64 - 1,
+        };
+        println!("acpi: failure injection: reading the MADT with its last byte flipped");
+        match acpi::find_table(&bad, &rsdp, b"APIC") {
+            Ok(_) => {
+                println!("acpi: error: the corrupted MADT was accepted");
+                crate::record!("error", |r| r
+                    .str("kind", "acpi")
+                    .str("message", "corrupted MADT accepted"));
+            }
+            Err(e) => fail("MADT unusable", &e),
+        }
+        return Err(());
+    }
     let parsed = acpi::parse_madt(&mem, madt_ref).map_err(|e| fail("MADT unusable", &e))?;
     let madt = MADT.call_once(|| parsed);
     if madt.cpus().is_empty() {
@@ -92,12 +133,17 @@ pub fn discover_cpus(
     let numbering = acpi::number_cpus(madt, bsp_apic, MAX_CPUS, ids);
     println!(
         "acpi: MADT at {:#x}: {} enabled CPUs, {} online-capable (not woken), {} disabled, \
-              {} duplicates{}",
+              {} duplicates, {} with the invalid APIC id, {} enabled and {} online-capable \
+              beyond the table's {} entries{}",
         madt_ref.phys,
         madt.cpus().len(),
         madt.online_capable().len(),
         madt.disabled_count,
         madt.duplicate_count,
+        madt.invalid_id_count,
+        madt.overflow,
+        madt.online_capable_overflow,
+        acpi::MAX_MADT_CPUS,
         if numbering.bsp_missing_from_madt {
             "; the BSP is not in the MADT"
         } else {
@@ -106,7 +152,8 @@ pub fn discover_cpus(
     );
     Ok(Discovered {
         count: numbering.len,
-        found: madt.cpus().len(),
+        // Every enabled CPU the firmware lists, those past the table's capacity included.
+        found: madt.cpus().len() + madt.overflow,
         beyond_max: numbering.beyond_max,
     })
 }

@@ -121,3 +121,58 @@ pub fn topology_of(cpu: usize) -> (u32, u32, u32) {
         (v & 0xFFFFF) as u32,
     )
 }
+
+/// Accessor probes: one out-of-line function per scalar accessor and width, kept in the ELF
+/// under a fixed name so that `runner test` can disassemble them and check that each compiled
+/// to exactly one `%gs:`-relative instruction (the per-CPU accessor's contract). Never called.
+pub mod accessor_probes {
+    use percpu::percpu;
+
+    percpu! {
+        static P8: u8 = 0;
+        static P16: u16 = 0;
+        static P32: u32 = 0;
+        static P64: u64 = 0;
+    }
+
+    macro_rules! probes {
+        ($($var:ident: $t:ty => $read:ident, $write:ident, $add:ident;)*) => {$(
+            #[unsafe(no_mangle)]
+            #[inline(never)]
+            pub extern "C" fn $read() -> $t { $var.read() }
+            #[unsafe(no_mangle)]
+            #[inline(never)]
+            pub extern "C" fn $write(v: $t) { $var.write(v) }
+            #[unsafe(no_mangle)]
+            #[inline(never)]
+            pub extern "C" fn $add(v: $t) { $var.add(v) }
+        )*};
+    }
+
+    /// Keeps the probes through the linker's section GC (nothing calls them).
+    struct Keep([*const (); 12]);
+    // SAFETY: function addresses only; never dereferenced as data.
+    unsafe impl Sync for Keep {}
+    #[used]
+    static KEEP: Keep = Keep([
+        percpu_probe_read_u8 as *const (),
+        percpu_probe_write_u8 as *const (),
+        percpu_probe_add_u8 as *const (),
+        percpu_probe_read_u16 as *const (),
+        percpu_probe_write_u16 as *const (),
+        percpu_probe_add_u16 as *const (),
+        percpu_probe_read_u32 as *const (),
+        percpu_probe_write_u32 as *const (),
+        percpu_probe_add_u32 as *const (),
+        percpu_probe_read_u64 as *const (),
+        percpu_probe_write_u64 as *const (),
+        percpu_probe_add_u64 as *const (),
+    ]);
+
+    probes! {
+        P8: u8 => percpu_probe_read_u8, percpu_probe_write_u8, percpu_probe_add_u8;
+        P16: u16 => percpu_probe_read_u16, percpu_probe_write_u16, percpu_probe_add_u16;
+        P32: u32 => percpu_probe_read_u32, percpu_probe_write_u32, percpu_probe_add_u32;
+        P64: u64 => percpu_probe_read_u64, percpu_probe_write_u64, percpu_probe_add_u64;
+    }
+}

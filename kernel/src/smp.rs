@@ -80,7 +80,7 @@ pub fn init(info: &BootInfo, opts: &Options) {
     let mut ids = [0u32; MAX_CPUS];
     let mut n = 1;
     ids[0] = bsp_apic;
-    match acpi_glue::discover_cpus(info, bsp_apic, &mut ids) {
+    match acpi_glue::discover_cpus(info, bsp_apic, &mut ids, opts.acpi_corrupt_madt) {
         Ok(d) => {
             n = d.count;
             FOUND_COUNT.store(d.found as u32, Ordering::Relaxed);

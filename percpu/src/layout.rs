@@ -75,10 +75,10 @@ const _: () = {
     assert!(VARS_OFFSET + VARS_MAX <= TABLES_OFFSET);
     assert!(TABLES_OFFSET + TABLES_SIZE <= MAILBOX_OFFSET);
     assert!(MAILBOX_OFFSET + MAILBOX_SIZE <= STACKS_START);
-    assert!(MAILBOX_OFFSET % MAILBOX_ALIGN == 0);
+    assert!(MAILBOX_OFFSET.is_multiple_of(MAILBOX_ALIGN));
     assert!(MACHINE_CHECK_STACK.top <= ARENA_OFFSET);
     assert!(ARENA_OFFSET + ARENA_SIZE <= WINDOW_SIZE);
-    assert!(KERNEL_STACK.top % 16 == 0 && DOUBLE_FAULT_STACK.top % 16 == 0);
+    assert!(KERNEL_STACK.top.is_multiple_of(16) && DOUBLE_FAULT_STACK.top.is_multiple_of(16));
 };
 
 /// Every page range of the window that is mapped at bring-up, as (offset, length): the

@@ -58,7 +58,7 @@ const _: () = {
     assert!(offset_of!(TrampolineHeader, magic) == 0);
     assert!(offset_of!(TrampolineHeader, cr0) % 8 == 0);
     assert!(offset_of!(TrampolineHeader, apic_ids) % 4 == 0);
-    assert!(size_of::<TrampolineHeader>() % 8 == 0);
+    assert!(size_of::<TrampolineHeader>().is_multiple_of(8));
     // Header plus code must fit in the page; the code takes well under 1 KiB.
     assert!(HEADER_OFFSET + size_of::<TrampolineHeader>() + 1024 <= TRAMPOLINE_SIZE);
 };

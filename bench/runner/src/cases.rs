@@ -38,6 +38,8 @@ pub struct Case {
     pub context_fields: &'static [&'static str],
     /// In the CI set (`runner test`); otherwise only in the full matrix (`runner test --all`).
     pub ci: bool,
+    /// Extra QEMU arguments (after the VM's own).
+    pub qemu_args: Vec<String>,
 }
 
 const G: u64 = 1 << 30;
@@ -70,6 +72,7 @@ fn case(name: &str, vm: VmConfig, args: &[&str], expect: OutcomeKind) -> Case {
         console_contains: Vec::new(),
         context_fields: &[],
         ci: true,
+        qemu_args: Vec::new(),
     }
 }
 
@@ -353,6 +356,15 @@ fn smp_cases() -> Vec<Case> {
         }
     }
     smp(
+        "acpi-corrupt-madt-bsp-alone".into(),
+        vm(Tcg, Q35, 128 * M, Qboot, 2),
+        None,
+        &[SMP_TESTS, "acpi_corrupt_madt"],
+        OutcomeKind::Pass,
+        vec!["acpi: error: MADT unusable", "1 of 1 CPUs online"],
+        true,
+    );
+    smp(
         "crash-ap-stack-overflow".into(),
         vm(Tcg, Q35, 128 * M, Qboot, 2),
         None,
@@ -361,6 +373,17 @@ fn smp_cases() -> Vec<Case> {
         vec!["double fault (#DF, vector 8) on cpu 1"],
         true,
     );
+    // No usable MADT: a clear message and a boot on the BSP alone. Missing for real (QEMU
+    // without ACPI tables) and corrupted (the kernel reads it with one byte flipped).
+    let mut missing = case(
+        "acpi-missing-bsp-alone",
+        vm(Tcg, Pc, 128 * M, Qboot, 2),
+        &[SMP_TESTS],
+        OutcomeKind::Pass,
+    );
+    missing.qemu_args = vec!["-machine".into(), "acpi=off".into()];
+    missing.console_contains = vec!["acpi: error: no RSDP", "1 of 1 CPUs online"];
+    cases.push(missing);
     cases
 }
 

@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod cases;
+pub mod disasm;
 pub mod grub;
 pub mod host;
 pub mod kvm;

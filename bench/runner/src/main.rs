@@ -123,8 +123,13 @@ fn describe(c: &Case) -> String {
         Boot::Kernel => String::new(),
         b => format!(" boot={}", b.name()),
     };
+    let qemu = if c.qemu_args.is_empty() {
+        String::new()
+    } else {
+        format!(" qemu: {}", c.qemu_args.join(" "))
+    };
     format!(
-        "{:<34} {:<4} {:<6} {:<4} {:<7} {:>4} smp={}{timeout}{boot}  args: {args}  expect: {}",
+        "{:<34} {:<4} {:<6} {:<4} {:<7} {:>4} smp={}{timeout}{boot}{qemu}  args: {args}  expect: {}",
         c.name,
         if c.ci { "ci" } else { "full" },
         c.vm.accel,
@@ -144,15 +149,24 @@ fn short(p: &Path) -> PathBuf {
         .unwrap_or_else(|| p.to_path_buf())
 }
 
+/// The host-side check of the built kernel that `runner test` runs before booting anything.
+const DISASM_CASE: &str = "percpu-accessor-disasm";
+
 fn cmd_test(t: TestArgs) -> i32 {
     let selected = cases::select(t.all, t.filter.as_deref());
+    let disasm = t.filter.as_deref().is_none_or(|f| DISASM_CASE.contains(f));
     if t.list {
+        if disasm {
+            println!(
+                "{DISASM_CASE:<44} host: objdump the kernel, one gs: instruction per scalar accessor"
+            );
+        }
         for c in &selected {
             println!("{}", describe(c));
         }
         return exit::PASS;
     }
-    if selected.is_empty() {
+    if selected.is_empty() && !disasm {
         eprintln!("runner: no case matches (see `runner test --list --all`)");
         return exit::FAILED;
     }
@@ -172,6 +186,26 @@ fn cmd_test(t: TestArgs) -> i32 {
     let mut probe: Option<KvmProbe> = None;
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     let start = Instant::now();
+    if disasm {
+        match runner::disasm::check_elf(kernel) {
+            Ok(lines) => {
+                if t.verbose {
+                    for l in &lines {
+                        println!("    {l}");
+                    }
+                }
+                println!("PASS {DISASM_CASE} ({} accessors)", lines.len());
+                passed += 1;
+            }
+            Err(errs) => {
+                println!("FAIL {DISASM_CASE}:");
+                for e in &errs {
+                    println!("    {e}");
+                }
+                failed += 1;
+            }
+        }
+    }
     for c in &selected {
         let kvm_cpu = if c.vm.accel == Accel::Kvm {
             let p = probe.get_or_insert_with(|| kvm::probe(&t.qemu));
@@ -195,7 +229,7 @@ fn cmd_test(t: TestArgs) -> i32 {
         let dir = base.join(&c.name);
         let opts = RunOptions {
             qemu: &t.qemu,
-            qemu_args: &[],
+            qemu_args: &c.qemu_args,
             kernel_args: &c.kernel_args,
             echo: t.verbose,
             results: Some(&dir),

@@ -110,6 +110,12 @@ pub static OPTIONS: &[OptSpec] = &[
         help: "failure injection: the AP with this APIC id checks in only after its deadline",
     },
     OptSpec {
+        key: "acpi_corrupt_madt",
+        kind: OptKind::Flag,
+        help: "failure injection: read the MADT with one byte flipped (its checksum fails), so \
+               the kernel must continue on the BSP alone",
+    },
+    OptSpec {
         key: "crash",
         kind: OptKind::Choice(Crash::NAMES),
         help: "fail deliberately in the chosen way (tests the failure reporting)",
@@ -268,6 +274,8 @@ pub struct Options<'a> {
     pub smp_fake_apic: Option<u32>,
     /// `smp_late=`: an APIC id that checks in after its deadline (failure injection).
     pub smp_late: Option<u32>,
+    /// `acpi_corrupt_madt`: read the MADT with one byte flipped (failure injection).
+    pub acpi_corrupt_madt: bool,
 }
 
 impl<'a> Options<'a> {
@@ -283,6 +291,7 @@ impl<'a> Options<'a> {
             ("smp_skip", Value::UInt(id)) => self.smp_skip = Some(id as u32),
             ("smp_fake_apic", Value::UInt(id)) => self.smp_fake_apic = Some(id as u32),
             ("smp_late", Value::UInt(id)) => self.smp_late = Some(id as u32),
+            ("acpi_corrupt_madt", Value::Flag) => self.acpi_corrupt_madt = true,
             _ => unreachable!("option '{key}' is in OPTIONS but has no field in Options"),
         }
     }
