@@ -17,6 +17,8 @@ pub fn print(info: &BootInfo) {
         .str("cpu_model", f.brand_str())
         .u64("tsc_hz", tsc::hz())
         .str("tsc_source", tsc::source().name())
+        .str("tsc_fence", crate::bench::time::fence().name())
+        .bool("rdtscp", crate::bench::time::has_rdtscp())
         .bool("invariant_tsc", f.invariant_tsc)
         .str("hypervisor", f.hypervisor_str())
         .u64("cpus_found", crate::smp::found_count() as u64)

@@ -8,16 +8,19 @@
 
 mod acpi_glue;
 mod arch;
+mod bench;
 mod boot;
 mod console;
 mod context;
 mod cpu_local;
 mod crash;
+mod demand;
 mod exit;
 mod mm;
 mod report;
 mod selftest;
 mod smp;
+mod work;
 
 use kernel_core::cmdline;
 
@@ -69,6 +72,7 @@ extern "C" fn kernel_main(loader_magic: u32, loader_info: u32) -> ! {
 
     mm::init(info, features);
     arch::tsc::init();
+    bench::time::init();
     boot::print_summary(info);
     if opts.crash == Some(cmdline::Crash::ApStackOverflow) {
         smp::AP_STACK_OVERFLOW.store(true, core::sync::atomic::Ordering::Release);
@@ -88,8 +92,9 @@ extern "C" fn kernel_main(loader_magic: u32, loader_info: u32) -> ! {
         let ok = selftest::run(&tests);
         exit::finish(if ok { ExitCode::Pass } else { ExitCode::Fail });
     }
-    // The default job (until the benchmark suite exists): boot, report, pass.
-    exit::finish(ExitCode::Pass)
+    // The default job: the benchmark suite (`bench=` selects groups; all by default).
+    let ok = bench::run(&opts);
+    exit::finish(if ok { ExitCode::Pass } else { ExitCode::Fail })
 }
 
 fn print_help() {

@@ -480,6 +480,7 @@ extern "C" fn ap_main(cpu: u64, apic_id: u64) -> ! {
     cpu_local::enter_window(window_base(cpu).unwrap());
     arch::idt::load();
     apic::enable_this_cpu();
+    crate::bench::time::init_this_cpu();
 
     let mut checks = 0;
     if CPU_ID.read() as usize == cpu {
@@ -508,5 +509,5 @@ extern "C" fn ap_main(cpu: u64, apic_id: u64) -> ! {
     if cpu == 1 && AP_STACK_OVERFLOW.load(Ordering::Acquire) {
         crate::crash::overflow_stack();
     }
-    arch::halt_forever()
+    crate::work::ap_idle()
 }

@@ -40,7 +40,57 @@ pub struct Case {
     pub ci: bool,
     /// Extra QEMU arguments (after the VM's own).
     pub qemu_args: Vec<String>,
+    /// Benchmark runs: every `result` record must carry RESULT_FIELDS, each of these benches
+    /// must have at least one result, and every `check` record must pass except those in
+    /// `failing_checks`, which must be present and fail.
+    pub benches: &'static [&'static str],
+    pub failing_checks: &'static [&'static str],
+    /// Needs real TLB behaviour: skipped on a software KVM backend whose shadow MMU
+    /// resynchronises on every guest PTE write (no stale translation exists to catch).
+    pub needs_hardware_tlb: bool,
 }
+
+/// Whether the host's KVM is the software backend (kvm_pvm) rather than VT-x/AMD-V.
+pub fn software_kvm() -> bool {
+    std::path::Path::new("/sys/module/kvm_pvm").exists()
+}
+
+/// Fields every `result` record must carry (DESIGN.md).
+pub const RESULT_FIELDS: &[&str] = &[
+    "bench", "kind", "params", "unit", "n", "warmup", "min", "p50", "p90", "p99", "p999", "max",
+    "mean", "stddev", "hist",
+];
+/// The `_ns` figures a result in cycles carries (outside the deterministic mode).
+pub const RESULT_NS_FIELDS: &[&str] = &[
+    "min_ns",
+    "p50_ns",
+    "p90_ns",
+    "p99_ns",
+    "p999_ns",
+    "max_ns",
+    "mean_ns",
+    "stddev_ns",
+];
+/// Results a quick run of the whole suite must produce (on 2 or more CPUs).
+pub const SUITE_BENCHES: &[&str] = &[
+    "tsc_overhead",
+    "exception_roundtrip",
+    "zero_page",
+    "pte_write",
+    "invlpg",
+    "flush_cr3",
+    "flush_global",
+    "percpu_read_gs",
+    "percpu_read_array",
+    "ipi_roundtrip",
+    "pf_kernel_write",
+    "pf_kernel_handler",
+    "pf_kernel_trap",
+    "pf_kernel_read_zero",
+    "pf_throughput",
+    "shootdown",
+    "shootdown_oracle",
+];
 
 const G: u64 = 1 << 30;
 const M: u64 = 1 << 20;
@@ -73,6 +123,9 @@ fn case(name: &str, vm: VmConfig, args: &[&str], expect: OutcomeKind) -> Case {
         context_fields: &[],
         ci: true,
         qemu_args: Vec::new(),
+        benches: &[],
+        failing_checks: &[],
+        needs_hardware_tlb: false,
     }
 }
 
@@ -144,9 +197,89 @@ pub fn all_cases() -> Vec<Case> {
     cases.push(grub_selftest(Q35, G, true));
     cases.push(grub_selftest(Pc, 128 * M, false));
 
+    // The default job is the whole benchmark suite: in CI its quick form (every kind of
+    // workload, fewer samples), in the full matrix as a user runs it.
+    let mut c = case(
+        "bench-quick-tcg",
+        small(),
+        &["bench_quick"],
+        OutcomeKind::Pass,
+    );
+    c.context_fields = CONTEXT_FIELDS;
+    c.benches = SUITE_BENCHES;
+    cases.push(c);
     let mut c = case("default-job", small(), &[], OutcomeKind::Pass);
     c.context_fields = CONTEXT_FIELDS;
+    c.benches = SUITE_BENCHES;
+    c.vm.timeout = Some(600.0);
+    c.ci = false;
     cases.push(c);
+    // The shootdown oracle: correct runs pass, deliberately broken ones are caught, the
+    // benchmark provably waits for acks, and a target that never acks ends the run.
+    for (accel, ci) in [(Tcg, true), (Kvm, true)] {
+        let mut vm = small();
+        vm.accel = accel;
+        vm.smp = 3;
+        let tag = accel.name();
+        let base: &[&'static str] = &[
+            "bench=shootdown_oracle",
+            "bench_samples=100",
+            "bench_warmup=10",
+        ];
+        for (name, extra, expect, failing) in [
+            ("correct", None, OutcomeKind::Pass, &[][..]),
+            (
+                "skip-invlpg",
+                Some("shootdown_break=skip_invlpg"),
+                OutcomeKind::TestFailed,
+                &["shootdown_oracle_no_stale_reads"][..],
+            ),
+            (
+                "leave-out",
+                Some("shootdown_break=leave_out"),
+                OutcomeKind::TestFailed,
+                &["shootdown_oracle_no_stale_reads"][..],
+            ),
+            (
+                "ack-delay",
+                Some("shootdown_ack_delay=300000"),
+                OutcomeKind::Pass,
+                &[][..],
+            ),
+        ] {
+            let mut args: Vec<&str> = base.to_vec();
+            args.extend(extra);
+            let mut c = case(
+                &format!("shootdown-oracle-{name}-{tag}"),
+                vm.clone(),
+                &args,
+                expect,
+            );
+            c.benches = &["shootdown_oracle"];
+            c.failing_checks = failing;
+            if accel == Kvm && !failing.is_empty() {
+                c.needs_hardware_tlb = true;
+            }
+            if name == "ack-delay" {
+                c.console_contains = vec!["\"name\":\"shootdown_waits_for_acks\",\"pass\":true"];
+            }
+            c.ci = ci;
+            cases.push(c);
+        }
+        let mut c = case(
+            &format!("shootdown-oracle-never-ack-{tag}"),
+            vm.clone(),
+            &[
+                "bench=shootdown_oracle",
+                "shootdown_never_ack",
+                "shootdown_timeout_ms=200",
+            ],
+            OutcomeKind::TestFailed,
+        );
+        c.console_contains = vec!["never acknowledged"];
+        c.ci = ci;
+        cases.push(c);
+    }
 
     let mut c = case("help", small(), &["help"], OutcomeKind::Pass);
     c.console_contains = vec!["exit=", "test=", "crash="];
@@ -387,6 +520,71 @@ fn smp_cases() -> Vec<Case> {
     cases
 }
 
+/// The benchmark part of `evaluate`.
+fn check_bench_records(case: &Case, recs: &[Record]) -> Result<(), String> {
+    let results: Vec<&Record> = recs
+        .iter()
+        .filter(|r| records::record_type(r) == "result")
+        .collect();
+    for r in &results {
+        let name = records::str_field(r, "bench").unwrap_or("?");
+        let mut missing: Vec<&str> = RESULT_FIELDS
+            .iter()
+            .copied()
+            .filter(|f| !r.contains_key(*f))
+            .collect();
+        if records::str_field(r, "unit") == Some("cycles") {
+            missing.extend(
+                RESULT_NS_FIELDS
+                    .iter()
+                    .copied()
+                    .filter(|f| !r.contains_key(*f)),
+            );
+        }
+        if !missing.is_empty() {
+            return Err(format!("result '{name}' lacks {}", missing.join(", ")));
+        }
+    }
+    let absent: Vec<&str> = case
+        .benches
+        .iter()
+        .copied()
+        .filter(|b| {
+            !results
+                .iter()
+                .any(|r| records::str_field(r, "bench") == Some(b))
+        })
+        .collect();
+    if !absent.is_empty() {
+        return Err(format!(
+            "expected results for {}, got none",
+            absent.join(", ")
+        ));
+    }
+    for r in recs.iter().filter(|r| records::record_type(r) == "check") {
+        let name = records::str_field(r, "name").unwrap_or("?");
+        let pass = r.get("pass").and_then(serde_json::Value::as_bool) == Some(true);
+        let detail = records::str_field(r, "detail").unwrap_or("");
+        let expect_fail = case.failing_checks.contains(&name);
+        if pass == expect_fail {
+            return Err(format!(
+                "expected check '{name}' to {}, it did not ({detail})",
+                if expect_fail { "fail" } else { "pass" }
+            ));
+        }
+    }
+    for want in case.failing_checks {
+        if !recs.iter().any(|r| {
+            records::record_type(r) == "check" && records::str_field(r, "name") == Some(want)
+        }) {
+            return Err(format!(
+                "expected a failing check '{want}', got no such check"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The cases to run: the CI set, or all with `all`; only names containing `filter`.
 pub fn select(all: bool, filter: Option<&str>) -> Vec<Case> {
     all_cases()
@@ -481,6 +679,9 @@ pub fn evaluate(case: &Case, ev: &Evidence) -> Result<(), String> {
                 missing.join(", ")
             ));
         }
+    }
+    if !case.benches.is_empty() {
+        check_bench_records(case, ev.records)?;
     }
     if !case.context_fields.is_empty() {
         let Some(ctx) = of_type("context").next() else {
@@ -648,6 +849,38 @@ mod tests {
     }
 
     #[test]
+    fn bench_record_checks() {
+        let mut c = find("shootdown-oracle-skip-invlpg-tcg");
+        assert_eq!(c.failing_checks, ["shootdown_oracle_no_stale_reads"]);
+        let good = r#"{"type":"result","bench":"shootdown_oracle","kind":"workload","params":{},"unit":"cycles","n":1,"warmup":0,"min":1,"p50":1,"p90":1,"p99":1,"p999":1,"max":1,"mean":1,"stddev":0,"min_ns":1,"p50_ns":1,"p90_ns":1,"p99_ns":1,"p999_ns":1,"max_ns":1,"mean_ns":1,"stddev_ns":0,"hist":[[1,1]]}"#;
+        let caught = r#"{"type":"check","name":"shootdown_oracle_no_stale_reads","pass":false,"detail":"5 reads"}"#;
+        let missed = r#"{"type":"check","name":"shootdown_oracle_no_stale_reads","pass":true,"detail":"0 reads"}"#;
+        let ok = recs(&[good, caught]);
+        assert_eq!(evaluate(&c, &ev(OutcomeKind::TestFailed, &[], &ok)), Ok(()));
+        // The broken variant went unnoticed: the case fails.
+        let e = evaluate(
+            &c,
+            &ev(OutcomeKind::TestFailed, &[], &recs(&[good, missed])),
+        )
+        .unwrap_err();
+        assert!(e.contains("to fail"), "{e}");
+        // A result without its _ns figures, or no result at all.
+        let no_ns = good.replace(r#","p50_ns":1"#, "");
+        let e = evaluate(
+            &c,
+            &ev(OutcomeKind::TestFailed, &[], &recs(&[&no_ns, caught])),
+        )
+        .unwrap_err();
+        assert!(e.contains("p50_ns"), "{e}");
+        let e = evaluate(&c, &ev(OutcomeKind::TestFailed, &[], &recs(&[caught]))).unwrap_err();
+        assert!(e.contains("expected results for shootdown_oracle"), "{e}");
+        // A passing case with a failed check fails.
+        c.failing_checks = &[];
+        let e = evaluate(&c, &ev(OutcomeKind::TestFailed, &[], &ok)).unwrap_err();
+        assert!(e.contains("to pass"), "{e}");
+    }
+
+    #[test]
     fn console_and_context_checks() {
         let c = find("bad-cmdline-unknown-key");
         let console = vec![
@@ -661,7 +894,9 @@ mod tests {
         let e = evaluate(&c, &ev(OutcomeKind::BadCmdline, &console[..1], &[])).unwrap_err();
         assert!(e.contains("'exit='"), "{e}");
 
-        let c = find("default-job");
+        let mut c = find("default-job");
+        // The context check alone (the benchmark checks have their own test).
+        c.benches = &[];
         let ctx = recs(&[
             r#"{"type":"context","git_rev":"a","cpu_vendor":"v","cpu_model":"m","tsc_hz":1,"tsc_source":"pit","invariant_tsc":false,"hypervisor":"TCG","cpus_found":2,"cpus_possible":2,"cpus_online":2,"memory_bytes":1,"cmdline":""}"#,
         ]);

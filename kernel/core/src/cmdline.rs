@@ -39,6 +39,87 @@ pub struct OptSpec {
 }
 
 /// Names of the in-kernel self-tests, in the order they run; `test=` selects among them.
+/// Benchmark groups, in the order the suite runs them (the kernel's `bench::GROUPS`).
+pub const BENCHES: &[&str] = &[
+    "floors",
+    "pf",
+    "pf_throughput",
+    "shootdown",
+    "shootdown_oracle",
+];
+
+/// Deliberately broken shootdown variants (`shootdown_break=`), for the oracle's tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ShootdownBreak {
+    /// A correct protocol.
+    #[default]
+    None,
+    /// One target acknowledges without invalidating.
+    SkipInvlpg,
+    /// One target is left out of the request.
+    LeaveOut,
+}
+
+impl ShootdownBreak {
+    /// Every variant, in [`Self::NAMES`] order.
+    pub const ALL: [ShootdownBreak; 3] = [
+        ShootdownBreak::None,
+        ShootdownBreak::SkipInvlpg,
+        ShootdownBreak::LeaveOut,
+    ];
+    /// The command-line names.
+    pub const NAMES: &[&str] = &["none", "skip_invlpg", "leave_out"];
+    /// This variant's command-line name.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// The benchmark settings of the command line (`bench*` and `shootdown_*` keys).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BenchOptions {
+    /// `bench=`: bit i set = `BENCHES[i]` selected; `None`: the key was not given.
+    pub groups: Option<u64>,
+    /// `bench_samples=`: samples per result.
+    pub samples: Option<u64>,
+    /// `bench_warmup=`: discarded iterations before each result.
+    pub warmup: Option<u64>,
+    /// `bench_quick`: fewer samples, shorter sweeps.
+    pub quick: bool,
+    /// Largest number of CPUs a sweep uses (targets + initiator, faulting CPUs).
+    pub cpus: Option<u64>,
+    /// Pages above which a shootdown flushes the whole TLB instead of page by page.
+    pub flush_ceiling: Option<u64>,
+    /// `shootdown_break=`: a deliberately broken variant for the oracle.
+    pub breakage: Option<ShootdownBreak>,
+    /// Cycles a target waits after invalidating before it acknowledges.
+    pub ack_delay: Option<u64>,
+    /// One target never acknowledges (the initiator must give up with an error).
+    pub never_ack: bool,
+    /// `shootdown_timeout_ms=`: how long an initiator waits for acks.
+    pub timeout_ms: Option<u64>,
+}
+
+impl BenchOptions {
+    /// Whether group `i` of [`BENCHES`] runs (all of them when `bench=` is absent).
+    pub fn selected(&self, i: usize) -> bool {
+        self.groups.is_none_or(|g| g & (1 << i) != 0)
+    }
+
+    fn select(list: &str) -> u64 {
+        let mut g = 0;
+        for name in list.split(',') {
+            if name == "all" {
+                g |= (1 << BENCHES.len()) - 1;
+            } else if let Some(i) = BENCHES.iter().position(|b| *b == name) {
+                g |= 1 << i;
+            }
+        }
+        g
+    }
+}
+
+/// The kernel's self-tests, by name (`test=`).
 pub const SELFTESTS: &[&str] = &[
     "higher_half",
     "identity_gone",
@@ -108,6 +189,69 @@ pub static OPTIONS: &[OptSpec] = &[
             max: u32::MAX as u64,
         },
         help: "failure injection: the AP with this APIC id checks in only after its deadline",
+    },
+    OptSpec {
+        key: "bench",
+        kind: OptKind::List(BENCHES),
+        help: "run benchmark groups: all (the default job), or a comma-separated list",
+    },
+    OptSpec {
+        key: "bench_samples",
+        kind: OptKind::UInt {
+            min: 1,
+            max: 100_000,
+        },
+        help: "samples per result (default 2000, 200 with bench_quick)",
+    },
+    OptSpec {
+        key: "bench_warmup",
+        kind: OptKind::UInt {
+            min: 0,
+            max: 100_000,
+        },
+        help: "warm-up iterations discarded before each result (default 200, 20 quick)",
+    },
+    OptSpec {
+        key: "bench_quick",
+        kind: OptKind::Flag,
+        help: "fewer samples and shorter sweeps, every kind of workload still runs",
+    },
+    OptSpec {
+        key: "bench_cpus",
+        kind: OptKind::UInt { min: 1, max: 512 },
+        help: "largest number of CPUs a sweep uses (default: all online)",
+    },
+    OptSpec {
+        key: "shootdown_ceiling",
+        kind: OptKind::UInt { min: 0, max: 512 },
+        help: "pages above which a shootdown flushes the whole TLB (default 32)",
+    },
+    OptSpec {
+        key: "shootdown_break",
+        kind: OptKind::Choice(ShootdownBreak::NAMES),
+        help: "oracle test: none, skip_invlpg (a target acks without invalidating) or \
+               leave_out (a target is not asked)",
+    },
+    OptSpec {
+        key: "shootdown_ack_delay",
+        kind: OptKind::UInt {
+            min: 0,
+            max: 1_000_000_000,
+        },
+        help: "oracle test: cycles every target waits between its flush and its ack",
+    },
+    OptSpec {
+        key: "shootdown_never_ack",
+        kind: OptKind::Flag,
+        help: "oracle test: one target never acks; the initiator must end with an error",
+    },
+    OptSpec {
+        key: "shootdown_timeout_ms",
+        kind: OptKind::UInt {
+            min: 1,
+            max: 600_000,
+        },
+        help: "how long an initiator waits for acks before reporting an error (default 1000)",
     },
     OptSpec {
         key: "acpi_corrupt_madt",
@@ -276,6 +420,8 @@ pub struct Options<'a> {
     pub smp_late: Option<u32>,
     /// `acpi_corrupt_madt`: read the MADT with one byte flipped (failure injection).
     pub acpi_corrupt_madt: bool,
+    /// The benchmark keys.
+    pub bench: BenchOptions,
 }
 
 impl<'a> Options<'a> {
@@ -292,6 +438,18 @@ impl<'a> Options<'a> {
             ("smp_fake_apic", Value::UInt(id)) => self.smp_fake_apic = Some(id as u32),
             ("smp_late", Value::UInt(id)) => self.smp_late = Some(id as u32),
             ("acpi_corrupt_madt", Value::Flag) => self.acpi_corrupt_madt = true,
+            ("bench", Value::List(list)) => self.bench.groups = Some(BenchOptions::select(list)),
+            ("bench_samples", Value::UInt(n)) => self.bench.samples = Some(n),
+            ("bench_warmup", Value::UInt(n)) => self.bench.warmup = Some(n),
+            ("bench_quick", Value::Flag) => self.bench.quick = true,
+            ("bench_cpus", Value::UInt(n)) => self.bench.cpus = Some(n),
+            ("shootdown_ceiling", Value::UInt(n)) => self.bench.flush_ceiling = Some(n),
+            ("shootdown_break", Value::Choice(i)) => {
+                self.bench.breakage = Some(ShootdownBreak::ALL[i])
+            }
+            ("shootdown_ack_delay", Value::UInt(n)) => self.bench.ack_delay = Some(n),
+            ("shootdown_never_ack", Value::Flag) => self.bench.never_ack = true,
+            ("shootdown_timeout_ms", Value::UInt(n)) => self.bench.timeout_ms = Some(n),
             _ => unreachable!("option '{key}' is in OPTIONS but has no field in Options"),
         }
     }
@@ -861,5 +1019,34 @@ mod tests {
                 "{line}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod bench_option_tests {
+    use super::*;
+
+    #[test]
+    fn bench_keys() {
+        let o = parse("bench=pf,shootdown bench_samples=50 bench_quick shootdown_break=leave_out")
+            .unwrap();
+        assert!(o.bench.selected(1) && o.bench.selected(3));
+        assert!(!o.bench.selected(0) && !o.bench.selected(2) && !o.bench.selected(4));
+        assert_eq!(o.bench.samples, Some(50));
+        assert!(o.bench.quick);
+        assert_eq!(o.bench.breakage, Some(ShootdownBreak::LeaveOut));
+        let all = parse("bench=all").unwrap();
+        assert!((0..BENCHES.len()).all(|i| all.bench.selected(i)));
+        let none = parse("").unwrap();
+        assert!(none.bench.groups.is_none() && none.bench.selected(4));
+    }
+
+    #[test]
+    fn bad_bench_values_are_refused() {
+        assert!(parse("bench=nosuch").is_err());
+        assert!(parse("bench_samples=0").is_err());
+        assert!(parse("bench_samples=100001").is_err());
+        assert!(parse("shootdown_break=sometimes").is_err());
+        assert!(parse("bench_cpus=513").is_err());
     }
 }

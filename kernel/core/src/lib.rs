@@ -32,6 +32,7 @@ pub mod frame;
 pub mod json;
 mod le;
 pub mod paging;
+pub mod stats;
 
 #[cfg(test)]
 mod testutil;

@@ -41,6 +41,8 @@ const ICR_DELIVERY_PENDING: u32 = 1 << 12;
 pub const ICR_LEVEL_ASSERT: u32 = 1 << 14;
 pub const ICR_TRIGGER_LEVEL: u32 = 1 << 15;
 pub const ICR_DEST_ALL_BUT_SELF: u32 = 3 << 18;
+/// Destination mode logical (bit 11): the destination is a logical id / cluster mask.
+pub const ICR_DEST_LOGICAL: u32 = 1 << 11;
 
 // 8259A PIC data ports (PC/AT).
 const PIC1_DATA: u16 = 0x21;

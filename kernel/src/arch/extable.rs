@@ -163,3 +163,55 @@ pub unsafe fn write_u8(addr: u64, val: u8) -> Result<(), Fault> {
 pub unsafe fn exec(addr: u64) -> Result<(), Fault> {
     raw_exec(addr).into_result()
 }
+
+#[unsafe(naked)]
+extern "C" fn raw_rdmsr(msr: u32, out: *mut u64) -> ProbeRet {
+    naked_asm!(
+        "mov ecx, edi",
+        "xor eax, eax",
+        "xor edx, edx",
+        "1: rdmsr",
+        "shl rdx, 32",
+        "or rax, rdx",
+        "mov [rsi], rax",
+        "xor eax, eax",
+        "xor edx, edx",
+        "2: ret",
+        ".pushsection .extable, \"a\"",
+        ".balign 8",
+        ".quad 1b, 2b",
+        ".popsection",
+    )
+}
+
+#[unsafe(naked)]
+extern "C" fn raw_wrmsr(msr: u32, val: u64) -> ProbeRet {
+    naked_asm!(
+        "mov ecx, edi",
+        "mov rax, rsi",
+        "mov rdx, rsi",
+        "shr rdx, 32",
+        "1: wrmsr",
+        "xor eax, eax",
+        "xor edx, edx",
+        "2: ret",
+        ".pushsection .extable, \"a\"",
+        ".balign 8",
+        ".quad 1b, 2b",
+        ".popsection",
+    )
+}
+
+/// Read an MSR that may not exist (a #GP is reported, not fatal).
+pub fn rdmsr(msr: u32) -> Result<u64, Fault> {
+    let mut v = 0;
+    raw_rdmsr(msr, &mut v).into_result().map(|()| v)
+}
+
+/// Write an MSR that may not exist or may refuse the value (#GP reported).
+///
+/// # Safety
+/// As `cpu::wrmsr`: if the write succeeds it changes how the CPU behaves.
+pub unsafe fn wrmsr(msr: u32, val: u64) -> Result<(), Fault> {
+    raw_wrmsr(msr, val).into_result()
+}

@@ -8,6 +8,7 @@
 
 use core::arch::global_asm;
 use core::mem::size_of;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::gdt::{IST_DOUBLE_FAULT, IST_MACHINE_CHECK, IST_NMI, KERNEL_CS};
 
@@ -17,6 +18,14 @@ pub const VEC_DOUBLE_FAULT: u8 = 8;
 pub const VEC_GENERAL_PROTECTION: u8 = 13;
 pub const VEC_PAGE_FAULT: u8 = 14;
 pub const VEC_MACHINE_CHECK: u8 = 18;
+
+/// Interrupt vectors the kernel uses (above the 32 exceptions). Their handlers are registered
+/// with [`set_handler`]; the dispatcher sends the EOI.
+pub const VEC_WORK: u8 = 0xE0;
+pub const VEC_PING: u8 = 0xE1;
+pub const VEC_SHOOTDOWN: u8 = 0xE2;
+/// Device and IPI vectors with an entry stub (the spurious vector is apic::SPURIOUS_VECTOR).
+const IRQ_VECTORS: [u8; 4] = [VEC_WORK, VEC_PING, VEC_SHOOTDOWN, 0xFF];
 
 /// Names of the architectural exceptions, by vector (mnemonic, description).
 pub const EXCEPTION_NAMES: [(&str, &str); 32] = [
@@ -121,6 +130,7 @@ global_asm!(
     stub!(16), stub!(17, error_code), stub!(18), stub!(19), stub!(20), stub!(21, error_code),
     stub!(22), stub!(23), stub!(24), stub!(25), stub!(26), stub!(27), stub!(28),
     stub!(29, error_code), stub!(30, error_code), stub!(31),
+    stub!(224), stub!(225), stub!(226), stub!(255),
     "exception_common:",
     " push rax", " push rbx", " push rcx", " push rdx", " push rsi", " push rdi", " push rbp",
     " push r8", " push r9", " push r10", " push r11", " push r12", " push r13", " push r14",
@@ -143,16 +153,50 @@ global_asm!(
     ".quad exc_stub_18, exc_stub_19, exc_stub_20, exc_stub_21, exc_stub_22, exc_stub_23",
     ".quad exc_stub_24, exc_stub_25, exc_stub_26, exc_stub_27, exc_stub_28, exc_stub_29",
     ".quad exc_stub_30, exc_stub_31",
+    ".global irq_stub_table",
+    "irq_stub_table:",
+    ".quad exc_stub_224, exc_stub_225, exc_stub_226, exc_stub_255",
     ".text",
     dispatch = sym exception_dispatch,
 );
 
 unsafe extern "C" {
     static exc_stub_table: [u64; 32];
+    static irq_stub_table: [u64; IRQ_VECTORS.len()];
+}
+
+/// Interrupt handlers by vector (0: none). A handler runs with interrupts off, on the
+/// interrupted stack.
+static HANDLERS: [AtomicUsize; 256] = [const { AtomicUsize::new(0) }; 256];
+
+/// Install `handler` for an interrupt vector (one of the kernel's IPI vectors).
+pub fn set_handler(vector: u8, handler: fn(&mut ExceptionFrame)) {
+    assert!(
+        IRQ_VECTORS.contains(&vector),
+        "vector {vector:#x} has no entry stub"
+    );
+    HANDLERS[vector as usize].store(handler as usize, Ordering::Release);
 }
 
 /// Called by the common entry path with the saved registers; returning resumes them.
 extern "C" fn exception_dispatch(frame: &mut ExceptionFrame) {
+    let vector = frame.vector;
+    if vector >= 32 {
+        if vector == super::apic::SPURIOUS_VECTOR as u64 {
+            return; // no EOI for a spurious interrupt (SDM 11.9)
+        }
+        let h = HANDLERS[vector as usize].load(Ordering::Acquire);
+        if h != 0 {
+            // SAFETY: only `set_handler` stores here, always a `fn(&mut ExceptionFrame)`.
+            let f: fn(&mut ExceptionFrame) = unsafe { core::mem::transmute(h) };
+            f(frame);
+        }
+        super::apic::eoi();
+        return;
+    }
+    if vector == VEC_PAGE_FAULT as u64 && crate::demand::try_handle(frame) {
+        return;
+    }
     if super::extable::try_fixup(frame) {
         return;
     }
@@ -206,6 +250,13 @@ pub fn init() {
         unsafe {
             let handler = exc_stub_table[v as usize];
             (*(&raw mut IDT)).0[v as usize] = Gate::interrupt(handler, ist);
+        }
+    }
+    for (i, &v) in IRQ_VECTORS.iter().enumerate() {
+        // SAFETY: as above, for the interrupt stubs.
+        unsafe {
+            let handler = irq_stub_table[i];
+            (*(&raw mut IDT)).0[v as usize] = Gate::interrupt(handler, 0);
         }
     }
 }

@@ -357,3 +357,76 @@ pub fn print_summary() {
         );
     }
 }
+
+/// Make the page tables down to the 4 KiB level exist for `[virt, virt + len)` (kernel half),
+/// so that later mappings there are a single PTE write (the demand-paging fast path takes no
+/// lock). Nothing new stays mapped.
+pub fn prepare_tables(virt: u64, len: u64) {
+    const SPAN: u64 = 2 << 20; // one page table covers 2 MiB
+    with_kernel_mapper(|mapper, src| {
+        let flags = kernel_flags(true, false, CacheMode::WriteBack);
+        let mut v = virt;
+        while v < virt + len {
+            if pte_slot(v).is_none() {
+                let dummy = src.alloc.alloc().expect("out of memory");
+                mapper
+                    .map(v, dummy, PageSize::Size4K, flags, src)
+                    .expect("cannot build page tables");
+                mapper.unmap(v).expect("just mapped");
+                arch::invlpg(v);
+                src.alloc.free(dummy);
+            }
+            v = (v / SPAN + 1) * SPAN;
+        }
+    })
+}
+
+/// The 4 KiB page-table entry of `virt` in the kernel's tables, reached through the direct
+/// map; None when a table on the way is missing or a large page maps it. Whoever writes it
+/// must own the address range (a per-CPU arena is written only by its CPU).
+pub fn pte_slot(virt: u64) -> Option<&'static AtomicU64> {
+    use kernel_core::paging::{PTE_ADDR_MASK, PTE_PS};
+    let mut table = KERNEL_PML4.load(Ordering::Relaxed);
+    for level in (1..=4).rev() {
+        let index = (virt >> (12 + 9 * (level - 1))) & 0x1FF;
+        // SAFETY: `table` is a page-table frame of the kernel's tables (reached through the
+        // direct map, which maps all RAM); entries are 8-byte aligned and accessed atomically.
+        let slot = unsafe { &*((phys_to_virt(table) + index * 8) as *const AtomicU64) };
+        if level == 1 {
+            return Some(slot);
+        }
+        let e = slot.load(Ordering::Relaxed);
+        if e & PTE_P == 0 || e & PTE_PS != 0 {
+            return None;
+        }
+        table = e & PTE_ADDR_MASK;
+    }
+    None
+}
+
+/// Take one frame from the global allocator (not zeroed).
+pub fn alloc_frame() -> Option<u64> {
+    FRAMES.lock().as_mut().and_then(|a| a.alloc())
+}
+
+/// Take up to `out.len()` frames from the global allocator under one lock; returns how many.
+pub fn alloc_frames(out: &mut [u64]) -> usize {
+    let mut g = FRAMES.lock();
+    let a = g.as_mut().expect("frame allocator not initialised");
+    for (i, slot) in out.iter_mut().enumerate() {
+        match a.alloc() {
+            Some(f) => *slot = f,
+            None => return i,
+        }
+    }
+    out.len()
+}
+
+/// Give frames back to the global allocator under one lock.
+pub fn free_frames(frames: &[u64]) {
+    let mut g = FRAMES.lock();
+    let a = g.as_mut().expect("frame allocator not initialised");
+    for &f in frames {
+        a.free(f);
+    }
+}

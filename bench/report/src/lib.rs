@@ -1,0 +1,173 @@
+//! Benchmark reports: turns a results folder into files for a paper (CSV, a Markdown summary,
+//! SVG plots) and compares two folders.
+//!
+//! # A results folder (input)
+//!
+//! ```text
+//! DIR/
+//!   records.jsonl   the kernel's records, one JSON object per line, each with "type":
+//!                   context (once per boot), result (one per benchmark result), error, end
+//!                   (last; a folder without it is an incomplete run), and others (ignored here)
+//!   host.json       what only the host knows (accelerator, deterministic, qemu_version,
+//!                   qemu_cmdline, started_at, ...); optional
+//!   console.log     the serial console (not read here)
+//! ```
+//!
+//! A `result` record: `bench`, `kind` (`floor` or `workload`), `params` (object; may be
+//! omitted for none), `unit` (`cycles`, `instructions` in the deterministic mode,
+//! `faults_per_s`, ...), `n`, `warmup`, `min`, `p50`, `p90`, `p99`, `p999`, `max`, `mean`,
+//! `stddev`, optionally the same figures in ns (`p50_ns`, ...), and `hist`: log2 buckets
+//! `[[lower_bound, count], ...]` (lower bounds 0, 1, 2, 4, ..., only non-empty buckets).
+//! See [`model`] for what happens to records that lack a field.
+//!
+//! A repeated run (`--repeat K`) holds one results folder per boot, and the aggregate at the
+//! top:
+//!
+//! ```text
+//! DIR/boot-1/{records.jsonl,host.json,...}
+//! DIR/boot-2/...
+//! ```
+//!
+//! # What is written (output)
+//!
+//! [`write_report`] on a single run writes into DIR:
+//!
+//! ```text
+//! DIR/summary.md          context, problems, floors and workloads tables, goals
+//! DIR/csv/<bench>.csv     one per bench (see [`bench_csv()`])
+//! DIR/plots/*.svg         those of shootdown_vs_targets, shootdown_vs_pages, pf_latency,
+//!                         pf_throughput whose data exists (see [`plots()`])
+//! ```
+//!
+//! On a repeated run (DIR has `boot-*` subfolders) it calls [`aggregate_repeats`], which writes
+//! `DIR/repeat.jsonl`, `DIR/summary.md`, `DIR/csv/repeat.csv` and `DIR/plots/*.svg` from the
+//! medians across boots, and never writes into the boot folders.
+//!
+//! [`compare()`] reads two folders (single or repeated) and returns a Markdown table.
+
+pub mod compare;
+pub mod csv;
+pub mod fmt;
+pub mod goals;
+pub mod model;
+pub mod plots;
+pub mod repeat;
+pub mod summary;
+pub mod svg;
+#[cfg(test)]
+mod testutil;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub use compare::compare;
+pub use csv::{bench_csv, csv_files};
+pub use goals::{Goal, Verdict, goals};
+pub use model::{BenchResult, Object, Params, Results, load, params_label, parse_records};
+pub use plots::{PLOT_FILES, plots};
+pub use repeat::{RepeatRow, aggregate_repeats, find_boots, repeat_rows};
+pub use summary::summary;
+pub use svg::use_log_scale;
+
+/// What can stop a report.
+#[derive(Debug)]
+pub enum Error {
+    /// A file or folder could not be read or written.
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// [`aggregate_repeats`] or [`compare()`] found no readable boot folder.
+    NoBoots(PathBuf),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::NoBoots(dir) => write!(f, "{}: no readable boot-* folder", dir.display()),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::NoBoots(_) => None,
+        }
+    }
+}
+
+/// What [`write_report`] or [`aggregate_repeats`] did.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The text of `summary.md`, for printing.
+    pub summary: String,
+    /// Every file written, in order.
+    pub files: Vec<PathBuf>,
+    /// Parse warnings (skipped or dropped records), also listed in the summary.
+    pub warnings: Vec<String>,
+}
+
+pub(crate) fn write_file(path: &Path, text: &str) -> Result<PathBuf, Error> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(io)?;
+    }
+    fs::write(path, text).map_err(io)?;
+    Ok(path.to_path_buf())
+}
+
+/// Writes `dir/plots/<name>` for each plot, and removes this crate's plot files from an earlier
+/// report that this one does not make (so no stale plot survives).
+pub(crate) fn write_plots(dir: &Path, plots: &[(String, String)]) -> Result<Vec<PathBuf>, Error> {
+    let pdir = dir.join("plots");
+    for name in PLOT_FILES {
+        if !plots.iter().any(|(n, _)| n == name) {
+            let _ = fs::remove_file(pdir.join(name));
+        }
+    }
+    plots
+        .iter()
+        .map(|(name, svg)| write_file(&pdir.join(name), svg))
+        .collect()
+}
+
+/// Writes the report of `dir` into it and returns what it wrote.
+///
+/// A single run: `summary.md`, `csv/<bench>.csv` (CSV files of benches no longer present are
+/// removed from `csv/`), `plots/*.svg`. A repeated run (`dir` has `boot-*` subfolders): see
+/// [`aggregate_repeats`].
+pub fn write_report(dir: &Path) -> Result<Report, Error> {
+    let boots = find_boots(dir)?;
+    if !boots.is_empty() {
+        return aggregate_repeats(dir, &boots);
+    }
+    let res = load(dir)?;
+    let mut files = Vec::new();
+    let csvs = csv_files(&res.results);
+    let cdir = dir.join("csv");
+    if let Ok(rd) = fs::read_dir(&cdir) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".csv") && !csvs.iter().any(|(n, _)| *n == name) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+    for (name, text) in &csvs {
+        files.push(write_file(&cdir.join(name), text)?);
+    }
+    files.extend(write_plots(dir, &plots(&res.results))?);
+    let text = summary(&res);
+    files.push(write_file(&dir.join("summary.md"), &text)?);
+    Ok(Report {
+        summary: text,
+        files,
+        warnings: res.warnings,
+    })
+}

@@ -1,0 +1,319 @@
+//! Floors: the cost of the hardware steps the workloads are built from, measured the same way
+//! (serialised TSC, interrupts off), so each workload can be read against what it must pay.
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use percpu::percpu;
+
+use super::{Kind, P, SAMPLES, Settings, emit, time};
+use crate::arch::{self, apic, cpu, extable, idt};
+use crate::{cpu_local, demand, mm, smp, work};
+
+/// Accesses per sample of the per-CPU read comparison (one access is below TSC resolution).
+const ACCESSES: u64 = 1000;
+
+/// Time `f` `warmup + samples` times; keep the last `samples`.
+fn measure(s: &Settings, buf: &mut [u64], mut f: impl FnMut() -> u64) -> usize {
+    let n = s.samples.min(buf.len());
+    for _ in 0..s.warmup {
+        let _ = f();
+    }
+    for slot in buf[..n].iter_mut() {
+        *slot = f();
+    }
+    n
+}
+
+pub fn run(s: &Settings) -> bool {
+    let _irq = percpu::IrqGuard::new();
+    let mut buf = SAMPLES.lock();
+    let buf = &mut buf[..];
+    let w = s.warmup;
+
+    // The timer's own cost: back-to-back start/stop.
+    let n = measure(s, buf, || {
+        let t0 = time::start();
+        time::stop() - t0
+    });
+    emit("tsc_overhead", Kind::Floor, &[], "cycles", w, &mut buf[..n]);
+
+    // Exception round trip: a not-present #PF in this CPU's arena (demand paging off), taken
+    // through the kernel's entry path and resumed at the probe's fixup. No INT3/INT n.
+    let (_, arena_end) = demand::arena();
+    let unmapped = arena_end - mm::PAGE_SIZE;
+    let n = measure(s, buf, || {
+        let t0 = time::start();
+        let r = extable::read_u64(unmapped);
+        let t1 = time::stop();
+        debug_assert!(r.is_err());
+        t1 - t0
+    });
+    emit(
+        "exception_roundtrip",
+        Kind::Floor,
+        &[("fault", P::S("pf_not_present"))],
+        "cycles",
+        w,
+        &mut buf[..n],
+    );
+
+    // Zeroing one 4 KiB frame (REP STOSQ), as the fault path does, over 64 rotating frames.
+    let mut frames = [0u64; 64];
+    let got = mm::alloc_frames(&mut frames);
+    let mut i = 0;
+    let n = measure(s, buf, || {
+        let f = frames[i % got];
+        i += 1;
+        let t0 = time::start();
+        demand::zero_frame(f);
+        time::stop() - t0
+    });
+    emit(
+        "zero_page",
+        Kind::Floor,
+        &[("bytes", P::U(4096))],
+        "cycles",
+        w,
+        &mut buf[..n],
+    );
+
+    // One PTE write in the arena (the store that maps a page), then cleared untimed.
+    let (arena_start, _) = demand::arena();
+    demand::prepare(crate::arch::cpu_id() as usize);
+    let page = arena_start;
+    let slot = mm::pte_slot(page).expect("arena tables exist");
+    let entry = frames[0] | kernel_core::paging::PTE_P | kernel_core::paging::PTE_XD;
+    let n = measure(s, buf, || {
+        let t0 = time::start();
+        slot.store(entry, Ordering::Relaxed);
+        let t1 = time::stop();
+        slot.store(0, Ordering::Relaxed);
+        t1 - t0
+    });
+    emit("pte_write", Kind::Floor, &[], "cycles", w, &mut buf[..n]);
+
+    // INVLPG of one page whose translation is in the TLB (read just before).
+    slot.store(entry, Ordering::Relaxed);
+    arch::invlpg(page);
+    let n = measure(s, buf, || {
+        // SAFETY: `page` maps frames[0], ours.
+        unsafe { core::ptr::read_volatile(page as *const u64) };
+        let t0 = time::start();
+        arch::invlpg(page);
+        time::stop() - t0
+    });
+    emit("invlpg", Kind::Floor, &[], "cycles", w, &mut buf[..n]);
+
+    // Full flushes with the TLB refilled before each: CR3 reload (non-global entries only)
+    // and a CR4.PGE toggle (global entries too); INVPCID all-contexts where the CPU has it.
+    let touch = || {
+        // SAFETY: as above.
+        unsafe { core::ptr::read_volatile(page as *const u64) };
+    };
+    let n = measure(s, buf, || {
+        touch();
+        let t0 = time::start();
+        // SAFETY: reloading the current CR3 keeps every mapping; it only flushes the TLB.
+        unsafe { arch::write_cr3(arch::read_cr3()) };
+        time::stop() - t0
+    });
+    emit("flush_cr3", Kind::Floor, &[], "cycles", w, &mut buf[..n]);
+    let n = measure(s, buf, || {
+        touch();
+        let t0 = time::start();
+        flush_global_pge();
+        time::stop() - t0
+    });
+    emit(
+        "flush_global",
+        Kind::Floor,
+        &[("method", P::S("cr4_pge"))],
+        "cycles",
+        w,
+        &mut buf[..n],
+    );
+    if cpu::features().invpcid {
+        let n = measure(s, buf, || {
+            touch();
+            let t0 = time::start();
+            invpcid_all_including_global();
+            time::stop() - t0
+        });
+        emit(
+            "flush_global",
+            Kind::Floor,
+            &[("method", P::S("invpcid"))],
+            "cycles",
+            w,
+            &mut buf[..n],
+        );
+    }
+    slot.store(0, Ordering::Relaxed);
+    arch::invlpg(page);
+    mm::free_frames(&frames[..got]);
+
+    percpu_reads(s, buf);
+    drop(_irq);
+    ipi_roundtrip(s, buf);
+    true
+}
+
+/// Toggle CR4.PGE off and on: invalidates every TLB entry, global ones included (SDM vol. 3A,
+/// 4.10.4.1).
+pub fn flush_global_pge() {
+    let cr4 = cpu::read_cr4();
+    // SAFETY: clearing then restoring PGE changes no translation, only flushes the TLB.
+    unsafe {
+        cpu::write_cr4(cr4 & !cpu::CR4_PGE);
+        cpu::write_cr4(cr4);
+    }
+}
+
+/// INVPCID type 2: all contexts, global entries included (SDM vol. 2A "INVPCID").
+pub fn invpcid_all_including_global() {
+    let desc = [0u64; 2];
+    // SAFETY: type 2 ignores the descriptor's contents; only the TLB changes.
+    unsafe {
+        core::arch::asm!("invpcid {}, [{}]", in(reg) 2u64, in(reg) &desc, options(nostack, preserves_flags))
+    };
+}
+
+percpu! {
+    static GS_PROBE: u64 = 1;
+}
+
+/// One slot per CPU, the alternative to a per-CPU variable.
+static BY_CPU_ID: [AtomicU64; percpu::MAX_CPUS] = [const { AtomicU64::new(1) }; percpu::MAX_CPUS];
+
+fn percpu_reads(s: &Settings, buf: &mut [u64]) {
+    let w = s.warmup;
+    let per = [("accesses", P::U(ACCESSES))];
+    let n = measure(s, buf, || {
+        let t0 = time::start();
+        let mut acc = 0u64;
+        for _ in 0..ACCESSES {
+            acc = acc.wrapping_add(GS_PROBE.read());
+        }
+        let t1 = time::stop();
+        core::hint::black_box(acc);
+        t1 - t0
+    });
+    emit(
+        "percpu_read_gs",
+        Kind::Floor,
+        &per,
+        "cycles",
+        w,
+        &mut buf[..n],
+    );
+    // The array, with the CPU id already in a register (the cheapest it can be) ...
+    let id = cpu_local::CPU_ID.read() as usize;
+    let n = measure(s, buf, || {
+        let t0 = time::start();
+        let mut acc = 0u64;
+        for _ in 0..ACCESSES {
+            let i = core::hint::black_box(id);
+            acc = acc.wrapping_add(BY_CPU_ID[i].load(Ordering::Relaxed));
+        }
+        let t1 = time::stop();
+        core::hint::black_box(acc);
+        t1 - t0
+    });
+    emit(
+        "percpu_read_array",
+        Kind::Floor,
+        &[("accesses", P::U(ACCESSES)), ("id_from", P::S("register"))],
+        "cycles",
+        w,
+        &mut buf[..n],
+    );
+    // ... and with the id read each time (through GS, as a kernel without a per-CPU base
+    // register would still need some per-CPU lookup).
+    let n = measure(s, buf, || {
+        let t0 = time::start();
+        let mut acc = 0u64;
+        for _ in 0..ACCESSES {
+            let i = cpu_local::CPU_ID.read() as usize;
+            acc = acc.wrapping_add(BY_CPU_ID[i].load(Ordering::Relaxed));
+        }
+        let t1 = time::stop();
+        core::hint::black_box(acc);
+        t1 - t0
+    });
+    emit(
+        "percpu_read_array",
+        Kind::Floor,
+        &[("accesses", P::U(ACCESSES)), ("id_from", P::S("gs_cpu_id"))],
+        "cycles",
+        w,
+        &mut buf[..n],
+    );
+}
+
+static PINGS: AtomicU64 = AtomicU64::new(0);
+static SPIN_STOP: AtomicBool = AtomicBool::new(false);
+static SPINNING: AtomicBool = AtomicBool::new(false);
+
+fn on_ping(_: &mut idt::ExceptionFrame) {
+    PINGS.fetch_add(1, Ordering::Release);
+}
+
+/// Work for a target: spin with interrupts on until told to stop.
+fn spin_with_interrupts(_: u64) {
+    SPINNING.store(true, Ordering::Release);
+    arch::interrupts_enable();
+    while !SPIN_STOP.load(Ordering::Acquire) {
+        core::hint::spin_loop();
+    }
+    arch::interrupts_disable();
+    SPINNING.store(false, Ordering::Release);
+}
+
+/// IPI round trip: CPU 0 sends a fixed IPI to CPU 1, which is running (not halted) with
+/// interrupts on; its handler writes an acknowledgement that CPU 0 spins on.
+fn ipi_roundtrip(s: &Settings, buf: &mut [u64]) {
+    if smp::online_count() < 2 {
+        super::skip("ipi_roundtrip", "needs 2 CPUs online");
+        return;
+    }
+    idt::set_handler(idt::VEC_PING, on_ping);
+    SPIN_STOP.store(false, Ordering::Release);
+    work::post(1, spin_with_interrupts, 0);
+    while !SPINNING.load(Ordering::Acquire) {
+        core::hint::spin_loop();
+    }
+    let target = smp::apic_id_of(1);
+    let _irq = percpu::IrqGuard::new();
+    let deadline_ticks = crate::arch::tsc::hz(); // one second per ping at most
+    let mut lost = false;
+    let n = measure(s, buf, || {
+        let before = PINGS.load(Ordering::Acquire);
+        let t0 = time::start();
+        apic::send_ipi(target, apic::ICR_FIXED | idt::VEC_PING as u32);
+        while PINGS.load(Ordering::Acquire) == before {
+            if time::start() - t0 > deadline_ticks {
+                lost = true;
+                break;
+            }
+            core::hint::spin_loop();
+        }
+        time::stop() - t0
+    });
+    drop(_irq);
+    SPIN_STOP.store(true, Ordering::Release);
+    work::wait(1, 1000);
+    if lost {
+        crate::record!("error", |r| r
+            .str("kind", "bench")
+            .str("bench", "ipi_roundtrip")
+            .str("message", "an IPI went unanswered for 1 s"));
+    }
+    emit(
+        "ipi_roundtrip",
+        Kind::Floor,
+        &[("ack", P::S("memory"))],
+        "cycles",
+        s.warmup,
+        &mut buf[..n],
+    );
+}

@@ -1,0 +1,253 @@
+//! The benchmark suite: hardware floors, page-fault latency and throughput, TLB shootdown
+//! latency, each printed as a `result` record (DESIGN.md) with its statistics and histogram.
+//!
+//! A benchmark group is one entry of [`GROUPS`], selected with `bench=` on the command line
+//! (names shared with `kernel_core::cmdline::BENCHES`). Every timed region runs with
+//! interrupts off on the CPU that times it; samples are TSC ticks from `time::start`/`stop`.
+
+pub mod floors;
+pub mod pf;
+pub mod shootdown;
+pub mod time;
+
+use core::fmt;
+
+use kernel_core::cmdline::{BenchOptions, Options};
+use kernel_core::stats::{Summary, ticks_to_ns};
+use spin::Mutex;
+
+use crate::arch::tsc;
+use crate::println;
+
+/// A parameter value of a result.
+#[derive(Clone, Copy, Debug)]
+pub enum P {
+    U(u64),
+    S(&'static str),
+}
+
+/// `Display` adaptor writing parameters as a JSON object.
+struct ParamsJson<'a>(&'a [(&'a str, P)]);
+
+impl fmt::Display for ParamsJson<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("{")?;
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            kernel_core::json::write_string(f, k)?;
+            f.write_str(":")?;
+            match v {
+                P::U(u) => write!(f, "{u}")?,
+                P::S(s) => kernel_core::json::write_string(f, s)?,
+            }
+        }
+        f.write_str("}")
+    }
+}
+
+/// `floor` (what the hardware allows) or `workload`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Floor,
+    Workload,
+}
+
+/// The largest sample count of one result.
+pub const MAX_SAMPLES: usize = 100_000;
+
+/// Sample storage for the result being measured (the BSP measures one result at a time).
+pub static SAMPLES: Mutex<[u64; MAX_SAMPLES]> = Mutex::new([0; MAX_SAMPLES]);
+/// A second buffer, for results measured alongside (handler time beside the fault time).
+pub static SAMPLES_AUX: Mutex<[u64; MAX_SAMPLES]> = Mutex::new([0; MAX_SAMPLES]);
+/// A third buffer (the trap share of each fault).
+pub static SAMPLES_TRAP: Mutex<[u64; MAX_SAMPLES]> = Mutex::new([0; MAX_SAMPLES]);
+
+/// The suite's settings, from the command line.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    pub samples: usize,
+    pub warmup: usize,
+    pub quick: bool,
+    pub opts: BenchOptions,
+}
+
+impl Settings {
+    pub fn from(o: &Options) -> Settings {
+        let quick = o.bench.quick;
+        let samples = o
+            .bench
+            .samples
+            .map(|s| s as usize)
+            .unwrap_or(if quick { 200 } else { 2000 })
+            .min(MAX_SAMPLES);
+        let warmup = o
+            .bench
+            .warmup
+            .map(|w| w as usize)
+            .unwrap_or(if quick { 20 } else { 200 });
+        Settings {
+            samples,
+            warmup,
+            quick,
+            opts: o.bench,
+        }
+    }
+}
+
+/// Print one `result` record for `samples` (sorted in place). `unit` is `cycles` for TSC
+/// ticks (then the `_ns` figures are added) or a rate such as `faults_per_s`.
+pub fn emit(
+    bench: &str,
+    kind: Kind,
+    params: &[(&str, P)],
+    unit: &str,
+    warmup: usize,
+    samples: &mut [u64],
+) {
+    let Some(s) = Summary::of(samples) else {
+        crate::record!("error", |r| r
+            .str("kind", "bench")
+            .str("bench", bench)
+            .str("message", "no samples"));
+        return;
+    };
+    let hz = tsc::hz();
+    let cycles = unit == "cycles";
+    let ns = |v: f64| ticks_to_ns(v, hz);
+    crate::record!("result", |r| {
+        r.str("bench", bench)
+            .str(
+                "kind",
+                match kind {
+                    Kind::Floor => "floor",
+                    Kind::Workload => "workload",
+                },
+            )
+            .raw("params", ParamsJson(params))
+            .str("unit", unit)
+            .u64("n", s.n as u64)
+            .u64("warmup", warmup as u64)
+            .u64("min", s.min)
+            .u64("p50", s.p50)
+            .u64("p90", s.p90)
+            .u64("p99", s.p99)
+            .u64("p999", s.p999)
+            .u64("max", s.max)
+            .f64("mean", round2(s.mean))
+            .f64("stddev", round2(s.stddev));
+        if cycles {
+            r.f64("min_ns", round2(ns(s.min as f64)))
+                .f64("p50_ns", round2(ns(s.p50 as f64)))
+                .f64("p90_ns", round2(ns(s.p90 as f64)))
+                .f64("p99_ns", round2(ns(s.p99 as f64)))
+                .f64("p999_ns", round2(ns(s.p999 as f64)))
+                .f64("max_ns", round2(ns(s.max as f64)))
+                .f64("mean_ns", round2(ns(s.mean)))
+                .f64("stddev_ns", round2(ns(s.stddev)));
+        }
+        r.raw("hist", s.hist_json())
+    });
+    println!(
+        "bench: {bench} {} {unit}: p50 {} p99 {} min {} (n {})",
+        ParamsJson(params),
+        s.p50,
+        s.p99,
+        s.min,
+        s.n
+    );
+}
+
+fn round2(v: f64) -> f64 {
+    // Two decimals are plenty for cycles and ns, and keep records short.
+    let scaled = v * 100.0;
+    let r = if scaled >= 0.0 {
+        (scaled + 0.5) as i64
+    } else {
+        (scaled - 0.5) as i64
+    };
+    r as f64 / 100.0
+}
+
+/// A `check` record: a property the benchmark verified on its own results.
+pub fn check(name: &str, pass: bool, detail: &str) -> bool {
+    crate::record!("check", |r| r
+        .str("name", name)
+        .bool("pass", pass)
+        .str("detail", detail));
+    if !pass {
+        println!("bench: check {name} FAILED: {detail}");
+    }
+    pass
+}
+
+/// One benchmark group: its `bench=` name and what it runs. Returns false when a check failed.
+pub struct Group {
+    pub name: &'static str,
+    pub run: fn(&Settings) -> bool,
+}
+
+/// Every group, in the order the suite runs them.
+pub const GROUPS: &[Group] = &[
+    Group {
+        name: "floors",
+        run: floors::run,
+    },
+    Group {
+        name: "pf",
+        run: pf::run_latency,
+    },
+    Group {
+        name: "pf_throughput",
+        run: pf::run_throughput,
+    },
+    Group {
+        name: "shootdown",
+        run: shootdown::run_sweep,
+    },
+    Group {
+        name: "shootdown_oracle",
+        run: shootdown::run_oracle,
+    },
+];
+
+const _: () = {
+    // The command line's list of names must be exactly this table's.
+    let names = kernel_core::cmdline::BENCHES;
+    assert!(names.len() == GROUPS.len());
+};
+
+/// Run the selected groups; false if any check failed.
+pub fn run(o: &Options) -> bool {
+    let settings = Settings::from(o);
+    crate::demand::init();
+    crate::work::init();
+    shootdown::init();
+    println!(
+        "bench: {} samples, {} warm-up{}; TSC {} Hz ({}), fence {}",
+        settings.samples,
+        settings.warmup,
+        if settings.quick { ", quick" } else { "" },
+        tsc::hz(),
+        tsc::source().name(),
+        time::fence().name()
+    );
+    let mut ok = true;
+    for (i, g) in GROUPS.iter().enumerate() {
+        debug_assert_eq!(g.name, kernel_core::cmdline::BENCHES[i]);
+        if !o.bench.selected(i) {
+            continue;
+        }
+        println!("bench: group {}", g.name);
+        crate::record!("progress", |r| r.str("group", g.name));
+        ok &= (g.run)(&settings);
+    }
+    ok
+}
+
+/// A `skip` record: a result that cannot be measured on this machine, and why.
+pub fn skip(bench: &str, reason: &str) {
+    crate::record!("skip", |r| r.str("bench", bench).str("reason", reason));
+    println!("bench: {bench} skipped: {reason}");
+}

@@ -1,0 +1,333 @@
+//! Page-fault latency and throughput in the per-CPU arenas (kernel mode, `crate::demand`).
+//!
+//! Latency: every faulting access is timed on its own (serialised TSC around one store or
+//! load to an untouched page), with the handler's own time beside it, so the trap cost
+//! (entry, exit, IRET) is the difference. After each round the pages are checked: every
+//! written page maps its own frame, no frame twice, zero except the word written; every read
+//! page maps the shared zero frame.
+//!
+//! Throughput: N CPUs fault at once, each in its own arena, starting together; the rate is
+//! N × pages / (last finish − first start).
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use kernel_core::paging::{PTE_ADDR_MASK, PTE_P};
+use percpu::layout;
+
+use super::{Kind, P, SAMPLES, SAMPLES_AUX, SAMPLES_TRAP, Settings, check, emit, time};
+use crate::arch::tsc;
+use crate::demand::{self, HANDLER_CYCLES};
+use crate::mm::{self, PAGE_SIZE};
+use crate::{println, smp, work};
+
+/// Pages in one arena (15 MiB).
+const ARENA_PAGES: usize = (layout::ARENA_SIZE / PAGE_SIZE) as usize;
+
+/// The value the write faults store into each page (its index is added).
+const MAGIC: u64 = 0x5eed_0000_0000_0000;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Write,
+    Read,
+}
+
+/// Fault `count` untouched pages of this CPU's arena, handing each access's time and its
+/// handler's time to `sink`. Demand paging is on only for the loop.
+fn fault_pages(access: Access, count: usize, mut sink: impl FnMut(usize, u64, u64)) {
+    let (start, _) = demand::arena();
+    demand::enable(access == Access::Read);
+    for i in 0..count {
+        let p = (start + i as u64 * PAGE_SIZE) as *mut u64;
+        let t0 = time::start();
+        // SAFETY: an arena page of this CPU; the access faults and the handler maps it.
+        unsafe {
+            match access {
+                Access::Write => p.write_volatile(MAGIC + i as u64),
+                Access::Read => {
+                    core::hint::black_box(p.read_volatile());
+                }
+            }
+        }
+        let t1 = time::stop();
+        sink(i, t1 - t0, HANDLER_CYCLES.read());
+    }
+    demand::disable();
+}
+
+/// Check the first `count` arena pages after a round; returns the number of bad pages and
+/// the first problem. A frame mapped at two written pages shows up as a wrong first word (each
+/// page got its own value), so the content check also proves every frame is mapped once.
+fn verify(access: Access, count: usize) -> (usize, Option<&'static str>) {
+    let (start, _) = demand::arena();
+    let zero = demand::zero_frame_phys();
+    let mut bad = 0;
+    let mut first = None;
+    let mut fail = |why: &'static str| {
+        bad += 1;
+        first.get_or_insert(why);
+    };
+    for i in 0..count {
+        let page = start + i as u64 * PAGE_SIZE;
+        let pte = mm::pte_slot(page).map_or(0, |s| s.load(Ordering::Relaxed));
+        if pte & PTE_P == 0 {
+            fail("a touched page is not mapped");
+            continue;
+        }
+        let frame = pte & PTE_ADDR_MASK;
+        // SAFETY: the page is mapped (checked above) and ours.
+        let words = unsafe { core::slice::from_raw_parts(page as *const u64, 512) };
+        match access {
+            Access::Write => {
+                if frame == zero {
+                    fail("a written page maps the zero frame");
+                }
+                if words[0] != MAGIC + i as u64 || words[1..].iter().any(|&w| w != 0) {
+                    fail("a written page is not zero apart from the written word");
+                }
+            }
+            Access::Read => {
+                if frame != zero {
+                    fail("a read page does not map the zero frame");
+                }
+                if words.iter().any(|&w| w != 0) {
+                    fail("the zero page is not zero");
+                }
+            }
+        }
+    }
+    (bad, first)
+}
+
+/// Latency of `total` faults of one kind, in rounds of at most one arena.
+fn latency(s: &Settings, access: Access) -> bool {
+    let mut buf = SAMPLES.lock();
+    let mut aux = SAMPLES_AUX.lock();
+    let mut trap = SAMPLES_TRAP.lock();
+    let want = s.warmup + s.samples;
+    let _irq = percpu::IrqGuard::new();
+    let (mut done, mut kept) = (0, 0);
+    let (mut bad, mut first_bad) = (0, None);
+    let mut pages_checked = 0;
+    while done < want {
+        let count = (want - done).min(ARENA_PAGES);
+        fault_pages(access, count, |i, t, h| {
+            if done + i >= s.warmup && kept < buf.len() {
+                buf[kept] = t;
+                aux[kept] = h;
+                trap[kept] = t.saturating_sub(h);
+                kept += 1;
+            }
+        });
+        let (b, why) = verify(access, count);
+        bad += b;
+        first_bad = first_bad.or(why);
+        pages_checked += count;
+        let released = demand::release(count);
+        let expect = match access {
+            Access::Write => (count, 0),
+            Access::Read => (0, count),
+        };
+        if (released.mapped, released.zero_page) != expect {
+            bad += 1;
+            first_bad = first_bad.or(Some("unmapping found a different number of pages"));
+        }
+        done += count;
+    }
+    drop(_irq);
+    let (name, handler, trap_name, check_name) = match access {
+        Access::Write => (
+            "pf_kernel_write",
+            "pf_kernel_handler",
+            "pf_kernel_trap",
+            "pf_write_pages_zeroed_once",
+        ),
+        Access::Read => (
+            "pf_kernel_read_zero",
+            "pf_kernel_read_zero_handler",
+            "pf_kernel_read_zero_trap",
+            "pf_read_pages_map_zero_frame",
+        ),
+    };
+    let params = [("mode", P::S("kernel")), ("page", P::U(4096))];
+    emit(
+        name,
+        Kind::Workload,
+        &params,
+        "cycles",
+        s.warmup,
+        &mut buf[..kept],
+    );
+    emit(
+        handler,
+        Kind::Workload,
+        &params,
+        "cycles",
+        s.warmup,
+        &mut aux[..kept],
+    );
+    // The trap's share of each fault: its total minus its handler time.
+    emit(
+        trap_name,
+        Kind::Workload,
+        &params,
+        "cycles",
+        s.warmup,
+        &mut trap[..kept],
+    );
+    let mut detail = kernel_core::fmtbuf::FmtBuf::<160>::new();
+    let _ = core::fmt::Write::write_fmt(
+        &mut detail,
+        format_args!(
+            "{pages_checked} pages checked, {bad} bad{}{}",
+            if first_bad.is_some() { ": " } else { "" },
+            first_bad.unwrap_or("")
+        ),
+    );
+    check(check_name, bad == 0, detail.as_str())
+}
+
+pub fn run_latency(s: &Settings) -> bool {
+    demand::prepare(crate::arch::cpu_id() as usize);
+    let a = latency(s, Access::Write);
+    let b = latency(s, Access::Read);
+    a && b
+}
+
+// ---- throughput ----
+
+static GO: AtomicBool = AtomicBool::new(false);
+static READY: AtomicU64 = AtomicU64::new(0);
+static FIRST_START: AtomicU64 = AtomicU64::new(u64::MAX);
+static LAST_END: AtomicU64 = AtomicU64::new(0);
+static BAD_PAGES: AtomicU64 = AtomicU64::new(0);
+
+/// One CPU's share of a throughput round: wait for GO, fault `pages` pages, record times,
+/// check and release them.
+fn throughput_worker(pages: u64) {
+    let pages = pages as usize;
+    let _irq = percpu::IrqGuard::new();
+    READY.fetch_add(1, Ordering::AcqRel);
+    while !GO.load(Ordering::Acquire) {
+        core::hint::spin_loop();
+    }
+    let (start, _) = demand::arena();
+    demand::enable(false);
+    let t0 = tsc::rdtsc();
+    for i in 0..pages {
+        let p = (start + i as u64 * PAGE_SIZE) as *mut u64;
+        // SAFETY: an arena page of this CPU; the write faults and is served.
+        unsafe { p.write_volatile(MAGIC + i as u64) };
+    }
+    let t1 = tsc::rdtsc();
+    demand::disable();
+    FIRST_START.fetch_min(t0, Ordering::AcqRel);
+    LAST_END.fetch_max(t1, Ordering::AcqRel);
+    let (bad, _) = verify(Access::Write, pages);
+    let rel = demand::release(pages);
+    BAD_PAGES.fetch_add(bad as u64 + (rel.mapped != pages) as u64, Ordering::AcqRel);
+}
+
+fn throughput_worker_ap(pages: u64) {
+    throughput_worker(pages)
+}
+
+pub fn run_throughput(s: &Settings) -> bool {
+    let online = smp::online_count();
+    let max = s.opts.cpus.map_or(online, |c| (c as usize).min(online));
+    let pages: u64 = if s.quick { 256 } else { 2048 };
+    let rounds = if s.quick { 5 } else { 20 };
+    for cpu in 0..max {
+        demand::prepare(cpu);
+    }
+    let mut counts = [0usize; 16];
+    let mut k = 0;
+    let mut n = 1;
+    while n < max && k < counts.len() - 1 {
+        counts[k] = n;
+        k += 1;
+        n *= 2;
+    }
+    counts[k] = max;
+    k += 1;
+    let mut ok = true;
+    let mut buf = SAMPLES.lock();
+    for &cpus in &counts[..k] {
+        let mut kept = 0;
+        for round in 0..rounds + 1 {
+            GO.store(false, Ordering::Release);
+            READY.store(0, Ordering::Release);
+            FIRST_START.store(u64::MAX, Ordering::Release);
+            LAST_END.store(0, Ordering::Release);
+            for cpu in 1..cpus {
+                work::post(cpu, throughput_worker_ap, pages);
+            }
+            while READY.load(Ordering::Acquire) < cpus as u64 - 1 {
+                core::hint::spin_loop();
+            }
+            // The BSP joins: counted in READY, then releases everybody.
+            READY.fetch_add(1, Ordering::AcqRel);
+            GO.store(true, Ordering::Release);
+            throughput_worker_body_bsp(pages);
+            for cpu in 1..cpus {
+                if !work::wait(cpu, 60_000) {
+                    println!("bench: pf_throughput: cpu {cpu} did not finish within 60 s");
+                    crate::record!("error", |r| r
+                        .str("kind", "bench")
+                        .str("bench", "pf_throughput")
+                        .str("message", "a CPU did not finish its faults within 60 s"));
+                    return false;
+                }
+            }
+            let wall = LAST_END.load(Ordering::Acquire) - FIRST_START.load(Ordering::Acquire);
+            if round == 0 {
+                continue; // warm-up: fills the frame caches
+            }
+            let rate =
+                (cpus as u128 * pages as u128 * tsc::hz() as u128 / wall.max(1) as u128) as u64;
+            buf[kept] = rate;
+            kept += 1;
+        }
+        emit(
+            "pf_throughput",
+            Kind::Workload,
+            &[
+                ("mode", P::S("kernel")),
+                ("cpus", P::U(cpus as u64)),
+                ("pages_per_cpu", P::U(pages)),
+            ],
+            "faults_per_s",
+            1,
+            &mut buf[..kept],
+        );
+    }
+    let bad = BAD_PAGES.load(Ordering::Acquire);
+    let mut detail = kernel_core::fmtbuf::FmtBuf::<96>::new();
+    let _ = core::fmt::Write::write_fmt(
+        &mut detail,
+        format_args!("{bad} bad pages over all rounds and CPUs"),
+    );
+    ok &= check("pf_throughput_pages_zeroed_once", bad == 0, detail.as_str());
+    ok
+}
+
+/// The BSP's share: it already counted itself ready and raised GO.
+fn throughput_worker_body_bsp(pages: u64) {
+    let pages = pages as usize;
+    let _irq = percpu::IrqGuard::new();
+    let (start, _) = demand::arena();
+    demand::enable(false);
+    let t0 = tsc::rdtsc();
+    for i in 0..pages {
+        let p = (start + i as u64 * PAGE_SIZE) as *mut u64;
+        // SAFETY: as in `throughput_worker`.
+        unsafe { p.write_volatile(MAGIC + i as u64) };
+    }
+    let t1 = tsc::rdtsc();
+    demand::disable();
+    FIRST_START.fetch_min(t0, Ordering::AcqRel);
+    LAST_END.fetch_max(t1, Ordering::AcqRel);
+    let (bad, _) = verify(Access::Write, pages);
+    let rel = demand::release(pages);
+    BAD_PAGES.fetch_add(bad as u64 + (rel.mapped != pages) as u64, Ordering::AcqRel);
+}
