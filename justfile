@@ -23,9 +23,14 @@ runner:
 run *ARGS: kernel runner
     {{runner}} run --kernel {{kernel_elf}} {{ARGS}}
 
-# The main job: boot the kernel's default job (the benchmark suite once it exists).
+# The main job: the benchmark suite; results/latest gets records, CSV, summary.md and SVG
+# plots. `just bench --quick --accel tcg`, `just bench --bench shootdown --samples 5000`.
 bench *ARGS: kernel runner
-    {{runner}} run --kernel {{kernel_elf}} --results results/latest {{ARGS}}
+    {{runner}} run --kernel {{kernel_elf}} --results results/latest --quiet {{ARGS}}
+
+# Two results folders side by side: `just compare results/old results/latest`.
+compare OLD NEW: runner
+    {{runner}} compare {{OLD}} {{NEW}}
 
 # The CI set: host unit tests, then a representative subset of every in-QEMU matrix.
 test: kernel runner

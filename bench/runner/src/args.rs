@@ -14,6 +14,8 @@ USAGE:
     runner test --kernel ELF [--all] [--filter SUBSTR] [--verbose] [--results DIR] [--qemu PATH]
     runner test --list [--all] [--filter SUBSTR]
     runner kvm-probe [--qemu PATH]
+    runner compare OLD NEW  two benchmark results folders side by side (NEW/OLD ratios; with
+                            repeated runs, whether a difference is beyond the spread)
     runner --help
 
 run OPTIONS:
@@ -38,6 +40,11 @@ run OPTIONS:
     --timeout SECS          kill QEMU after SECS; default TCG 30 s + 0.5 s/CPU, icount twice
                             that, KVM 20 s + 0.2 s/CPU
     --results DIR           write console.log, records.jsonl, host.json into DIR
+    --quick                 benchmark: the kernel's bench_quick (every workload, fewer samples)
+    --bench LIST            benchmark groups: all or a comma list of floors, pf, pf_throughput,
+                            shootdown, shootdown_oracle (kernel bench=)
+    --samples N, --warmup N, --bench-cpus N
+                            kernel bench_samples=, bench_warmup=, bench_cpus=
     --quiet                 do not stream the console
     --qemu PATH             QEMU binary, default qemu-system-x86_64
     --qemu-arg ARG          extra QEMU argument, repeatable
@@ -99,7 +106,14 @@ pub enum Cli {
     Help,
     Run(RunArgs),
     Test(TestArgs),
-    KvmProbe { qemu: String },
+    KvmProbe {
+        qemu: String,
+    },
+    /// Two benchmark results folders side by side.
+    Compare {
+        old: PathBuf,
+        new: PathBuf,
+    },
 }
 
 #[derive(Debug, PartialEq)]
@@ -176,6 +190,16 @@ pub fn parse(args: &[String]) -> Result<Cli, UsageError> {
         "-h" | "--help" | "help" => Ok(Cli::Help),
         "run" => parse_run(&mut w),
         "test" => parse_test(&mut w),
+        "compare" => {
+            let rest: Vec<&String> = w.words[w.pos..].iter().collect();
+            match rest.as_slice() {
+                [old, new] if !old.starts_with('-') && !new.starts_with('-') => Ok(Cli::Compare {
+                    old: PathBuf::from(old.as_str()),
+                    new: PathBuf::from(new.as_str()),
+                }),
+                _ => err("compare needs two results folders: runner compare OLD NEW"),
+            }
+        }
         "kvm-probe" => {
             let mut qemu = DEFAULT_QEMU.to_string();
             while let Some((name, inline)) = w.next_opt() {
@@ -202,6 +226,7 @@ fn parse_run(w: &mut Words) -> Result<Cli, UsageError> {
     let mut qemu = DEFAULT_QEMU.to_string();
     let mut qemu_args = Vec::new();
     let mut kernel_args = Vec::new();
+    let mut bench_args: Vec<String> = Vec::new();
     while let Some((name, inline)) = w.next_opt() {
         match name {
             "--" => {
@@ -258,6 +283,15 @@ fn parse_run(w: &mut Words) -> Result<Cli, UsageError> {
                 };
             }
             "--results" => results = Some(PathBuf::from(w.value(name, inline)?)),
+            // Benchmark shorthands: each becomes a kernel argument (checked below).
+            "--quick" => {
+                no_value(name, inline)?;
+                bench_args.push("bench_quick".to_string());
+            }
+            "--bench" => bench_args.push(format!("bench={}", w.value(name, inline)?)),
+            "--samples" => bench_args.push(format!("bench_samples={}", w.value(name, inline)?)),
+            "--warmup" => bench_args.push(format!("bench_warmup={}", w.value(name, inline)?)),
+            "--bench-cpus" => bench_args.push(format!("bench_cpus={}", w.value(name, inline)?)),
             "--quiet" => {
                 no_value(name, inline)?;
                 quiet = true;
@@ -289,7 +323,18 @@ fn parse_run(w: &mut Words) -> Result<Cli, UsageError> {
     let Some(kernel) = kernel else {
         return err("run needs --kernel ELF");
     };
+    bench_args.extend(kernel_args);
+    let kernel_args = bench_args;
     check_boot(&mut vm, firmware_given, &kernel_args)?;
+    // The kernel's own parser, on the host: a bad key or value is refused before QEMU starts.
+    let line = kernel_args.join(" ");
+    if let Err(e) = kernel_core::cmdline::parse(&line) {
+        let mut help = String::new();
+        let _ = kernel_core::cmdline::write_help(&mut help);
+        return err(format!(
+            "bad kernel command line: {e}\nvalid kernel options:\n{help}"
+        ));
+    }
     Ok(Cli::Run(RunArgs {
         kernel,
         vm,
@@ -423,7 +468,7 @@ mod tests {
         );
         let g = run("run --kernel k --boot=grub --firmware /x/bios.bin");
         assert_eq!(g.vm.firmware, Firmware::Path("/x/bios.bin".into()));
-        let k = run("run --kernel k --boot kernel -- a;b");
+        let k = run("run --kernel k --boot kernel -- test=all");
         assert_eq!(
             (k.vm.boot, &k.vm.firmware),
             (Boot::Kernel, &Firmware::Qboot)
@@ -495,6 +540,20 @@ mod tests {
                 qemu: DEFAULT_QEMU.into()
             })
         );
+        assert_eq!(
+            p("compare a b"),
+            Ok(Cli::Compare {
+                old: "a".into(),
+                new: "b".into()
+            })
+        );
+        assert!(p("compare a").is_err());
+        assert!(p("run --kernel k -- bench=nosuch").is_err());
+        assert!(p("run --kernel k --samples 0").is_err());
+        match p("run --kernel k --quick --bench pf -- exit=qemu") {
+            Ok(Cli::Run(r)) => assert_eq!(r.kernel_args, ["bench_quick", "bench=pf", "exit=qemu"]),
+            other => panic!("{other:?}"),
+        }
         match p("test --list --all --filter crash") {
             Ok(Cli::Test(t)) => {
                 assert!(t.list && t.all && t.kernel.is_none());

@@ -21,6 +21,13 @@ fn main() -> ExitCode {
             print!("{USAGE}");
             exit::PASS
         }
+        Ok(Cli::Compare { old, new }) => match bench_report::compare(&old, &new) {
+            Ok(text) => {
+                println!("{text}");
+                exit::PASS
+            }
+            Err(e) => setup_error(&e.to_string()),
+        },
         Ok(Cli::KvmProbe { qemu }) => {
             let p = kvm::probe(&qemu);
             println!("{}", p.report());
@@ -104,6 +111,17 @@ fn cmd_run(r: RunArgs) -> i32 {
         eprintln!("runner: FAIL: {} ({secs:.1} s)", report.outcome.message());
     }
     if let Some(dir) = &r.results {
+        if report.records_of("result").next().is_some() {
+            match bench_report::write_report(dir) {
+                Ok(rep) => {
+                    println!("\n{}", rep.summary);
+                    for w in &rep.warnings {
+                        eprintln!("runner: report: warning: {w}");
+                    }
+                }
+                Err(e) => eprintln!("runner: cannot write the benchmark report: {e}"),
+            }
+        }
         eprintln!("runner: results in {}", dir.display());
     }
     report.outcome.exit_code()
