@@ -60,17 +60,9 @@ pub const RESULT_FIELDS: &[&str] = &[
     "bench", "kind", "params", "unit", "n", "warmup", "min", "p50", "p90", "p99", "p999", "max",
     "mean", "stddev", "hist",
 ];
-/// The `_ns` figures a result in cycles carries (outside the deterministic mode).
-pub const RESULT_NS_FIELDS: &[&str] = &[
-    "min_ns",
-    "p50_ns",
-    "p90_ns",
-    "p99_ns",
-    "p999_ns",
-    "max_ns",
-    "mean_ns",
-    "stddev_ns",
-];
+/// The `_ns` figures a result in cycles carries (outside the deterministic mode): the
+/// report's own list.
+pub const RESULT_NS_FIELDS: &[&str] = &bench_report::model::NS_FIELDS;
 /// Results a quick run of the whole suite must produce (on 2 or more CPUs).
 pub const SUITE_BENCHES: &[&str] = &[
     "tsc_overhead",

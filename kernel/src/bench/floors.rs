@@ -185,39 +185,35 @@ percpu! {
 /// One slot per CPU, the alternative to a per-CPU variable.
 static BY_CPU_ID: [AtomicU64; percpu::MAX_CPUS] = [const { AtomicU64::new(1) }; percpu::MAX_CPUS];
 
-fn percpu_reads(s: &Settings, buf: &mut [u64]) {
-    let w = s.warmup;
-    let per = [("accesses", P::U(ACCESSES))];
-    let n = measure(s, buf, || {
+/// Time `ACCESSES` calls of `read` per sample.
+fn time_accesses(s: &Settings, buf: &mut [u64], read: impl Fn() -> u64) -> usize {
+    measure(s, buf, || {
         let t0 = time::start();
         let mut acc = 0u64;
         for _ in 0..ACCESSES {
-            acc = acc.wrapping_add(GS_PROBE.read());
+            acc = acc.wrapping_add(read());
         }
         let t1 = time::stop();
         core::hint::black_box(acc);
         t1 - t0
-    });
+    })
+}
+
+fn percpu_reads(s: &Settings, buf: &mut [u64]) {
+    let w = s.warmup;
+    let n = time_accesses(s, buf, || GS_PROBE.read());
     emit(
         "percpu_read_gs",
         Kind::Floor,
-        &per,
+        &[("accesses", P::U(ACCESSES))],
         "cycles",
         w,
         &mut buf[..n],
     );
     // The array, with the CPU id already in a register (the cheapest it can be) ...
     let id = cpu_local::CPU_ID.read() as usize;
-    let n = measure(s, buf, || {
-        let t0 = time::start();
-        let mut acc = 0u64;
-        for _ in 0..ACCESSES {
-            let i = core::hint::black_box(id);
-            acc = acc.wrapping_add(BY_CPU_ID[i].load(Ordering::Relaxed));
-        }
-        let t1 = time::stop();
-        core::hint::black_box(acc);
-        t1 - t0
+    let n = time_accesses(s, buf, || {
+        BY_CPU_ID[core::hint::black_box(id)].load(Ordering::Relaxed)
     });
     emit(
         "percpu_read_array",
@@ -229,16 +225,8 @@ fn percpu_reads(s: &Settings, buf: &mut [u64]) {
     );
     // ... and with the id read each time (through GS, as a kernel without a per-CPU base
     // register would still need some per-CPU lookup).
-    let n = measure(s, buf, || {
-        let t0 = time::start();
-        let mut acc = 0u64;
-        for _ in 0..ACCESSES {
-            let i = cpu_local::CPU_ID.read() as usize;
-            acc = acc.wrapping_add(BY_CPU_ID[i].load(Ordering::Relaxed));
-        }
-        let t1 = time::stop();
-        core::hint::black_box(acc);
-        t1 - t0
+    let n = time_accesses(s, buf, || {
+        BY_CPU_ID[cpu_local::CPU_ID.read() as usize].load(Ordering::Relaxed)
     });
     emit(
         "percpu_read_array",

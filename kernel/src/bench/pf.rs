@@ -202,15 +202,19 @@ static FIRST_START: AtomicU64 = AtomicU64::new(u64::MAX);
 static LAST_END: AtomicU64 = AtomicU64::new(0);
 static BAD_PAGES: AtomicU64 = AtomicU64::new(0);
 
-/// One CPU's share of a throughput round: wait for GO, fault `pages` pages, record times,
-/// check and release them.
+/// An AP's share of a throughput round: count itself ready, wait for GO, then fault.
 fn throughput_worker(pages: u64) {
-    let pages = pages as usize;
     let _irq = percpu::IrqGuard::new();
     READY.fetch_add(1, Ordering::AcqRel);
     while !GO.load(Ordering::Acquire) {
         core::hint::spin_loop();
     }
+    fault_and_record(pages as usize);
+}
+
+/// Fault `pages` pages of this CPU's arena (interrupts off), widen the round's time span,
+/// then check and release the pages.
+fn fault_and_record(pages: usize) {
     let (start, _) = demand::arena();
     demand::enable(false);
     let t0 = tsc::rdtsc();
@@ -226,10 +230,6 @@ fn throughput_worker(pages: u64) {
     let (bad, _) = verify(Access::Write, pages);
     let rel = demand::release(pages);
     BAD_PAGES.fetch_add(bad as u64 + (rel.mapped != pages) as u64, Ordering::AcqRel);
-}
-
-fn throughput_worker_ap(pages: u64) {
-    throughput_worker(pages)
 }
 
 pub fn run_throughput(s: &Settings) -> bool {
@@ -260,7 +260,7 @@ pub fn run_throughput(s: &Settings) -> bool {
             FIRST_START.store(u64::MAX, Ordering::Release);
             LAST_END.store(0, Ordering::Release);
             for cpu in 1..cpus {
-                work::post(cpu, throughput_worker_ap, pages);
+                work::post(cpu, throughput_worker, pages);
             }
             while READY.load(Ordering::Acquire) < cpus as u64 - 1 {
                 core::hint::spin_loop();
@@ -268,7 +268,10 @@ pub fn run_throughput(s: &Settings) -> bool {
             // The BSP joins: counted in READY, then releases everybody.
             READY.fetch_add(1, Ordering::AcqRel);
             GO.store(true, Ordering::Release);
-            throughput_worker_body_bsp(pages);
+            {
+                let _irq = percpu::IrqGuard::new();
+                fault_and_record(pages as usize);
+            }
             for cpu in 1..cpus {
                 if !work::wait(cpu, 60_000) {
                     println!("bench: pf_throughput: cpu {cpu} did not finish within 60 s");
@@ -309,25 +312,4 @@ pub fn run_throughput(s: &Settings) -> bool {
     );
     ok &= check("pf_throughput_pages_zeroed_once", bad == 0, detail.as_str());
     ok
-}
-
-/// The BSP's share: it already counted itself ready and raised GO.
-fn throughput_worker_body_bsp(pages: u64) {
-    let pages = pages as usize;
-    let _irq = percpu::IrqGuard::new();
-    let (start, _) = demand::arena();
-    demand::enable(false);
-    let t0 = tsc::rdtsc();
-    for i in 0..pages {
-        let p = (start + i as u64 * PAGE_SIZE) as *mut u64;
-        // SAFETY: as in `throughput_worker`.
-        unsafe { p.write_volatile(MAGIC + i as u64) };
-    }
-    let t1 = tsc::rdtsc();
-    demand::disable();
-    FIRST_START.fetch_min(t0, Ordering::AcqRel);
-    LAST_END.fetch_max(t1, Ordering::AcqRel);
-    let (bad, _) = verify(Access::Write, pages);
-    let rel = demand::release(pages);
-    BAD_PAGES.fetch_add(bad as u64 + (rel.mapped != pages) as u64, Ordering::AcqRel);
 }
