@@ -15,7 +15,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use kernel_core::paging::{PTE_ADDR_MASK, PTE_G, PTE_P, PTE_RW, PTE_XD};
+use kernel_core::paging::{PTE_ADDR_MASK, PTE_G, PTE_P, PTE_RW, PTE_US, PTE_XD};
 use percpu::{layout, percpu};
 
 use crate::arch::idt::{ExceptionFrame, PF_PRESENT, PF_USER, PF_WRITE};
@@ -53,6 +53,45 @@ static ZERO_FRAME: AtomicU64 = AtomicU64::new(0);
 const ANON_FLAGS: u64 = PTE_P | PTE_RW | PTE_XD | PTE_G;
 /// Leaf flags of the shared zero page: read-only.
 const ZERO_FLAGS: u64 = PTE_P | PTE_XD | PTE_G;
+/// The same in a user arena: user-accessible, not global (the space has its own PCID).
+const USER_ANON_FLAGS: u64 = PTE_P | PTE_RW | PTE_US | PTE_XD;
+const USER_ZERO_FLAGS: u64 = PTE_P | PTE_US | PTE_XD;
+
+/// Which arena of this CPU: its kernel arena (in its per-CPU window) or its arena in the user
+/// address space (`kernel_core::uspace::arena`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Space {
+    Kernel,
+    User,
+}
+
+impl Space {
+    /// First and one-past-last address of this CPU's arena in this space.
+    pub fn arena(self) -> (u64, u64) {
+        match self {
+            Space::Kernel => arena(),
+            Space::User => {
+                let base = kernel_core::uspace::arena(crate::arch::cpu_id() as u64);
+                (base, base + kernel_core::uspace::ARENA_SIZE)
+            }
+        }
+    }
+
+    pub fn pte_slot(self, page: u64) -> Option<&'static AtomicU64> {
+        match self {
+            Space::Kernel => mm::pte_slot(page),
+            Space::User => crate::uspace::pte_slot(page),
+        }
+    }
+
+    /// Leaf flags of (a private zeroed page, the shared zero page).
+    fn flags(self) -> (u64, u64) {
+        match self {
+            Space::Kernel => (ANON_FLAGS, ZERO_FLAGS),
+            Space::User => (USER_ANON_FLAGS, USER_ZERO_FLAGS),
+        }
+    }
+}
 
 /// Allocate the zero frame (once).
 pub fn init() {
@@ -78,6 +117,12 @@ pub fn arena() -> (u64, u64) {
 pub fn prepare(cpu: usize) {
     let base = percpu::window_base(cpu).expect("cpu below MAX_CPUS") + layout::ARENA_OFFSET;
     mm::prepare_tables(base, layout::ARENA_SIZE);
+}
+
+/// Build the page tables of `cpu`'s arena in the user address space.
+pub fn prepare_user(cpu: usize) {
+    let base = kernel_core::uspace::arena(cpu as u64);
+    crate::uspace::prepare_tables(base, kernel_core::uspace::ARENA_SIZE);
 }
 
 /// Serve faults in this CPU's arena from now on; `zero_reads`: read faults map the zero page.
@@ -136,14 +181,21 @@ pub fn try_handle(frame: &mut ExceptionFrame) -> bool {
     }
     let t0 = tsc::rdtsc();
     let addr = arch::read_cr2();
-    let (start, end) = arena();
-    if addr < start || addr >= end || frame.error_code & PF_USER != 0 {
+    // A fault from ring 3 is served in the user arena only, a kernel one in the kernel arena.
+    let space = if frame.error_code & PF_USER != 0 {
+        Space::User
+    } else {
+        Space::Kernel
+    };
+    let (start, end) = space.arena();
+    if addr < start || addr >= end {
         return false;
     }
     let page = addr & !(PAGE_SIZE - 1);
-    let Some(slot) = mm::pte_slot(page) else {
+    let Some(slot) = space.pte_slot(page) else {
         return false;
     };
+    let (anon_flags, zero_flags) = space.flags();
     let pte = slot.load(Ordering::Relaxed);
     let zero = ZERO_FRAME.load(Ordering::Relaxed);
     let write = frame.error_code & PF_WRITE != 0;
@@ -151,17 +203,17 @@ pub fn try_handle(frame: &mut ExceptionFrame) -> bool {
         if pte & PTE_P != 0 {
             // Mapped meanwhile (cannot happen on an arena only this CPU touches): retry.
         } else if !write && ZERO_READS.read() != 0 {
-            slot.store(zero | ZERO_FLAGS, Ordering::Relaxed);
+            slot.store(zero | zero_flags, Ordering::Relaxed);
         } else {
             let f = cache_pop();
             zero_frame(f);
-            slot.store(f | ANON_FLAGS, Ordering::Relaxed);
+            slot.store(f | anon_flags, Ordering::Relaxed);
         }
     } else if write && pte & PTE_P != 0 && pte & PTE_ADDR_MASK == zero && pte & PTE_RW == 0 {
         // Write to the shared zero page: give this page its own zeroed frame.
         let f = cache_pop();
         zero_frame(f);
-        slot.store(f | ANON_FLAGS, Ordering::Relaxed);
+        slot.store(f | anon_flags, Ordering::Relaxed);
         arch::invlpg(page);
     } else {
         return false;
@@ -178,15 +230,16 @@ pub struct Released {
     pub zero_page: usize,
 }
 
-/// Unmap `pages` pages of this CPU's arena from its start, return their frames to the cache
-/// and invalidate this CPU's translations (only this CPU used them).
-pub fn release(pages: usize) -> Released {
-    let (start, _) = arena();
+/// Unmap `pages` pages of this CPU's arena in `space` from its start, return their frames to
+/// the cache and invalidate this CPU's translations (only this CPU used them; for the user
+/// arena the space must be loaded).
+pub fn release(space: Space, pages: usize) -> Released {
+    let (start, _) = space.arena();
     let zero = ZERO_FRAME.load(Ordering::Relaxed);
     let mut r = Released::default();
     for i in 0..pages {
         let page = start + i as u64 * PAGE_SIZE;
-        let Some(slot) = mm::pte_slot(page) else {
+        let Some(slot) = space.pte_slot(page) else {
             continue;
         };
         let pte = slot.swap(0, Ordering::Relaxed);

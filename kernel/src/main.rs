@@ -20,6 +20,7 @@ mod mm;
 mod report;
 mod selftest;
 mod smp;
+mod uspace;
 mod work;
 
 use kernel_core::cmdline;

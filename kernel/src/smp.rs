@@ -122,6 +122,8 @@ pub fn init(info: &BootInfo, opts: &Options) {
     // SAFETY: windows 0..n were just mapped and initialised.
     unsafe { percpu::set_windows_ready(n) };
     cpu_local::enter_window(window_base(0).unwrap());
+    cpu::enable_pcid();
+    arch::user::init_this_cpu();
     AP_CHECKS.get().store(ALL_CHECKS, Ordering::Relaxed);
     ID_CHECK.get().store(0, Ordering::Relaxed);
     record_topology();
@@ -479,6 +481,8 @@ extern "C" fn ap_main(cpu: u64, apic_id: u64) -> ! {
     }
     cpu_local::enter_window(window_base(cpu).unwrap());
     arch::idt::load();
+    cpu::enable_pcid();
+    arch::user::init_this_cpu();
     apic::enable_this_cpu();
     crate::bench::time::init_this_cpu();
 

@@ -33,6 +33,7 @@ pub mod json;
 mod le;
 pub mod paging;
 pub mod stats;
+pub mod uspace;
 
 #[cfg(test)]
 mod testutil;

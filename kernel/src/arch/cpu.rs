@@ -119,6 +119,26 @@ impl Features {
     }
 }
 
+/// CR4.PCIDE on this CPU where the CPU has PCIDs (long mode only, with CR3's PCID 0: the
+/// kernel's tables run as PCID 0, user address spaces get their own). Returns whether it is on.
+pub fn enable_pcid() -> bool {
+    if !features().pcid {
+        return false;
+    }
+    let cr3 = super::read_cr3();
+    assert!(
+        cr3 & 0xFFF == 0,
+        "CR3 {cr3:#x} has low bits set; cannot enable PCIDs"
+    );
+    // SAFETY: the CPU has PCIDs, runs in long mode and CR3[11:0] = 0 (SDM vol. 3A, 4.10.1).
+    unsafe { write_cr4(read_cr4() | CR4_PCIDE) };
+    true
+}
+
+pub fn pcid_enabled() -> bool {
+    read_cr4() & CR4_PCIDE != 0
+}
+
 pub fn rdmsr(msr: u32) -> u64 {
     let (lo, hi): (u32, u32);
     // SAFETY: only called for MSRs this CPU architecturally has (EFER, PAT, GS base...).

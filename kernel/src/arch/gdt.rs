@@ -86,6 +86,10 @@ pub struct CpuTables {
     pub tss: Tss,
 }
 
+/// Offset of TSS.RSP0 inside [`CpuTables`] (the ring-3 entry code writes it).
+pub const TSS_RSP0_OFFSET: u64 =
+    (core::mem::offset_of!(CpuTables, tss) + core::mem::offset_of!(Tss, rsp)) as u64;
+
 impl CpuTables {
     pub const fn new() -> Self {
         CpuTables {

@@ -120,24 +120,73 @@ macro_rules! stub {
             "\n jmp exception_common\n"
         )
     };
+    ($v:literal, paranoid) => {
+        concat!(
+            "exc_stub_",
+            $v,
+            ":\n push 0\n push ",
+            $v,
+            "\n jmp paranoid_common\n"
+        )
+    };
+    ($v:literal, error_code, paranoid) => {
+        concat!("exc_stub_", $v, ":\n push ", $v, "\n jmp paranoid_common\n")
+    };
 }
 
 global_asm!(
     ".section .text.exceptions, \"ax\"",
-    stub!(0), stub!(1), stub!(2), stub!(3), stub!(4), stub!(5), stub!(6), stub!(7),
-    stub!(8, error_code), stub!(9), stub!(10, error_code), stub!(11, error_code),
+    stub!(0), stub!(1), stub!(2, paranoid), stub!(3), stub!(4), stub!(5), stub!(6), stub!(7),
+    stub!(8, error_code, paranoid), stub!(9), stub!(10, error_code), stub!(11, error_code),
     stub!(12, error_code), stub!(13, error_code), stub!(14, error_code), stub!(15),
-    stub!(16), stub!(17, error_code), stub!(18), stub!(19), stub!(20), stub!(21, error_code),
-    stub!(22), stub!(23), stub!(24), stub!(25), stub!(26), stub!(27), stub!(28),
-    stub!(29, error_code), stub!(30, error_code), stub!(31),
+    stub!(16), stub!(17, error_code), stub!(18, paranoid), stub!(19), stub!(20),
+    stub!(21, error_code), stub!(22), stub!(23), stub!(24), stub!(25), stub!(26), stub!(27),
+    stub!(28), stub!(29, error_code), stub!(30, error_code), stub!(31),
     stub!(224), stub!(225), stub!(226), stub!(255),
+    // From ring 3 (saved CS has RPL 3): SWAPGS in, and SWAPGS out when the frame still
+    // returns to ring 3 (the kill path rewrites it to return to the kernel).
     "exception_common:",
+    " test byte ptr [rsp + 24], 3",
+    " jz 2f",
+    " swapgs",
+    "2:",
     " push rax", " push rbx", " push rcx", " push rdx", " push rsi", " push rdi", " push rbp",
     " push r8", " push r9", " push r10", " push r11", " push r12", " push r13", " push r14",
     " push r15",
     " cld",
     " mov rdi, rsp",
     " call {dispatch}",
+    " pop r15", " pop r14", " pop r13", " pop r12", " pop r11", " pop r10", " pop r9",
+    " pop r8", " pop rbp", " pop rdi", " pop rsi", " pop rdx", " pop rcx", " pop rbx",
+    " pop rax",
+    " add rsp, 16",
+    " test byte ptr [rsp + 8], 3",
+    " jz 3f",
+    " swapgs",
+    "3:",
+    " iretq",
+    // NMI, #DF, #MC may arrive between SYSCALL and its SWAPGS (or SWAPGS and SYSRETQ), where
+    // CS says kernel but GS is the user's: decide by the GS base itself (kernel addresses
+    // have bit 63 set), as Linux's paranoid entry does, and restore what was found.
+    "paranoid_common:",
+    " push rax", " push rbx", " push rcx", " push rdx", " push rsi", " push rdi", " push rbp",
+    " push r8", " push r9", " push r10", " push r11", " push r12", " push r13", " push r14",
+    " push r15",
+    " cld",
+    " mov ecx, {gs_base_msr}",
+    " rdmsr",
+    " xor ebx, ebx",
+    " test edx, edx",
+    " js 4f",
+    " swapgs",
+    " mov ebx, 1",
+    "4:",
+    " mov rdi, rsp",
+    " call {dispatch}",
+    " test ebx, ebx",
+    " jz 5f",
+    " swapgs",
+    "5:",
     " pop r15", " pop r14", " pop r13", " pop r12", " pop r11", " pop r10", " pop r9",
     " pop r8", " pop rbp", " pop rdi", " pop rsi", " pop rdx", " pop rcx", " pop rbx",
     " pop rax",
@@ -158,6 +207,7 @@ global_asm!(
     ".quad exc_stub_224, exc_stub_225, exc_stub_226, exc_stub_255",
     ".text",
     dispatch = sym exception_dispatch,
+    gs_base_msr = const crate::cpu_local::IA32_GS_BASE,
 );
 
 unsafe extern "C" {
@@ -180,6 +230,7 @@ pub fn set_handler(vector: u8, handler: fn(&mut ExceptionFrame)) {
 
 /// Called by the common entry path with the saved registers; returning resumes them.
 extern "C" fn exception_dispatch(frame: &mut ExceptionFrame) {
+    super::user::clac_on_entry();
     let vector = frame.vector;
     if vector >= 32 {
         if vector == super::apic::SPURIOUS_VECTOR as u64 {
@@ -195,6 +246,18 @@ extern "C" fn exception_dispatch(frame: &mut ExceptionFrame) {
         return;
     }
     if vector == VEC_PAGE_FAULT as u64 && crate::demand::try_handle(frame) {
+        return;
+    }
+    if frame.cs & 3 != 0 {
+        // From ring 3: the user probe of the exception floor, else the program is killed.
+        let cr2 = if vector == VEC_PAGE_FAULT as u64 {
+            super::read_cr2()
+        } else {
+            0
+        };
+        if !crate::uspace::try_fixup_probe(frame, cr2) {
+            super::user::kill(frame, cr2);
+        }
         return;
     }
     if super::extable::try_fixup(frame) {

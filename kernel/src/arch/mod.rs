@@ -8,6 +8,7 @@ pub mod gdt;
 pub mod idt;
 pub mod port;
 pub mod tsc;
+pub mod user;
 
 use core::arch::asm;
 

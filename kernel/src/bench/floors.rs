@@ -25,6 +25,12 @@ fn measure(s: &Settings, buf: &mut [u64], mut f: impl FnMut() -> u64) -> usize {
 }
 
 pub fn run(s: &Settings) -> bool {
+    let kernel = run_kernel(s);
+    let user = super::ring3::run_floors(s);
+    kernel && user
+}
+
+fn run_kernel(s: &Settings) -> bool {
     let _irq = percpu::IrqGuard::new();
     let mut buf = SAMPLES.lock();
     let buf = &mut buf[..];

@@ -7,6 +7,7 @@
 
 pub mod floors;
 pub mod pf;
+pub mod ring3;
 pub mod shootdown;
 pub mod time;
 

@@ -1,4 +1,5 @@
-//! Page-fault latency and throughput in the per-CPU arenas (kernel mode, `crate::demand`).
+//! Page-fault latency and throughput in the per-CPU arenas (`crate::demand`): kernel mode in
+//! the CPU's window, and ring 3 in its arena of the user address space.
 //!
 //! Latency: every faulting access is timed on its own (serialised TSC around one store or
 //! load to an untouched page), with the handler's own time beside it, so the trap cost
@@ -11,20 +12,23 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use kernel_core::paging::{PTE_ADDR_MASK, PTE_P};
+use kernel_core::paging::{PTE_ADDR_MASK, PTE_P, PTE_US};
 use percpu::layout;
 
-use super::{Kind, P, SAMPLES, SAMPLES_AUX, SAMPLES_TRAP, Settings, check, emit, time};
+use super::{Kind, P, SAMPLES, SAMPLES_AUX, SAMPLES_TRAP, Settings, check, emit, ring3, time};
 use crate::arch::tsc;
-use crate::demand::{self, HANDLER_CYCLES};
-use crate::mm::{self, PAGE_SIZE};
+use crate::arch::user::{Exit, UserAccess};
+use crate::demand::{self, HANDLER_CYCLES, Space};
+use crate::mm::PAGE_SIZE;
+use crate::uspace::{self, Program, programs};
 use crate::{println, smp, work};
 
 /// Pages in one arena (15 MiB).
 const ARENA_PAGES: usize = (layout::ARENA_SIZE / PAGE_SIZE) as usize;
 
-/// The value the write faults store into each page (its index is added).
-const MAGIC: u64 = 0x5eed_0000_0000_0000;
+/// The value the write faults store into each page (its index is added); the user program
+/// stores the same.
+const MAGIC: u64 = programs::PF_MAGIC;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Access {
@@ -32,8 +36,8 @@ enum Access {
     Read,
 }
 
-/// Fault `count` untouched pages of this CPU's arena, handing each access's time and its
-/// handler's time to `sink`. Demand paging is on only for the loop.
+/// Fault `count` untouched pages of this CPU's kernel arena, handing each access's time and
+/// its handler's time to `sink`. Demand paging is on only for the loop.
 fn fault_pages(access: Access, count: usize, mut sink: impl FnMut(usize, u64, u64)) {
     let (start, _) = demand::arena();
     demand::enable(access == Access::Read);
@@ -55,11 +59,40 @@ fn fault_pages(access: Access, count: usize, mut sink: impl FnMut(usize, u64, u6
     demand::disable();
 }
 
-/// Check the first `count` arena pages after a round; returns the number of bad pages and
-/// the first problem. A frame mapped at two written pages shows up as a wrong first word (each
-/// page got its own value), so the content check also proves every frame is mapped once.
-fn verify(access: Access, count: usize) -> (usize, Option<&'static str>) {
-    let (start, _) = demand::arena();
+/// The same from ring 3: the user program touches `count` pages of this CPU's user arena,
+/// timing each access itself and asking the kernel for the handler's time after it; the
+/// samples are copied out under STAC/CLAC. The user space must be active.
+fn fault_pages_user(
+    access: Access,
+    count: usize,
+    mut sink: impl FnMut(usize, u64, u64),
+) -> Result<(), Exit> {
+    let (start, _) = Space::User.arena();
+    let va = ring3::sample_buffer(count as u64 * 16);
+    let mut flags = programs::timing_flags();
+    if access == Access::Read {
+        flags |= programs::FLAG_READ;
+    }
+    demand::enable(access == Access::Read);
+    let exit = uspace::run(Program::PfLoop, [start, count as u64, va, flags], false);
+    demand::disable();
+    if exit != Exit::Exited(count as u64) {
+        return Err(exit);
+    }
+    let mut pair = [0u64; 2];
+    for i in 0..count {
+        ring3::copy_from_user(va + i as u64 * 16, 1, &mut pair);
+        sink(i, pair[0], pair[1]);
+    }
+    Ok(())
+}
+
+/// Check the first `count` pages of this CPU's arena in `space` after a round; returns the
+/// number of bad pages and the first problem. A frame mapped at two written pages shows up as
+/// a wrong first word (each page got its own value), so the content check also proves every
+/// frame is mapped once. User pages are read through their user addresses under STAC/CLAC.
+fn verify(space: Space, access: Access, count: usize) -> (usize, Option<&'static str>) {
+    let (start, _) = space.arena();
     let zero = demand::zero_frame_phys();
     let mut bad = 0;
     let mut first = None;
@@ -67,15 +100,22 @@ fn verify(access: Access, count: usize) -> (usize, Option<&'static str>) {
         bad += 1;
         first.get_or_insert(why);
     };
+    let _ua = (space == Space::User).then(UserAccess::begin);
     for i in 0..count {
         let page = start + i as u64 * PAGE_SIZE;
-        let pte = mm::pte_slot(page).map_or(0, |s| s.load(Ordering::Relaxed));
+        let pte = space
+            .pte_slot(page)
+            .map_or(0, |s| s.load(Ordering::Relaxed));
         if pte & PTE_P == 0 {
             fail("a touched page is not mapped");
             continue;
         }
+        if (space == Space::User) != (pte & PTE_US != 0) {
+            fail("a page's user bit does not match its space");
+        }
         let frame = pte & PTE_ADDR_MASK;
-        // SAFETY: the page is mapped (checked above) and ours.
+        // SAFETY: the page is mapped (checked above) and ours; a user page is read with
+        // SMAP's access window open (`_ua`).
         let words = unsafe { core::slice::from_raw_parts(page as *const u64, 512) };
         match access {
             Access::Write => {
@@ -99,31 +139,72 @@ fn verify(access: Access, count: usize) -> (usize, Option<&'static str>) {
     (bad, first)
 }
 
-/// Latency of `total` faults of one kind, in rounds of at most one arena.
-fn latency(s: &Settings, access: Access) -> bool {
+/// Result and check names of one latency variant.
+fn names(space: Space, access: Access) -> [&'static str; 4] {
+    match (space, access) {
+        (Space::Kernel, Access::Write) => [
+            "pf_kernel_write",
+            "pf_kernel_handler",
+            "pf_kernel_trap",
+            "pf_write_pages_zeroed_once",
+        ],
+        (Space::Kernel, Access::Read) => [
+            "pf_kernel_read_zero",
+            "pf_kernel_read_zero_handler",
+            "pf_kernel_read_zero_trap",
+            "pf_read_pages_map_zero_frame",
+        ],
+        (Space::User, Access::Write) => [
+            "pf_user_write",
+            "pf_user_handler",
+            "pf_user_trap",
+            "pf_user_write_pages_zeroed_once",
+        ],
+        (Space::User, Access::Read) => [
+            "pf_user_read_zero",
+            "pf_user_read_zero_handler",
+            "pf_user_read_zero_trap",
+            "pf_user_read_pages_map_zero_frame",
+        ],
+    }
+}
+
+/// Latency of `warmup + samples` faults of one kind, in rounds of at most one arena.
+fn latency(s: &Settings, space: Space, access: Access) -> bool {
+    let [name, handler, trap_name, check_name] = names(space, access);
     let mut buf = SAMPLES.lock();
     let mut aux = SAMPLES_AUX.lock();
     let mut trap = SAMPLES_TRAP.lock();
     let want = s.warmup + s.samples;
     let _irq = percpu::IrqGuard::new();
+    let _active = (space == Space::User).then(uspace::activate);
     let (mut done, mut kept) = (0, 0);
     let (mut bad, mut first_bad) = (0, None);
     let mut pages_checked = 0;
     while done < want {
         let count = (want - done).min(ARENA_PAGES);
-        fault_pages(access, count, |i, t, h| {
+        let sink = |i: usize, t: u64, h: u64| {
             if done + i >= s.warmup && kept < buf.len() {
                 buf[kept] = t;
                 aux[kept] = h;
                 trap[kept] = t.saturating_sub(h);
                 kept += 1;
             }
-        });
-        let (b, why) = verify(access, count);
+        };
+        match space {
+            Space::Kernel => fault_pages(access, count, sink),
+            Space::User => {
+                if let Err(e) = fault_pages_user(access, count, sink) {
+                    demand::release(space, count);
+                    return ring3::failed(name, e);
+                }
+            }
+        }
+        let (b, why) = verify(space, access, count);
         bad += b;
         first_bad = first_bad.or(why);
         pages_checked += count;
-        let released = demand::release(count);
+        let released = demand::release(space, count);
         let expect = match access {
             Access::Write => (count, 0),
             Access::Read => (0, count),
@@ -134,22 +215,13 @@ fn latency(s: &Settings, access: Access) -> bool {
         }
         done += count;
     }
+    drop(_active);
     drop(_irq);
-    let (name, handler, trap_name, check_name) = match access {
-        Access::Write => (
-            "pf_kernel_write",
-            "pf_kernel_handler",
-            "pf_kernel_trap",
-            "pf_write_pages_zeroed_once",
-        ),
-        Access::Read => (
-            "pf_kernel_read_zero",
-            "pf_kernel_read_zero_handler",
-            "pf_kernel_read_zero_trap",
-            "pf_read_pages_map_zero_frame",
-        ),
+    let mode = match space {
+        Space::Kernel => "kernel",
+        Space::User => "user",
     };
-    let params = [("mode", P::S("kernel")), ("page", P::U(4096))];
+    let params = [("mode", P::S(mode)), ("page", P::U(4096))];
     emit(
         name,
         Kind::Workload,
@@ -188,10 +260,16 @@ fn latency(s: &Settings, access: Access) -> bool {
 }
 
 pub fn run_latency(s: &Settings) -> bool {
-    demand::prepare(crate::arch::cpu_id() as usize);
-    let a = latency(s, Access::Write);
-    let b = latency(s, Access::Read);
-    a && b
+    let me = crate::arch::cpu_id() as usize;
+    demand::prepare(me);
+    demand::prepare_user(me);
+    let mut ok = true;
+    for space in [Space::Kernel, Space::User] {
+        for access in [Access::Write, Access::Read] {
+            ok &= latency(s, space, access);
+        }
+    }
+    ok
 }
 
 // ---- throughput ----
@@ -227,8 +305,8 @@ fn fault_and_record(pages: usize) {
     demand::disable();
     FIRST_START.fetch_min(t0, Ordering::AcqRel);
     LAST_END.fetch_max(t1, Ordering::AcqRel);
-    let (bad, _) = verify(Access::Write, pages);
-    let rel = demand::release(pages);
+    let (bad, _) = verify(Space::Kernel, Access::Write, pages);
+    let rel = demand::release(Space::Kernel, pages);
     BAD_PAGES.fetch_add(bad as u64 + (rel.mapped != pages) as u64, Ordering::AcqRel);
 }
 

@@ -55,10 +55,18 @@ pub static KERNEL_SPACE: Mutex<Option<KernelSpace>> = Mutex::new(None);
 pub static KERNEL_PML4: AtomicU64 = AtomicU64::new(0);
 
 /// A frame source that counts, optionally restricted below a limit.
-struct Frames<'a> {
+pub struct Frames<'a> {
     alloc: &'a mut FrameAllocator,
     below: Option<u64>,
     taken: u64,
+}
+
+impl Frames<'_> {
+    /// Give a frame taken from this source back.
+    pub fn free(&mut self, frame: u64) {
+        self.alloc.free(frame);
+        self.taken -= 1;
+    }
 }
 
 impl FrameSource for Frames<'_> {
@@ -290,6 +298,32 @@ fn with_kernel_mapper<R>(f: impl FnOnce(&mut Mapper<KernelPhysMem>, &mut Frames)
     r
 }
 
+/// Run `f` with a mapper over the tables rooted at `root` (not the kernel's: a user address
+/// space, whose owner serialises changes to it) and a frame source from the global allocator.
+pub fn with_mapper<R>(
+    root: u64,
+    f: impl FnOnce(&mut Mapper<KernelPhysMem>, &mut Frames) -> R,
+) -> R {
+    let nx = cpu::features().nx;
+    let mut frames = FRAMES.lock();
+    let alloc = frames.as_mut().expect("frame allocator not initialised");
+    let mem = KernelPhysMem;
+    // SAFETY: `root` and its tables are frames reached through the direct map; the caller
+    // serialises changes to them (see the contract above).
+    let mut mapper = unsafe { Mapper::new(&mem, root, nx) };
+    let mut src = Frames {
+        alloc,
+        below: None,
+        taken: 0,
+    };
+    f(&mut mapper, &mut src)
+}
+
+/// Physical address of a kernel virtual address (None when unmapped).
+pub fn virt_to_phys(virt: u64) -> Option<u64> {
+    with_kernel_mapper(|mapper, _| mapper.translate(virt).map(|t| t.phys))
+}
+
 /// Map firmware tables (ACPI, the BIOS area) read-only at their direct-map address.
 pub fn map_firmware(phys: u64, len: u64) -> u64 {
     map_on_demand(phys, len, kernel_flags(false, false, CacheMode::WriteBack))
@@ -385,8 +419,13 @@ pub fn prepare_tables(virt: u64, len: u64) {
 /// map; None when a table on the way is missing or a large page maps it. Whoever writes it
 /// must own the address range (a per-CPU arena is written only by its CPU).
 pub fn pte_slot(virt: u64) -> Option<&'static AtomicU64> {
+    pte_slot_in(KERNEL_PML4.load(Ordering::Relaxed), virt)
+}
+
+/// The 4 KiB page-table entry of `virt` in the tables rooted at `root` (see `pte_slot`).
+pub fn pte_slot_in(root: u64, virt: u64) -> Option<&'static AtomicU64> {
     use kernel_core::paging::{PTE_ADDR_MASK, PTE_PS};
-    let mut table = KERNEL_PML4.load(Ordering::Relaxed);
+    let mut table = root;
     for level in (1..=4).rev() {
         let index = (virt >> (12 + 9 * (level - 1))) & 0x1FF;
         // SAFETY: `table` is a page-table frame of the kernel's tables (reached through the

@@ -1,0 +1,283 @@
+//! The user address space the benchmarks run ring-3 code in: one set of page tables that
+//! every CPU loads (a process with one thread per CPU). Its kernel half is the kernel's own:
+//! the upper 256 PML4 entries point at the kernel's PDPTs, which all exist from boot, so
+//! nothing kernel-side ever needs copying again. The lower half follows
+//! `kernel_core::uspace` (program text, shared page, stacks, sample buffers, the shootdown
+//! region, the demand-zero arenas). User pages are never global; where the CPU has PCIDs the
+//! space runs as PCID [`USER_PCID`] and the kernel's tables as PCID 0.
+//!
+//! The kernel reaches user memory through user addresses only inside
+//! [`UserAccess`](crate::arch::user::UserAccess) (STAC/CLAC); the shared page is kernel data
+//! (`SHARED`) mapped into the space as well.
+
+pub mod programs;
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use kernel_core::paging::{CacheMode, PageFlags, PageSize};
+use kernel_core::uspace as ul;
+use percpu::MAX_CPUS;
+
+use crate::arch::idt::{ExceptionFrame, VEC_PAGE_FAULT};
+use crate::arch::user::{self, Exit, UserCall};
+use crate::arch::{self, cpu};
+use crate::mm::{self, KERNEL_PML4, PAGE_SIZE};
+pub use programs::Program;
+
+/// PCID of the user address space (the kernel's tables run as PCID 0).
+pub const USER_PCID: u64 = 1;
+/// CR3 bit 63 with CR4.PCIDE: keep the TLB entries of the PCID being loaded (SDM vol. 3A,
+/// 4.10.4.1).
+const CR3_NOFLUSH: u64 = 1 << 63;
+
+/// State shared between the kernel and ring-3 code (mapped at `kernel_core::uspace::SHARED`):
+/// the shootdown oracle's control words and each CPU's last checked generation. The user
+/// reader program reads these offsets (see `programs.rs`).
+#[repr(C, align(4096))]
+pub struct Shared {
+    /// Readers stop when non-zero.
+    pub stop: AtomicU64,
+    /// The generation every reader must see.
+    pub generation: AtomicU64,
+    /// Pages the readers read each pass.
+    pub read_pages: AtomicU64,
+    /// Reads that returned an older generation.
+    pub stale_reads: AtomicU64,
+    _pad: [u64; 4],
+    /// Per CPU: the generation its last complete pass expected.
+    pub checked: [AtomicU64; MAX_CPUS],
+}
+
+const _: () = assert!(core::mem::size_of::<Shared>() as u64 <= ul::SHARED_MAX);
+
+pub static SHARED: Shared = Shared {
+    stop: AtomicU64::new(0),
+    generation: AtomicU64::new(0),
+    read_pages: AtomicU64::new(0),
+    stale_reads: AtomicU64::new(0),
+    _pad: [0; 4],
+    checked: [const { AtomicU64::new(0) }; MAX_CPUS],
+};
+
+/// The space's PML4 (physical), and the lock serialising changes to its tables (the PTEs of
+/// an arena or of the shootdown region are written by their one owner without it).
+static PML4: spin::Once<u64> = spin::Once::new();
+static TABLES: spin::Mutex<()> = spin::Mutex::new(());
+/// Stacks mapped so far (one bit per CPU).
+static STACKS: [AtomicU64; MAX_CPUS / 64] = [const { AtomicU64::new(0) }; MAX_CPUS / 64];
+
+const fn user_flags(writable: bool, executable: bool) -> PageFlags {
+    PageFlags {
+        writable,
+        user: true,
+        executable,
+        global: false,
+        cache: CacheMode::WriteBack,
+    }
+}
+
+/// The space's PML4, built on first use: kernel half shared, program text and the shared
+/// page mapped.
+pub fn pml4() -> u64 {
+    *PML4.call_once(build)
+}
+
+fn build() -> u64 {
+    let root = mm::alloc_frame().expect("out of memory for the user PML4");
+    let kernel = KERNEL_PML4.load(Ordering::Relaxed);
+    // SAFETY: both PML4s are frames reached through the direct map; the new one is ours.
+    unsafe {
+        let new = mm::phys_to_virt(root) as *mut u64;
+        let old = mm::phys_to_virt(kernel) as *const u64;
+        for i in 0..512 {
+            let e = if i >= mm::layout::KERNEL_HALF_FIRST_PML4_SLOT {
+                old.add(i).read_volatile()
+            } else {
+                0
+            };
+            new.add(i).write_volatile(e);
+        }
+    }
+    let code = programs::blob();
+    assert!(code.len() as u64 <= ul::CODE_MAX, "user programs too large");
+    // The shared state's frames (kernel data), looked up before the mapper holds the frame
+    // allocator's lock.
+    let shared = &raw const SHARED as u64;
+    let shared_pages = (core::mem::size_of::<Shared>() as u64).div_ceil(PAGE_SIZE);
+    let mut shared_frames = [0u64; (ul::SHARED_MAX / PAGE_SIZE) as usize];
+    for (i, f) in shared_frames[..shared_pages as usize]
+        .iter_mut()
+        .enumerate()
+    {
+        *f = mm::virt_to_phys(shared + i as u64 * PAGE_SIZE).expect("SHARED is mapped");
+    }
+    let _g = TABLES.lock();
+    mm::with_mapper(root, |mapper, src| {
+        let mut off = 0;
+        while off < code.len() {
+            let f = kernel_core::paging::FrameSource::alloc_frame(src).expect("out of memory");
+            let n = (code.len() - off).min(PAGE_SIZE as usize);
+            // SAFETY: a fresh frame through the direct map; the text is copied, the rest of
+            // the page is filled with INT3 (0xCC).
+            unsafe {
+                let dst = mm::phys_to_virt(f) as *mut u8;
+                core::ptr::write_bytes(dst, 0xCC, PAGE_SIZE as usize);
+                core::ptr::copy_nonoverlapping(code.as_ptr().add(off), dst, n);
+            }
+            mapper
+                .map(
+                    ul::CODE + off as u64,
+                    f,
+                    PageSize::Size4K,
+                    user_flags(false, true),
+                    src,
+                )
+                .expect("map user text");
+            off += PAGE_SIZE as usize;
+        }
+        for (i, &phys) in shared_frames[..shared_pages as usize].iter().enumerate() {
+            let i = i as u64;
+            mapper
+                .map(
+                    ul::SHARED + i * PAGE_SIZE,
+                    phys,
+                    PageSize::Size4K,
+                    user_flags(true, false),
+                    src,
+                )
+                .expect("map the shared page");
+        }
+    });
+    root
+}
+
+/// The value to load into CR3 for this space.
+fn cr3_value(flush: bool) -> u64 {
+    if cpu::pcid_enabled() {
+        pml4() | USER_PCID | if flush { 0 } else { CR3_NOFLUSH }
+    } else {
+        pml4()
+    }
+}
+
+/// This CPU runs in the user address space until the guard drops (back to the kernel's
+/// tables). Loading it flushes the space's own (non-global) translations, so a CPU starts
+/// from a TLB that holds nothing stale of it.
+pub struct Active(());
+
+pub fn activate() -> Active {
+    let v = cr3_value(true);
+    // SAFETY: the space's kernel half is the kernel's, so the running code, stack and data
+    // stay mapped at the same addresses.
+    unsafe { arch::write_cr3(v) };
+    Active(())
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        let k = KERNEL_PML4.load(Ordering::Relaxed);
+        let v = if cpu::pcid_enabled() {
+            k | CR3_NOFLUSH
+        } else {
+            k
+        };
+        // SAFETY: the kernel's own tables; PCID 0 keeps its entries.
+        unsafe { arch::write_cr3(v) };
+    }
+}
+
+/// Whether this CPU runs in the user address space now.
+pub fn is_active() -> bool {
+    PML4.get()
+        .is_some_and(|&p| arch::read_cr3() & kernel_core::paging::PTE_ADDR_MASK == p)
+}
+
+/// Map `[virt, virt + len)` with fresh zeroed frames, user read-write, no-execute; pages
+/// already mapped are kept.
+pub fn map_fresh(virt: u64, len: u64) {
+    let root = pml4();
+    let _g = TABLES.lock();
+    mm::with_mapper(root, |mapper, src| {
+        let mut v = virt;
+        while v < virt + len {
+            if mapper.translate(v).is_none() {
+                let f = kernel_core::paging::FrameSource::alloc_frame(src).expect("out of memory");
+                // SAFETY: a fresh frame through the direct map.
+                unsafe {
+                    core::ptr::write_bytes(mm::phys_to_virt(f) as *mut u8, 0, PAGE_SIZE as usize)
+                };
+                mapper
+                    .map(v, f, PageSize::Size4K, user_flags(true, false), src)
+                    .expect("map user memory");
+            }
+            v += PAGE_SIZE;
+        }
+    })
+}
+
+/// Build the page tables (user-accessible) down to the 4 KiB level for `[virt, virt + len)`
+/// so that mapping a page there is one PTE write; nothing stays mapped.
+pub fn prepare_tables(virt: u64, len: u64) {
+    const SPAN: u64 = 2 << 20;
+    let root = pml4();
+    let _g = TABLES.lock();
+    mm::with_mapper(root, |mapper, src| {
+        let mut v = virt;
+        while v < virt + len {
+            if mm::pte_slot_in(root, v).is_none() {
+                let dummy =
+                    kernel_core::paging::FrameSource::alloc_frame(src).expect("out of memory");
+                mapper
+                    .map(v, dummy, PageSize::Size4K, user_flags(true, false), src)
+                    .expect("build user page tables");
+                mapper.unmap(v).expect("just mapped");
+                arch::invlpg(v);
+                src.free(dummy);
+            }
+            v = (v / SPAN + 1) * SPAN;
+        }
+    })
+}
+
+/// The 4 KiB PTE of `virt` in this space (None when a table on the way is missing).
+pub fn pte_slot(virt: u64) -> Option<&'static AtomicU64> {
+    mm::pte_slot_in(pml4(), virt)
+}
+
+/// Top of CPU `cpu`'s user stack, mapped on first use.
+fn stack_top(cpu: usize) -> u64 {
+    let top = ul::stack_top(cpu as u64);
+    let bit = 1u64 << (cpu % 64);
+    if STACKS[cpu / 64].load(Ordering::Acquire) & bit == 0 {
+        map_fresh(top - PAGE_SIZE, PAGE_SIZE);
+        STACKS[cpu / 64].fetch_or(bit, Ordering::AcqRel);
+    }
+    top
+}
+
+/// Run `program` in ring 3 on this CPU (the space must be active), with interrupts on or off
+/// while it runs.
+pub fn run(program: Program, args: [u64; 4], interrupts: bool) -> Exit {
+    assert!(
+        is_active(),
+        "the user address space is not loaded on this CPU"
+    );
+    let me = arch::cpu_id() as usize;
+    let call = UserCall {
+        rip: ul::CODE + programs::entry(program),
+        rsp: stack_top(me),
+        rflags: user::RFLAGS_RESERVED1 | if interrupts { user::RFLAGS_IF } else { 0 },
+        args,
+    };
+    user::enter(&call)
+}
+
+/// A #PF from ring 3 at the fault probe of `fault_loop`: resume after the probing load.
+pub fn try_fixup_probe(frame: &mut ExceptionFrame, cr2: u64) -> bool {
+    let (insn, resume) = programs::probe();
+    if frame.vector == VEC_PAGE_FAULT as u64 && cr2 == ul::PROBE && frame.rip == ul::CODE + insn {
+        frame.rip = ul::CODE + resume;
+        return true;
+    }
+    false
+}
