@@ -46,7 +46,10 @@ pub fn print(info: &BootInfo) {
         .bool("pages_1g", f.pages_1g)
         .bool("smep", f.smep)
         .bool("smap", f.smap)
+        .bool("smep_on", cpu::read_cr4() & cpu::CR4_SMEP != 0)
+        .bool("smap_on", cpu::read_cr4() & cpu::CR4_SMAP != 0)
         .bool("pcid", f.pcid)
+        .bool("pcid_on", cpu::pcid_enabled())
         .bool("invpcid", f.invpcid)
         .bool("x2apic", f.x2apic));
 }

@@ -43,6 +43,11 @@ percpu! {
     /// Faults served on this CPU.
     pub static FAULTS_SERVED: u64 = 0;
     static CACHE: FrameCache = FrameCache { len: 0, frames: [0; CACHE_CAPACITY] };
+    /// While set (`with_handler_log`): where each fault's handler time is appended, its
+    /// capacity and the count so far (ring-3 runs, which cannot read HANDLER_CYCLES).
+    static LOG_PTR: u64 = 0;
+    static LOG_CAP: u64 = 0;
+    static LOG_LEN: u64 = 0;
 }
 
 /// The shared zero frame (physical), set up by `init`.
@@ -219,8 +224,30 @@ pub fn try_handle(frame: &mut ExceptionFrame) -> bool {
         return false;
     }
     FAULTS_SERVED.add(1);
-    HANDLER_CYCLES.write(tsc::rdtsc().wrapping_sub(t0));
+    let cycles = tsc::rdtsc().wrapping_sub(t0);
+    HANDLER_CYCLES.write(cycles);
+    let log = LOG_PTR.read();
+    if log != 0 {
+        let n = LOG_LEN.read();
+        if n < LOG_CAP.read() {
+            // SAFETY: `with_handler_log` set the pointer to a live `&mut [u64]` of LOG_CAP
+            // elements that nothing else touches until it clears the pointer.
+            unsafe { ((log + n * 8) as *mut u64).write(cycles) };
+            LOG_LEN.write(n + 1);
+        }
+    }
     true
+}
+
+/// Run `f` while this CPU's fault handler appends its time for each fault it serves to `log`;
+/// returns `f`'s result and the number of entries written.
+pub fn with_handler_log<R>(log: &mut [u64], f: impl FnOnce() -> R) -> (R, usize) {
+    LOG_LEN.write(0);
+    LOG_CAP.write(log.len() as u64);
+    LOG_PTR.write(log.as_mut_ptr() as u64);
+    let r = f();
+    LOG_PTR.write(0);
+    (r, LOG_LEN.read() as usize)
 }
 
 /// What `release` found in the pages it unmapped.

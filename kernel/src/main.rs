@@ -71,7 +71,7 @@ extern "C" fn kernel_main(loader_magic: u32, loader_info: u32) -> ! {
         exit::finish(ExitCode::Pass);
     }
 
-    mm::init(info, features);
+    mm::init(info, features, !opts.nosmap);
     arch::tsc::init();
     bench::time::init();
     boot::print_summary(info);

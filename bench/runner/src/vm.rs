@@ -255,6 +255,9 @@ pub struct ResolvedVm {
     pub bios: Option<PathBuf>,
     pub boot: Boot,
     pub timeout: f64,
+    /// Add `nosmap` to the kernel's command line: the software KVM backend (kvm_pvm) fails
+    /// with "emulation failure" on STAC/CLAC, and its CPUID reports SMAP whatever `-cpu` says.
+    pub nosmap: bool,
 }
 
 /// What QEMU boots.
@@ -293,6 +296,7 @@ impl ResolvedVm {
             timeout: vm
                 .timeout
                 .unwrap_or_else(|| default_timeout_secs(accel, vm.smp)),
+            nosmap: accel == Accel::Kvm && crate::cases::software_kvm(),
         })
     }
 
@@ -342,6 +346,10 @@ impl ResolvedVm {
         match media {
             BootMedia::Kernel { elf, args } => {
                 a.extend(["-kernel".into(), elf.display().to_string()]);
+                let mut args = args.to_vec();
+                if self.nosmap && !args.iter().any(|w| w == "nosmap") {
+                    args.push("nosmap".into());
+                }
                 if !args.is_empty() {
                     a.extend(["-append".into(), args.join(" ")]);
                 }

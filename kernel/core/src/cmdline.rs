@@ -131,6 +131,9 @@ pub const SELFTESTS: &[&str] = &[
     "smp_all_online",
     "percpu_isolation",
     "ap_self_checks",
+    "user_mode",
+    "syscall",
+    "smap_smep",
 ];
 
 /// Every option of the kernel command line: the one place that lists them.
@@ -258,6 +261,12 @@ pub static OPTIONS: &[OptSpec] = &[
         kind: OptKind::Flag,
         help: "failure injection: read the MADT with one byte flipped (its checksum fails), so \
                the kernel must continue on the BSP alone",
+    },
+    OptSpec {
+        key: "nosmap",
+        kind: OptKind::Flag,
+        help: "leave CR4.SMAP off (for hypervisors that cannot run STAC/CLAC, such as the \
+               software KVM backend kvm_pvm; the runner adds it there)",
     },
     OptSpec {
         key: "crash",
@@ -420,6 +429,8 @@ pub struct Options<'a> {
     pub smp_late: Option<u32>,
     /// `acpi_corrupt_madt`: read the MADT with one byte flipped (failure injection).
     pub acpi_corrupt_madt: bool,
+    /// `nosmap`: leave SMAP off even where the CPU has it.
+    pub nosmap: bool,
     /// The benchmark keys.
     pub bench: BenchOptions,
 }
@@ -438,6 +449,7 @@ impl<'a> Options<'a> {
             ("smp_fake_apic", Value::UInt(id)) => self.smp_fake_apic = Some(id as u32),
             ("smp_late", Value::UInt(id)) => self.smp_late = Some(id as u32),
             ("acpi_corrupt_madt", Value::Flag) => self.acpi_corrupt_madt = true,
+            ("nosmap", Value::Flag) => self.nosmap = true,
             ("bench", Value::List(list)) => self.bench.groups = Some(BenchOptions::select(list)),
             ("bench_samples", Value::UInt(n)) => self.bench.samples = Some(n),
             ("bench_warmup", Value::UInt(n)) => self.bench.warmup = Some(n),

@@ -14,6 +14,7 @@ use super::gdt::{IST_DOUBLE_FAULT, IST_MACHINE_CHECK, IST_NMI, KERNEL_CS};
 
 pub const VEC_DIVIDE: u8 = 0;
 pub const VEC_NMI: u8 = 2;
+pub const VEC_INVALID_OPCODE: u8 = 6;
 pub const VEC_DOUBLE_FAULT: u8 = 8;
 pub const VEC_GENERAL_PROTECTION: u8 = 13;
 pub const VEC_PAGE_FAULT: u8 = 14;
@@ -249,13 +250,13 @@ extern "C" fn exception_dispatch(frame: &mut ExceptionFrame) {
         return;
     }
     if frame.cs & 3 != 0 {
-        // From ring 3: the user probe of the exception floor, else the program is killed.
+        // From ring 3: the harness's probe fault or exit trap, else the program is killed.
         let cr2 = if vector == VEC_PAGE_FAULT as u64 {
             super::read_cr2()
         } else {
             0
         };
-        if !crate::uspace::try_fixup_probe(frame, cr2) {
+        if !crate::uspace::try_handle_exception(frame, cr2) {
             super::user::kill(frame, cr2);
         }
         return;

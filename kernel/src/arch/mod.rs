@@ -85,6 +85,13 @@ pub unsafe fn write_cr3(pml4: u64) {
     unsafe { asm!("mov cr3, {}", in(reg) pml4, options(nostack, preserves_flags)) };
 }
 
+/// Reload CR3 with its own value: drops every non-global translation of the current address
+/// space (with PCIDs: of the current PCID only; bit 63 clear asks for the flush).
+pub fn flush_current_space() {
+    // SAFETY: the same tables, so everything stays mapped.
+    unsafe { write_cr3(read_cr3() & !(1 << 63)) };
+}
+
 /// Invalidate the TLB entry for one page on this CPU (INVLPG).
 #[inline]
 pub fn invlpg(virt: u64) {

@@ -6,8 +6,9 @@
 //! RFLAGS on the current stack, records that stack pointer as this CPU's return point *and*
 //! as TSS.RSP0, swaps GS to the user value and IRETs to ring 3. Every entry from ring 3
 //! (interrupt, exception, SYSCALL) therefore runs below the caller's frame. The program ends
-//! with `syscall(SYS_EXIT, value)`, which unwinds to the caller with `value`; a user exception
-//! nobody handles ends it too, with [`Exit::Killed`].
+//! with `syscall(SYS_EXIT, value)` or at its exit trap (`exit_by_trap`), either of which
+//! unwinds to the caller with `value`; a user exception nobody handles ends it too, with
+//! [`Exit::Killed`].
 //!
 //! GS: in the kernel GS base is this CPU's window and IA32_KERNEL_GS_BASE holds the user's
 //! (0); every entry from ring 3 and every return to it executes SWAPGS. The entry stubs decide
@@ -44,8 +45,6 @@ pub const RFLAGS_RESERVED1: u64 = 1 << 1;
 pub const SYS_EXIT: u64 = 0;
 /// Does nothing and returns 0: the system-call floor.
 pub const SYS_NULL: u64 = 1;
-/// Returns the TSC ticks the demand-paging handler spent on this CPU's last fault.
-pub const SYS_LAST_FAULT_CYCLES: u64 = 2;
 /// Returned in RAX for an unknown system call number.
 pub const ENOSYS: u64 = u64::MAX;
 
@@ -181,12 +180,31 @@ pub fn enter(call: &UserCall) -> Exit {
 /// stack (ring 0; the exit path sees a kernel CS and leaves GS alone).
 pub fn kill(frame: &mut ExceptionFrame, cr2: u64) {
     KILL_INFO.with(|k| *k = [frame.vector, frame.rip, cr2]);
+    return_to_caller(frame, KILLED);
+}
+
+/// The program reached its exit trap: return `value` to `enter`'s caller.
+pub fn exit_by_trap(frame: &mut ExceptionFrame, value: u64) {
+    return_to_caller(frame, value);
+}
+
+fn return_to_caller(frame: &mut ExceptionFrame, rax: u64) {
     frame.rip = user_killed as usize as u64;
     frame.cs = KERNEL_CS as u64;
     frame.ss = KERNEL_DS as u64;
     frame.rsp = USER_RETURN_RSP.read();
     frame.rflags = RFLAGS_RESERVED1;
-    frame.rax = KILLED;
+    frame.rax = rax;
+}
+
+/// Whether a program was killed because its SYSCALL arrived at the kernel's entry point still
+/// in ring 3 (a #PF fetching LSTAR's target from user mode): a hypervisor that does not
+/// virtualise SYSCALL for this guest. No real CPU does this.
+pub fn syscall_not_virtualised(e: &Exit) -> bool {
+    matches!(*e, Exit::Killed { vector, rip, cr2 }
+        if vector == super::idt::VEC_PAGE_FAULT as u64
+            && rip == syscall_entry as usize as u64
+            && cr2 == rip)
 }
 
 unsafe extern "C" {
@@ -274,7 +292,6 @@ global_asm!(
 extern "C" fn syscall_dispatch(nr: u64, _arg: u64) -> u64 {
     match nr {
         SYS_NULL => 0,
-        SYS_LAST_FAULT_CYCLES => crate::demand::HANDLER_CYCLES.read(),
         _ => ENOSYS,
     }
 }

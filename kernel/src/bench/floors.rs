@@ -184,6 +184,17 @@ pub fn invpcid_all_including_global() {
     };
 }
 
+/// INVPCID type 1: every non-global translation of one PCID (with CR4.PCIDE off, `pcid`
+/// must be 0).
+pub fn invpcid_single_context(pcid: u64) {
+    let desc = [pcid & 0xFFF, 0u64];
+    // SAFETY: type 1 reads the PCID from the descriptor; only the TLB changes. The caller
+    // passes the current PCID (0 when PCIDs are off), which is always valid.
+    unsafe {
+        core::arch::asm!("invpcid {}, [{}]", in(reg) 1u64, in(reg) &desc, options(nostack, preserves_flags))
+    };
+}
+
 percpu! {
     static GS_PROBE: u64 = 1;
 }

@@ -91,7 +91,8 @@ const fn kernel_flags(writable: bool, executable: bool, cache: CacheMode) -> Pag
 }
 
 /// Build the kernel's page tables and switch to them; the identity map is gone afterwards.
-pub fn init(info: &BootInfo, f: &cpu::Features) {
+/// `smap`: turn SMAP on where the CPU has it (`nosmap` on the command line says no).
+pub fn init(info: &BootInfo, f: &cpu::Features, smap: bool) {
     program_pat(f);
 
     // The allocator's bitmap, placed in usable memory the prekernel tables reach.
@@ -203,7 +204,7 @@ pub fn init(info: &BootInfo, f: &cpu::Features) {
     PHYS_OFFSET.store(DIRECT_MAP_BASE, Ordering::Relaxed);
     // SAFETY: the bitmap is now reached through the direct map.
     unsafe { alloc.relocate(phys_to_virt(bitmap_phys) as *mut u64) };
-    enable_protection(f);
+    enable_protection(f, smap);
 
     KERNEL_PML4.store(pml4, Ordering::Relaxed);
     *FRAMES.lock() = Some(alloc);
@@ -227,7 +228,7 @@ fn program_pat(f: &cpu::Features) {
 
 /// CR0.WP (the kernel honours read-only pages), CR4.PGE (global kernel pages survive CR3
 /// loads), SMEP and SMAP where the CPU has them.
-fn enable_protection(f: &cpu::Features) {
+fn enable_protection(f: &cpu::Features, smap: bool) {
     let mut cr4 = cpu::read_cr4();
     if f.pge {
         cr4 |= cpu::CR4_PGE;
@@ -235,7 +236,7 @@ fn enable_protection(f: &cpu::Features) {
     if f.smep {
         cr4 |= cpu::CR4_SMEP;
     }
-    if f.smap {
+    if f.smap && smap {
         cr4 |= cpu::CR4_SMAP;
     }
     // SAFETY: each bit is set only when CPUID reports the feature; the kernel maps nothing

@@ -18,7 +18,7 @@ use kernel_core::paging::{CacheMode, PageFlags, PageSize};
 use kernel_core::uspace as ul;
 use percpu::MAX_CPUS;
 
-use crate::arch::idt::{ExceptionFrame, VEC_PAGE_FAULT};
+use crate::arch::idt::{ExceptionFrame, VEC_INVALID_OPCODE, VEC_PAGE_FAULT};
 use crate::arch::user::{self, Exit, UserCall};
 use crate::arch::{self, cpu};
 use crate::mm::{self, KERNEL_PML4, PAGE_SIZE};
@@ -272,11 +272,17 @@ pub fn run(program: Program, args: [u64; 4], interrupts: bool) -> Exit {
     user::enter(&call)
 }
 
-/// A #PF from ring 3 at the fault probe of `fault_loop`: resume after the probing load.
-pub fn try_fixup_probe(frame: &mut ExceptionFrame, cr2: u64) -> bool {
+/// An exception from ring 3 the harness expects: the #PF of `fault_loop`'s probe (resume
+/// after the probing load) or the #UD of the exit trap (the program ends with RDI). False for
+/// anything else (the caller kills the program).
+pub fn try_handle_exception(frame: &mut ExceptionFrame, cr2: u64) -> bool {
     let (insn, resume) = programs::probe();
     if frame.vector == VEC_PAGE_FAULT as u64 && cr2 == ul::PROBE && frame.rip == ul::CODE + insn {
         frame.rip = ul::CODE + resume;
+        return true;
+    }
+    if frame.vector == VEC_INVALID_OPCODE as u64 && frame.rip == ul::CODE + programs::exit_trap() {
+        user::exit_by_trap(frame, frame.rdi);
         return true;
     }
     false

@@ -1,7 +1,7 @@
 //! The ring-3 programs, in assembly: position-independent code assembled into the kernel's
 //! read-only data and copied to the user text page (`uspace::CODE`), so the kernel never maps
 //! its own text user-accessible. Each program takes its arguments in RDI, RSI, RDX, R10 and
-//! ends with `syscall(SYS_EXIT, value)`.
+//! ends at the exit trap (`uprog_exit`) with its result in RDI.
 //!
 //! Timing inside the programs mirrors `bench::time`: start = fence, RDTSC, fence; stop =
 //! RDTSCP, fence (or fence, RDTSC, fence without RDTSCP). The fence is LFENCE, or MFENCE when
@@ -10,7 +10,7 @@
 
 use core::arch::global_asm;
 
-use crate::arch::user::{SYS_EXIT, SYS_LAST_FAULT_CYCLES, SYS_NULL};
+use crate::arch::user::SYS_NULL;
 
 /// Flag bits of the timing programs (R10).
 pub const FLAG_MFENCE: u64 = 1 << 0;
@@ -72,30 +72,50 @@ global_asm!(
     " shl rdx, 32", " or rax, rdx", " sub rax, rbp",
     ".endm",
     "",
-    // check(value): exit with (value << 8) | CPL | 0x10 if SYS_NULL did not return 0
-    // | 0x20 if an unknown call did not return ENOSYS.
+    // check(value): exit with (value << 8) | CPL.
     ".global uprog_check",
     "uprog_check:",
-    " mov r12, rdi",
-    " mov eax, {sys_null}",
-    " syscall",
-    " mov r13, rax",
-    " mov eax, 0x7777",
-    " syscall",
-    " mov r14, rax",
     " mov eax, cs",
     " and eax, 3",
-    " test r13, r13",
-    " jz 22f",
-    " or eax, 0x10",
-    "22:",
-    " cmp r14, -1",
-    " je 23f",
-    " or eax, 0x20",
-    "23:",
-    " shl r12, 8",
-    " or rax, r12",
-    " mov rdi, rax",
+    " shl rdi, 8",
+    " or rdi, rax",
+    " jmp uprog_exit",
+    "",
+    // syscall_check(value): SYS_NULL must return 0 (else +0x10000), an unknown number ENOSYS
+    // (else +0x20000), and RDI, RSI, RDX, R8, R9, R10 must survive both (else +0x40000); then
+    // syscall(SYS_EXIT, value + those bits).
+    ".global uprog_syscall_check",
+    "uprog_syscall_check:",
+    " mov r12, rdi",
+    " xor r13d, r13d",
+    " mov rsi, 0x5151",
+    " mov rdx, 0xd1d1",
+    " mov r8, 0x0808",
+    " mov r9, 0x0909",
+    " mov r10, 0x1010",
+    " mov eax, {sys_null}",
+    " syscall",
+    " test rax, rax",
+    " jz 24f",
+    " or r13, 0x10000",
+    "24:",
+    " mov eax, 0x7777",
+    " syscall",
+    " cmp rax, -1",
+    " je 25f",
+    " or r13, 0x20000",
+    "25:",
+    " cmp rdi, r12", " jne 26f",
+    " cmp rsi, 0x5151", " jne 26f",
+    " cmp rdx, 0xd1d1", " jne 26f",
+    " cmp r8, 0x0808", " jne 26f",
+    " cmp r9, 0x0909", " jne 26f",
+    " cmp r10, 0x1010", " jne 26f",
+    " jmp 27f",
+    "26:",
+    " or r13, 0x40000",
+    "27:",
+    " lea rdi, [r12 + r13]",
     " mov eax, {sys_exit}",
     " syscall",
     " ud2",
@@ -120,13 +140,11 @@ global_asm!(
     " cli",
     "35:",
     " xor edi, edi",
-    " mov eax, {sys_exit}",
-    " syscall",
-    " ud2",
+    " jmp uprog_exit",
     "",
     // pf_loop(first_page, count, out, flags): touch `count` pages 4 KiB apart, each access
-    // timed on its own; out[2i] = cycles, out[2i+1] = the handler's cycles (SYS_LAST_FAULT_
-    // CYCLES, asked after the timed region). exit(count).
+    // timed on its own into out[i] (the kernel logs each fault's handler time itself).
+    // exit(count).
     ".global uprog_pf_loop",
     "uprog_pf_loop:",
     " mov r13, rdi",
@@ -149,18 +167,13 @@ global_asm!(
     "44:",
     " TSTOP",
     " mov [r14], rax",
-    " mov eax, {sys_fault}",
-    " syscall",
-    " mov [r14 + 8], rax",
     " add r13, 4096",
-    " add r14, 16",
+    " add r14, 8",
     " inc r12",
     " jmp 42b",
     "49:",
     " mov rdi, r12",
-    " mov eax, {sys_exit}",
-    " syscall",
-    " ud2",
+    " jmp uprog_exit",
     "",
     // syscall_loop(out, count, flags): out[i] = cycles of one SYS_NULL round trip. exit(count).
     ".global uprog_syscall_loop",
@@ -181,9 +194,7 @@ global_asm!(
     " jmp 52b",
     "59:",
     " mov rdi, r12",
-    " mov eax, {sys_exit}",
-    " syscall",
-    " ud2",
+    " jmp uprog_exit",
     "",
     // fault_loop(out, count, flags, probe): out[i] = cycles of one #PF from ring 3 at the
     // never-mapped probe address, which the kernel resumes after (uprog_probe_resume).
@@ -209,9 +220,7 @@ global_asm!(
     " jmp 62b",
     "69:",
     " mov rdi, r12",
-    " mov eax, {sys_exit}",
-    " syscall",
-    " ud2",
+    " jmp uprog_exit",
     "",
     // reader(region, shared, checked): the shootdown target in ring 3. Until shared.stop:
     // read shared.read_pages pages of the region, count each value below shared.gen in
@@ -242,17 +251,20 @@ global_asm!(
     " jmp 82b",
     "89:",
     " xor edi, edi",
-    " mov eax, {sys_exit}",
-    " syscall",
+    " jmp uprog_exit",
+    // The exit trap: every program ends here with its result in RDI. The kernel recognises a
+    // #UD from ring 3 at this address as the program's end (no system call needed, so the
+    // harness also runs where SYSCALL is not virtualised; system calls proper use SYSCALL).
+    ".global uprog_exit",
+    "uprog_exit:",
     " ud2",
     ".global uprog_end",
     "uprog_end:",
     ".purgem TSTART",
     ".purgem TSTOP",
     ".popsection",
-    sys_exit = const SYS_EXIT,
     sys_null = const SYS_NULL,
-    sys_fault = const SYS_LAST_FAULT_CYCLES,
+    sys_exit = const crate::arch::user::SYS_EXIT,
     magic = const PF_MAGIC,
     off_stop = const core::mem::offset_of!(super::Shared, stop),
     off_gen = const core::mem::offset_of!(super::Shared, generation),
@@ -264,6 +276,7 @@ unsafe extern "C" {
     static uprog_start: u8;
     static uprog_end: u8;
     static uprog_check: u8;
+    static uprog_syscall_check: u8;
     static uprog_touch: u8;
     static uprog_pf_loop: u8;
     static uprog_syscall_loop: u8;
@@ -271,12 +284,14 @@ unsafe extern "C" {
     static uprog_probe_insn: u8;
     static uprog_probe_resume: u8;
     static uprog_reader: u8;
+    static uprog_exit: u8;
 }
 
 /// A program (its entry's offset in the blob).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Program {
     Check,
+    SyscallCheck,
     Touch,
     PfLoop,
     SyscallLoop,
@@ -299,6 +314,7 @@ pub fn blob() -> &'static [u8] {
 pub fn entry(p: Program) -> u64 {
     let sym = match p {
         Program::Check => &raw const uprog_check,
+        Program::SyscallCheck => &raw const uprog_syscall_check,
         Program::Touch => &raw const uprog_touch,
         Program::PfLoop => &raw const uprog_pf_loop,
         Program::SyscallLoop => &raw const uprog_syscall_loop,
@@ -306,6 +322,11 @@ pub fn entry(p: Program) -> u64 {
         Program::Reader => &raw const uprog_reader,
     };
     sym as u64 - start()
+}
+
+/// Offset of the exit trap.
+pub fn exit_trap() -> u64 {
+    &raw const uprog_exit as u64 - start()
 }
 
 /// Offsets of the fault probe's instruction and of where it resumes.

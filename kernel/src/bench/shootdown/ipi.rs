@@ -1,7 +1,8 @@
-//! The plain IPI protocol: INVLPG per page, or a CR4.PGE toggle for a full flush (the region's
-//! pages are global kernel mappings, which a CR3 reload would keep).
+//! The plain IPI protocol: INVLPG per page; for a full flush, a CR4.PGE toggle in the kernel
+//! half (the region's pages are global, which a CR3 reload would keep) or a CR3 reload in the
+//! user address space (non-global pages of the current PCID).
 
-use super::{Protocol, Request};
+use super::{Protocol, Request, Space};
 use crate::arch;
 use crate::bench::floors::flush_global_pge;
 use crate::mm::PAGE_SIZE;
@@ -15,7 +16,10 @@ impl Protocol for PlainIpi {
 
     fn invalidate(&self, req: &Request) {
         if req.full {
-            flush_global_pge();
+            match req.space {
+                Space::Kernel => flush_global_pge(),
+                Space::User => arch::flush_current_space(),
+            }
         } else {
             for i in 0..req.pages {
                 arch::invlpg(req.start + i * PAGE_SIZE);

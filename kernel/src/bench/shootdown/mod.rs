@@ -18,20 +18,28 @@ mod ipi;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use kernel_core::cmdline::ShootdownBreak;
-use kernel_core::paging::{PTE_G, PTE_P, PTE_RW, PTE_XD};
+use kernel_core::paging::{PTE_G, PTE_P, PTE_RW, PTE_US, PTE_XD};
+use kernel_core::uspace as ul;
 use percpu::{MAX_CPUS, layout, percpu, window_base};
 
 use super::{Kind, P, SAMPLES, Settings, check, emit, skip, time};
+use crate::arch::user::Exit;
 use crate::arch::{apic, idt, tsc};
+pub use crate::demand::Space;
 use crate::mm::{self, PAGE_SIZE};
+use crate::uspace::{self, Program, SHARED};
 use crate::{println, smp, work};
 
-/// What to invalidate: `pages` pages from `start`, or everything when `full`.
+/// What to invalidate: `pages` pages from `start`, or everything when `full`, in the kernel
+/// half (global translations) or in the user address space (the one loaded on every CPU the
+/// request reaches: each initiator and target runs in it; a CPU that loads it later starts
+/// from a flushed PCID, see `uspace::activate`).
 #[derive(Clone, Copy, Debug)]
 pub struct Request {
     pub start: u64,
     pub pages: u64,
     pub full: bool,
+    pub space: Space,
 }
 
 /// A shootdown protocol: how one CPU invalidates a request's translations.
@@ -77,6 +85,7 @@ pub struct RequestSlot {
     start: AtomicU64,
     pages: AtomicU64,
     full: AtomicBool,
+    user: AtomicBool,
     protocol: AtomicUsize,
     acks_left: AtomicU64,
 }
@@ -89,6 +98,7 @@ percpu! {
         start: AtomicU64::new(0),
         pages: AtomicU64::new(0),
         full: AtomicBool::new(false),
+        user: AtomicBool::new(false),
         protocol: AtomicUsize::new(0),
         acks_left: AtomicU64::new(0),
     };
@@ -125,6 +135,11 @@ pub fn serve_pending() {
                 start: slot.start.load(Ordering::Relaxed),
                 pages: slot.pages.load(Ordering::Relaxed),
                 full: slot.full.load(Ordering::Relaxed),
+                space: if slot.user.load(Ordering::Relaxed) {
+                    Space::User
+                } else {
+                    Space::Kernel
+                },
             };
             let proto = PROTOCOLS[slot.protocol.load(Ordering::Relaxed)];
             if BREAK_SKIP_INVLPG_CPU.load(Ordering::Relaxed) != me {
@@ -205,6 +220,7 @@ pub fn shootdown(
     slot.start.store(req.start, Ordering::Relaxed);
     slot.pages.store(req.pages, Ordering::Relaxed);
     slot.full.store(req.full, Ordering::Relaxed);
+    slot.user.store(req.space == Space::User, Ordering::Relaxed);
     slot.protocol.store(proto, Ordering::Relaxed);
     slot.acks_left
         .store(targets.len() as u64, Ordering::Relaxed);
@@ -262,56 +278,91 @@ pub fn shootdown(
 }
 
 // ---- the benchmark ----
+//
+// The region: 512 pages, in the kernel half (the BSP's arena, global pages, readers in ring 0)
+// or in the user address space (`kernel_core::uspace::REGION`, non-global user pages, readers
+// in ring 3 running `uspace::programs` "reader"). Two frame sets alternate: generation g maps
+// set g % 2, whose pages hold g. The readers check every value against the published
+// generation (`uspace::SHARED`, shared with ring 3), and each reports the generation its last
+// complete pass expected, so the initiator knows every target has looked after a change.
 
-/// Pages of the test region (in the BSP's arena): the largest shootdown.
-const REGION_PAGES: usize = 512;
-/// Leaf flags of the region: kernel half, global, as any kernel mapping.
+/// Pages of the test region: the largest shootdown.
+const REGION_PAGES: usize = ul::REGION_PAGES as usize;
+/// Leaf flags of the kernel region: kernel half, global, as any kernel mapping.
 const REGION_FLAGS: u64 = PTE_P | PTE_RW | PTE_XD | PTE_G;
+/// Leaf flags of the user region: user pages are never global.
+const USER_REGION_FLAGS: u64 = PTE_P | PTE_RW | PTE_US | PTE_XD;
 
-/// The region's two frame sets: generation g maps set g % 2, whose page i holds g in word 0.
+/// The region's two frame sets.
 static FRAMES: spin::Mutex<[[u64; REGION_PAGES]; 2]> = spin::Mutex::new([[0; REGION_PAGES]; 2]);
-/// The generation every target must see once a shootdown returned.
-static GEN: AtomicU64 = AtomicU64::new(0);
-/// Pages the readers read (and check) each pass.
-static READ_PAGES: AtomicU64 = AtomicU64::new(0);
-static STOP: AtomicBool = AtomicBool::new(false);
 static READERS_RUNNING: AtomicU64 = AtomicU64::new(0);
-/// Reads that returned a generation older than the one published.
-static STALE_READS: AtomicU64 = AtomicU64::new(0);
-/// Per CPU: the generation its last complete check pass expected.
-static CHECKED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// A ring-3 reader that ended other than by SYS_EXIT(0) (it was killed).
+static READER_FAILED: AtomicBool = AtomicBool::new(false);
 
-fn region() -> u64 {
-    window_base(0).expect("window 0") + layout::ARENA_OFFSET
+fn region(space: Space) -> u64 {
+    match space {
+        Space::Kernel => window_base(0).expect("window 0") + layout::ARENA_OFFSET,
+        Space::User => ul::REGION,
+    }
 }
 
-/// A target: keep reading the region's pages (so its TLB holds them) with interrupts on, and
-/// check each read against the published generation.
+fn region_pte(space: Space, page: u64) -> &'static AtomicU64 {
+    match space {
+        Space::Kernel => mm::pte_slot(page),
+        Space::User => uspace::pte_slot(page),
+    }
+    .expect("region tables")
+}
+
+fn space_name(space: Space) -> &'static str {
+    match space {
+        Space::Kernel => "kernel",
+        Space::User => "user",
+    }
+}
+
+/// A kernel-mode target: keep reading the region's pages (so its TLB holds them) with
+/// interrupts on, and check each read against the published generation.
 fn reader(_: u64) {
     let me = crate::arch::cpu_id() as usize;
-    let base = region();
+    let base = region(Space::Kernel);
     // Start from an empty TLB: the region was remapped to the current generation while no
     // reader ran, without a shootdown.
     crate::bench::floors::flush_global_pge();
     READERS_RUNNING.fetch_add(1, Ordering::AcqRel);
     crate::arch::interrupts_enable();
-    while !STOP.load(Ordering::Acquire) {
-        let expect = GEN.load(Ordering::Acquire);
-        let n = READ_PAGES.load(Ordering::Relaxed);
+    while SHARED.stop.load(Ordering::Acquire) == 0 {
+        let expect = SHARED.generation.load(Ordering::Acquire);
+        let n = SHARED.read_pages.load(Ordering::Relaxed);
         for i in 0..n {
             // SAFETY: the region's pages are always mapped (to one set or the other).
             let v = unsafe { ((base + i * PAGE_SIZE) as *const u64).read_volatile() };
             if v < expect {
-                STALE_READS.fetch_add(1, Ordering::Relaxed);
+                SHARED.stale_reads.fetch_add(1, Ordering::Relaxed);
             }
         }
-        CHECKED[me].store(expect, Ordering::Release);
+        SHARED.checked[me].store(expect, Ordering::Release);
     }
     crate::arch::interrupts_disable();
     READERS_RUNNING.fetch_sub(1, Ordering::AcqRel);
 }
 
-/// Map the region to generation `g`'s frames: writes g into them, then the PTEs.
+/// A ring-3 target: load the user address space (a fresh PCID or a flushed TLB) and run the
+/// reader program with interrupts on; shootdown IPIs interrupt it in ring 3.
+fn user_reader(_: u64) {
+    let me = crate::arch::cpu_id() as usize;
+    let _space = uspace::activate();
+    READERS_RUNNING.fetch_add(1, Ordering::AcqRel);
+    let checked = ul::SHARED + (core::mem::offset_of!(uspace::Shared, checked) + me * 8) as u64;
+    let exit = uspace::run(Program::Reader, [ul::REGION, ul::SHARED, checked, 0], true);
+    if exit != Exit::Exited(0) {
+        println!("bench: shootdown: the ring-3 reader on cpu {me} ended with {exit:?}");
+        READER_FAILED.store(true, Ordering::Release);
+    }
+    READERS_RUNNING.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// Write generation `g` into its frame set's first `pages` frames (through the direct map).
 fn prepare_generation(frames: &[[u64; REGION_PAGES]; 2], g: u64, pages: usize) {
     for f in &frames[(g % 2) as usize][..pages] {
         // SAFETY: our frame, through the direct map.
@@ -319,11 +370,16 @@ fn prepare_generation(frames: &[[u64; REGION_PAGES]; 2], g: u64, pages: usize) {
     }
 }
 
-fn remap(frames: &[[u64; REGION_PAGES]; 2], g: u64, pages: usize) {
-    let base = region();
+/// Point the region's first `pages` PTEs at generation `g`'s frames: the change a shootdown
+/// makes visible.
+fn remap(space: Space, frames: &[[u64; REGION_PAGES]; 2], g: u64, pages: usize) {
+    let base = region(space);
+    let flags = match space {
+        Space::Kernel => REGION_FLAGS,
+        Space::User => USER_REGION_FLAGS,
+    };
     for (i, f) in frames[(g % 2) as usize][..pages].iter().enumerate() {
-        let slot = mm::pte_slot(base + i as u64 * PAGE_SIZE).expect("region tables");
-        slot.store(f | REGION_FLAGS, Ordering::Release);
+        region_pte(space, base + i as u64 * PAGE_SIZE).store(f | flags, Ordering::Release);
     }
 }
 
@@ -333,37 +389,45 @@ struct Outcome {
     timed_out: bool,
 }
 
-/// Run `samples + warmup` shootdowns of `pages` pages (0 = full) to `targets`; samples go
-/// into `buf`. Readers must be running on the targets.
-fn measure(
-    s: &Settings,
+/// One measured configuration.
+struct Config<'a> {
+    space: Space,
     proto: usize,
     delivery: Delivery,
-    targets: &CpuSet,
+    targets: &'a CpuSet,
+    /// Pages changed (and read by the targets).
     pages: usize,
     full: bool,
+    /// A target not asked (the oracle's `leave_out`).
+    leave_out: Option<usize>,
+}
+
+/// Run `samples + warmup` shootdowns of one configuration; samples go into `buf`. Readers
+/// must be running on the targets, and on this CPU the region's space must be loaded.
+fn measure(
+    s: &Settings,
+    c: &Config,
     buf: &mut [u64],
     frames: &[[u64; REGION_PAGES]; 2],
     timeout_ticks: u64,
-    leave_out: Option<usize>,
 ) -> Outcome {
-    let mut asked = *targets;
-    if let Some(v) = leave_out {
+    let mut asked = *c.targets;
+    if let Some(v) = c.leave_out {
         asked.remove(v);
     }
-    let base = region();
+    let req = Request {
+        start: region(c.space),
+        pages: c.pages as u64,
+        full: c.full,
+        space: c.space,
+    };
     let mut kept = 0;
     for i in 0..s.warmup + s.samples {
-        let g = GEN.load(Ordering::Relaxed) + 1;
-        prepare_generation(frames, g, pages);
-        let req = Request {
-            start: base,
-            pages: pages as u64,
-            full,
-        };
+        let g = SHARED.generation.load(Ordering::Relaxed) + 1;
+        prepare_generation(frames, g, c.pages);
         let t0 = time::start();
-        remap(frames, g, pages);
-        let r = shootdown(proto, &req, &asked, delivery, timeout_ticks);
+        remap(c.space, frames, g, c.pages);
+        let r = shootdown(c.proto, &req, &asked, c.delivery, timeout_ticks);
         let t1 = time::stop();
         if let Err(e) = r {
             println!(
@@ -377,12 +441,12 @@ fn measure(
                 timed_out: true,
             };
         }
-        GEN.store(g, Ordering::Release);
+        SHARED.generation.store(g, Ordering::Release);
         // Every target completes one check pass against g before the next change, so a stale
         // translation cannot go unnoticed (bounded: a broken target still reads).
         let deadline = tsc::rdtsc() + timeout_ticks;
-        for t in targets.iter() {
-            while CHECKED[t].load(Ordering::Acquire) < g && tsc::rdtsc() < deadline {
+        for t in c.targets.iter() {
+            while SHARED.checked[t].load(Ordering::Acquire) < g && tsc::rdtsc() < deadline {
                 core::hint::spin_loop();
             }
         }
@@ -398,17 +462,23 @@ fn measure(
 }
 
 /// Bring every page of the region to the current generation (no reader runs), then start
-/// the readers on `targets`.
-fn start_readers(frames: &[[u64; REGION_PAGES]; 2], targets: &CpuSet, pages: usize) {
-    let g = GEN.load(Ordering::Relaxed);
+/// the readers of `space` on `targets`, reading `pages` pages.
+fn start_readers(space: Space, frames: &[[u64; REGION_PAGES]; 2], targets: &CpuSet, pages: usize) {
+    let g = SHARED.generation.load(Ordering::Relaxed);
     prepare_generation(frames, g, REGION_PAGES);
-    remap(frames, g, REGION_PAGES);
+    remap(space, frames, g, REGION_PAGES);
     crate::bench::floors::flush_global_pge();
-    STOP.store(false, Ordering::Release);
-    READ_PAGES.store(pages.max(1) as u64, Ordering::Release);
+    SHARED.stop.store(0, Ordering::Release);
+    SHARED
+        .read_pages
+        .store(pages.max(1) as u64, Ordering::Release);
     let before = READERS_RUNNING.load(Ordering::Acquire);
+    let job = match space {
+        Space::Kernel => reader as fn(u64),
+        Space::User => user_reader,
+    };
     for t in targets.iter() {
-        work::post(t, reader, 0);
+        work::post(t, job, 0);
     }
     let want = before + targets.len() as u64;
     let deadline = tsc::rdtsc() + tsc::hz();
@@ -417,14 +487,17 @@ fn start_readers(frames: &[[u64; REGION_PAGES]; 2], targets: &CpuSet, pages: usi
     }
 }
 
+/// Stop the readers; false if one did not finish in 5 s or a ring-3 reader was killed.
 fn stop_readers(targets: &CpuSet) -> bool {
-    STOP.store(true, Ordering::Release);
-    targets.iter().all(|t| work::wait(t, 5000))
+    SHARED.stop.store(1, Ordering::Release);
+    let finished = targets.iter().all(|t| work::wait(t, 5000));
+    finished && !READER_FAILED.swap(false, Ordering::AcqRel)
 }
 
-/// Allocate the frame sets and map generation 0 on the whole region.
+/// Allocate the frame sets, build the region's tables in both spaces and map generation 0.
 fn setup() -> spin::MutexGuard<'static, [[u64; REGION_PAGES]; 2]> {
     crate::demand::prepare(0);
+    uspace::prepare_tables(ul::REGION, ul::REGION_PAGES * PAGE_SIZE);
     let mut frames = FRAMES.lock();
     if frames[0][0] == 0 {
         for set in frames.iter_mut() {
@@ -432,9 +505,14 @@ fn setup() -> spin::MutexGuard<'static, [[u64; REGION_PAGES]; 2]> {
             assert_eq!(got, REGION_PAGES, "out of memory for the shootdown region");
         }
     }
-    GEN.store(0, Ordering::Release);
+    SHARED.generation.store(0, Ordering::Release);
+    for t in SHARED.checked.iter() {
+        t.store(0, Ordering::Relaxed);
+    }
     prepare_generation(&frames, 0, REGION_PAGES);
-    remap(&frames, 0, REGION_PAGES);
+    for space in [Space::Kernel, Space::User] {
+        remap(space, &frames, 0, REGION_PAGES);
+    }
     crate::bench::floors::flush_global_pge();
     frames
 }
@@ -451,7 +529,34 @@ fn others(n: usize) -> CpuSet {
     set
 }
 
-/// The sweep: targets × pages × delivery × protocol.
+/// Start readers, measure one configuration, stop the readers. Err: an error record was
+/// written (a target never acknowledged).
+fn run_config(
+    s: &Settings,
+    c: &Config,
+    buf: &mut [u64],
+    frames: &[[u64; REGION_PAGES]; 2],
+    bench: &str,
+) -> Result<(usize, bool), ()> {
+    let touched = if c.pages == 0 { REGION_PAGES } else { c.pages };
+    let c = Config {
+        pages: touched,
+        ..*c
+    };
+    start_readers(c.space, frames, c.targets, touched);
+    let out = measure(s, &c, buf, frames, timeout_ticks(s));
+    let stopped = stop_readers(c.targets);
+    if out.timed_out {
+        crate::record!("error", |r| r
+            .str("kind", "bench")
+            .str("bench", bench)
+            .str("message", "a target never acknowledged a shootdown"));
+        return Err(());
+    }
+    Ok((out.samples, stopped))
+}
+
+/// The sweep: space × protocol × targets × delivery × pages.
 pub fn run_sweep(s: &Settings) -> bool {
     let online = smp::online_count();
     let max = s.opts.cpus.map_or(online, |c| (c as usize).min(online));
@@ -481,90 +586,97 @@ pub fn run_sweep(s: &Settings) -> bool {
     } else {
         &[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 0]
     };
+    if !apic::x2apic() {
+        skip(
+            "shootdown",
+            "x2apic_cluster delivery needs x2APIC mode; refused in xAPIC mode",
+        );
+    }
     let mut buf = SAMPLES.lock();
     let mut ok = true;
-    for (pi, proto) in PROTOCOLS.iter().enumerate() {
-        if let Some(why) = proto.unsupported() {
-            skip(proto.name(), why);
-            continue;
-        }
-        for &ntargets in &target_counts[..nt] {
-            let targets = others(ntargets);
-            for delivery in [
-                Delivery::Unicast,
-                Delivery::AllButSelf,
-                Delivery::ClusterMulticast,
-            ] {
-                if delivery == Delivery::AllButSelf && ntargets != online - 1 {
-                    continue; // the shorthand reaches every other CPU: only for the full set
+    SHARED.stale_reads.store(0, Ordering::Release);
+    for space in [Space::Kernel, Space::User] {
+        // The initiator runs in the space whose mappings it changes.
+        let _active = (space == Space::User).then(uspace::activate);
+        for (pi, proto) in PROTOCOLS.iter().enumerate() {
+            if let Some(why) = proto.unsupported() {
+                if space == Space::Kernel {
+                    skip(proto.name(), why);
                 }
-                if delivery == Delivery::ClusterMulticast && !apic::x2apic() {
-                    if ntargets == max - 1 && pi == 0 {
-                        skip(
+                continue;
+            }
+            for &ntargets in &target_counts[..nt] {
+                let targets = others(ntargets);
+                for delivery in [
+                    Delivery::Unicast,
+                    Delivery::AllButSelf,
+                    Delivery::ClusterMulticast,
+                ] {
+                    if delivery == Delivery::AllButSelf && ntargets != online - 1 {
+                        continue; // the shorthand reaches every other CPU: only for the full set
+                    }
+                    if delivery == Delivery::ClusterMulticast && !apic::x2apic() {
+                        continue; // refused above, with a skip record
+                    }
+                    for &pages in page_counts {
+                        let full = pages == 0 || pages > ceiling;
+                        let c = Config {
+                            space,
+                            proto: pi,
+                            delivery,
+                            targets: &targets,
+                            pages,
+                            full,
+                            leave_out: None,
+                        };
+                        let Ok((n, stopped)) =
+                            run_config(s, &c, &mut buf[..], &frames, "shootdown")
+                        else {
+                            return false;
+                        };
+                        ok &= stopped;
+                        let pages_p = if pages == 0 {
+                            P::S("full")
+                        } else {
+                            P::U(pages as u64)
+                        };
+                        emit(
                             "shootdown",
-                            "x2apic_cluster delivery needs x2APIC mode; refused in xAPIC mode",
+                            Kind::Workload,
+                            &[
+                                ("protocol", P::S(proto.name())),
+                                ("delivery", P::S(delivery.name())),
+                                ("space", P::S(space_name(space))),
+                                ("targets", P::U(ntargets as u64)),
+                                ("pages", pages_p),
+                                ("flush", P::S(if full { "full" } else { "pages" })),
+                            ],
+                            "cycles",
+                            s.warmup,
+                            &mut buf[..n],
                         );
                     }
-                    continue;
-                }
-                for &pages in page_counts {
-                    let full = pages == 0 || pages > ceiling;
-                    let touched = if pages == 0 { REGION_PAGES } else { pages };
-                    start_readers(&frames, &targets, touched);
-                    let out = measure(
-                        s,
-                        pi,
-                        delivery,
-                        &targets,
-                        touched,
-                        full,
-                        &mut buf[..],
-                        &frames,
-                        timeout_ticks(s),
-                        None,
-                    );
-                    ok &= stop_readers(&targets);
-                    if out.timed_out {
-                        crate::record!("error", |r| r
-                            .str("kind", "bench")
-                            .str("bench", "shootdown")
-                            .str("message", "a target never acknowledged a shootdown"));
-                        return false;
-                    }
-                    let pages_p = if pages == 0 {
-                        P::S("full")
-                    } else {
-                        P::U(pages as u64)
-                    };
-                    emit(
-                        "shootdown",
-                        Kind::Workload,
-                        &[
-                            ("protocol", P::S(proto.name())),
-                            ("delivery", P::S(delivery.name())),
-                            ("space", P::S("kernel")),
-                            ("targets", P::U(ntargets as u64)),
-                            ("pages", pages_p),
-                            ("flush", P::S(if full { "full" } else { "pages" })),
-                        ],
-                        "cycles",
-                        s.warmup,
-                        &mut buf[..out.samples],
-                    );
                 }
             }
         }
     }
-    let stale = STALE_READS.swap(0, Ordering::AcqRel);
+    let stale = SHARED.stale_reads.swap(0, Ordering::AcqRel);
     let mut d = kernel_core::fmtbuf::FmtBuf::<96>::new();
     let _ = core::fmt::Write::write_fmt(&mut d, format_args!("{stale} stale reads over the sweep"));
     ok &= check("shootdown_sweep_no_stale_reads", stale == 0, d.as_str());
     ok
 }
 
+fn reset_knobs() {
+    BREAK_SKIP_INVLPG_CPU.store(usize::MAX, Ordering::Release);
+    NEVER_ACK_CPU.store(usize::MAX, Ordering::Release);
+    ACK_DELAY.store(0, Ordering::Release);
+}
+
 /// The oracle: shootdowns under the generation check, with the broken variants and the
-/// ack delay of the command line. Passes when no target ever read an old frame after a
-/// shootdown returned (and, with an ack delay D, when every sample is at least D).
+/// ack delay of the command line, for every protocol the CPU has, in both spaces (ring-0 and
+/// ring-3 readers), for 1 and 8 pages and a full flush. Passes when no target ever read an old
+/// frame after a shootdown returned (and, with an ack delay D, when every sample is at least D).
 pub fn run_oracle(s: &Settings) -> bool {
     let online = smp::online_count();
     let max = s.opts.cpus.map_or(online, |c| (c as usize).min(online));
@@ -601,63 +713,82 @@ pub fn run_oracle(s: &Settings) -> bool {
     let mut buf = SAMPLES.lock();
     let mut ok = true;
     let mut min_sample = u64::MAX;
-    STALE_READS.store(0, Ordering::Release);
-    for pages in [1usize, 8] {
-        start_readers(&frames, &targets, pages);
-        let out = measure(
-            s,
-            0,
-            Delivery::Unicast,
-            &targets,
-            pages,
-            false,
-            &mut buf[..],
-            &frames,
-            timeout_ticks(s),
-            leave_out,
-        );
-        let stopped = stop_readers(&targets);
-        if out.timed_out {
-            crate::record!("error", |r| r
-                .str("kind", "bench")
-                .str("bench", "shootdown_oracle")
-                .str("message", "a target never acknowledged a shootdown"));
-            ACK_DELAY.store(0, Ordering::Release);
-            NEVER_ACK_CPU.store(usize::MAX, Ordering::Release);
-            return false;
+    let mut stale = [0u64; 2];
+    for space in [Space::Kernel, Space::User] {
+        SHARED.stale_reads.store(0, Ordering::Release);
+        let _active = (space == Space::User).then(uspace::activate);
+        for (pi, proto) in PROTOCOLS.iter().enumerate() {
+            if proto.unsupported().is_some() {
+                continue;
+            }
+            for pages in [1usize, 8, 0] {
+                let c = Config {
+                    space,
+                    proto: pi,
+                    delivery: Delivery::Unicast,
+                    targets: &targets,
+                    pages,
+                    full: pages == 0,
+                    leave_out,
+                };
+                let Ok((n, stopped)) = run_config(s, &c, &mut buf[..], &frames, "shootdown_oracle")
+                else {
+                    reset_knobs();
+                    return false;
+                };
+                ok &= stopped;
+                if let Some(m) = buf[..n].iter().min() {
+                    min_sample = min_sample.min(*m);
+                }
+                emit(
+                    "shootdown_oracle",
+                    Kind::Workload,
+                    &[
+                        ("protocol", P::S(proto.name())),
+                        ("space", P::S(space_name(space))),
+                        ("targets", P::U(ntargets as u64)),
+                        (
+                            "pages",
+                            if pages == 0 {
+                                P::S("full")
+                            } else {
+                                P::U(pages as u64)
+                            },
+                        ),
+                        ("break", P::S(breakage.name())),
+                        ("ack_delay", P::U(delay)),
+                    ],
+                    "cycles",
+                    s.warmup,
+                    &mut buf[..n],
+                );
+            }
         }
-        ok &= stopped;
-        if let Some(m) = buf[..out.samples].iter().min() {
-            min_sample = min_sample.min(*m);
-        }
-        emit(
-            "shootdown_oracle",
-            Kind::Workload,
-            &[
-                ("protocol", P::S(PROTOCOLS[0].name())),
-                ("targets", P::U(ntargets as u64)),
-                ("pages", P::U(pages as u64)),
-                ("break", P::S(breakage.name())),
-                ("ack_delay", P::U(delay)),
-            ],
-            "cycles",
-            s.warmup,
-            &mut buf[..out.samples],
-        );
+        stale[space as usize] = SHARED.stale_reads.swap(0, Ordering::AcqRel);
     }
-    BREAK_SKIP_INVLPG_CPU.store(usize::MAX, Ordering::Release);
-    NEVER_ACK_CPU.store(usize::MAX, Ordering::Release);
-    ACK_DELAY.store(0, Ordering::Release);
-    let stale = STALE_READS.swap(0, Ordering::AcqRel);
-    let mut d = kernel_core::fmtbuf::FmtBuf::<128>::new();
-    let _ = core::fmt::Write::write_fmt(
-        &mut d,
-        format_args!(
-            "{stale} reads of an old frame after a shootdown returned (break={})",
-            breakage.name()
-        ),
-    );
-    ok &= check("shootdown_oracle_no_stale_reads", stale == 0, d.as_str());
+    reset_knobs();
+    // One check per space, so a broken variant must be caught by the ring-0 readers and by
+    // the ring-3 readers alike.
+    for (space, name) in [
+        (Space::Kernel, "shootdown_oracle_no_stale_reads"),
+        (Space::User, "shootdown_oracle_no_stale_reads_user"),
+    ] {
+        let n = stale[space as usize];
+        let mut d = kernel_core::fmtbuf::FmtBuf::<160>::new();
+        let _ = core::fmt::Write::write_fmt(
+            &mut d,
+            format_args!(
+                "{n} reads of an old frame by {} readers after a shootdown returned (break={})",
+                if space == Space::User {
+                    "ring-3"
+                } else {
+                    "kernel"
+                },
+                breakage.name()
+            ),
+        );
+        ok &= check(name, n == 0, d.as_str());
+    }
     if delay > 0 {
         let mut d = kernel_core::fmtbuf::FmtBuf::<128>::new();
         let _ = core::fmt::Write::write_fmt(
