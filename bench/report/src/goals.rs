@@ -1,11 +1,15 @@
 //! The performance goals, checked against medians (`p50`).
 //!
 //! - Page fault (`pf_kernel_write`; `pf_user_write` when present): p50 ≤ 1.2 × floor, floor =
-//!   `exception_roundtrip` + `zero_page` + `pte_write` (p50 each). Without `zero_page` and
-//!   `pte_write` the floor is `exception_roundtrip` alone, and the goal says so.
+//!   the exception round trip + `zero_page` + `pte_write` (p50 each). The exception round trip
+//!   is `exception_roundtrip` for the kernel fault and `exception_roundtrip_user` (a fault from
+//!   ring 3) for the user fault, falling back to the kernel one with a note. Without
+//!   `zero_page` and `pte_write` the floor is the exception round trip alone, and the goal says
+//!   so.
 //! - Shootdown, one target, one page (`shootdown` with `targets=1 pages=1`, and `delivery`,
-//!   `space`, `protocol` equal to `unicast`, `kernel`, `ipi` where the record has them): p50 ≤
-//!   1.3 × (`ipi_roundtrip` + `invlpg`).
+//!   `protocol` equal to `unicast`, `ipi` where the record has them): p50 ≤ 1.3 ×
+//!   (`ipi_roundtrip` + `invlpg`), for `space=kernel` (or no space) and, when present, for
+//!   `space=user` (readers in ring 3) as a second goal.
 //! - Fault throughput (`pf_throughput`, a rate, param `cpus`): rate(N) ≥ 0.9 × N × rate(1) for
 //!   every N > 1; the ratio reported is rate(N) / (N × rate(1)). Results that differ in params
 //!   other than `cpus` are checked as separate families.
@@ -130,7 +134,14 @@ fn judged(
     }
 }
 
-fn pf_goals(results: &[BenchResult], bench: &str, name: &str, always: bool, out: &mut Vec<Goal>) {
+fn pf_goals(
+    results: &[BenchResult],
+    bench: &str,
+    exception_floor: &str,
+    name: &str,
+    always: bool,
+    out: &mut Vec<Goal>,
+) {
     let target = format!("≤ {PF_LIMIT:.2}");
     let subjects: Vec<&BenchResult> = results.iter().filter(|r| r.bench == bench).collect();
     if subjects.is_empty() {
@@ -145,14 +156,24 @@ fn pf_goals(results: &[BenchResult], bench: &str, name: &str, always: bool, out:
         return;
     }
     for s in subjects {
-        let Some(exc) = floor(results, "exception_roundtrip") else {
-            out.push(not_measured(
-                name,
-                s.label(),
-                &target,
-                "no exception_roundtrip floor".into(),
-            ));
-            continue;
+        let (exc_name, exc, fallback) = match floor(results, exception_floor) {
+            Some(f) => (exception_floor, f, false),
+            None => match floor(results, "exception_roundtrip") {
+                Some(f) => (
+                    "exception_roundtrip",
+                    f,
+                    exception_floor != "exception_roundtrip",
+                ),
+                None => {
+                    out.push(not_measured(
+                        name,
+                        s.label(),
+                        &target,
+                        format!("no {exception_floor} floor"),
+                    ));
+                    continue;
+                }
+            },
         };
         if exc.unit != s.unit {
             out.push(not_measured(
@@ -167,7 +188,7 @@ fn pf_goals(results: &[BenchResult], bench: &str, name: &str, always: bool, out:
             continue;
         }
         let mut reference = exc.p50;
-        let mut parts = vec!["exception_roundtrip"];
+        let mut parts = vec![exc_name];
         let mut missing = Vec::new();
         for extra in ["zero_page", "pte_write"] {
             match floor(results, extra) {
@@ -179,14 +200,22 @@ fn pf_goals(results: &[BenchResult], bench: &str, name: &str, always: bool, out:
                 None => missing.push(extra.to_string()),
             }
         }
-        let note = match missing.len() {
+        let mut note = match missing.len() {
             0 => String::new(),
             2 => format!(
-                "{} not measured: floor is exception_roundtrip alone",
+                "{} not measured: floor is {exc_name} alone",
                 missing.join(", ")
             ),
             _ => format!("{} not measured: left out of the floor", missing.join(", ")),
         };
+        if fallback {
+            if !note.is_empty() {
+                note.push_str("; ");
+            }
+            note.push_str(&format!(
+                "no {exception_floor}: the kernel's exception round trip used"
+            ));
+        }
         out.push(judged(
             name,
             s,
@@ -208,8 +237,12 @@ fn is_full_flush(r: &BenchResult) -> bool {
         || r.param_text("flush").as_deref() == Some("full")
 }
 
-fn shootdown_goal(results: &[BenchResult], out: &mut Vec<Goal>) {
-    let name = "Shootdown, 1 target, 1 page";
+fn shootdown_goal(results: &[BenchResult], space: &str, out: &mut Vec<Goal>) {
+    let name = if space == "kernel" {
+        "Shootdown, 1 target, 1 page"
+    } else {
+        "Shootdown, 1 target, 1 page (user space, ring-3 readers)"
+    };
     let target = format!("≤ {SHOOTDOWN_LIMIT:.2}");
     let subjects: Vec<&BenchResult> = results
         .iter()
@@ -219,10 +252,17 @@ fn shootdown_goal(results: &[BenchResult], out: &mut Vec<Goal>) {
                 && r.param_f64("pages") == Some(1.0)
                 && !is_full_flush(r)
                 && param_is(r, "delivery", "unicast")
-                && param_is(r, "space", "kernel")
                 && param_is(r, "protocol", "ipi")
+                && if space == "kernel" {
+                    param_is(r, "space", "kernel")
+                } else {
+                    r.param_text("space").as_deref() == Some(space)
+                }
         })
         .collect();
+    if subjects.is_empty() && space != "kernel" {
+        return;
+    }
     if subjects.is_empty() {
         out.push(not_measured(
             name,
@@ -369,12 +409,13 @@ fn throughput_goals(results: &[BenchResult], out: &mut Vec<Goal>) {
 }
 
 /// Every goal, in order: kernel page fault, user page fault (only when `pf_user_write` exists),
-/// shootdown, throughput. A goal whose results are missing is reported as not measured.
+/// shootdown (kernel; user space only when measured), throughput. A goal whose results are missing is reported as not measured.
 pub fn goals(results: &[BenchResult]) -> Vec<Goal> {
     let mut out = Vec::new();
     pf_goals(
         results,
         "pf_kernel_write",
+        "exception_roundtrip",
         "Page fault (kernel)",
         true,
         &mut out,
@@ -382,11 +423,13 @@ pub fn goals(results: &[BenchResult]) -> Vec<Goal> {
     pf_goals(
         results,
         "pf_user_write",
+        "exception_roundtrip_user",
         "Page fault (user)",
         false,
         &mut out,
     );
-    shootdown_goal(results, &mut out);
+    shootdown_goal(results, "kernel", &mut out);
+    shootdown_goal(results, "user", &mut out);
     throughput_goals(results, &mut out);
     out
 }
@@ -403,6 +446,79 @@ mod tests {
         assert_eq!(g.len(), 3);
         assert!(g.iter().all(|g| g.verdict == Verdict::NotMeasured));
         assert_eq!(g[0].note, "no pf_kernel_write result");
+    }
+
+    #[test]
+    fn user_fault_uses_the_ring3_exception_floor() {
+        let mut rs = vec![
+            res("exception_roundtrip", "floor", json!({}), "cycles", 1000.0),
+            res("zero_page", "floor", json!({}), "cycles", 200.0),
+            res("pte_write", "floor", json!({}), "cycles", 50.0),
+            res("pf_kernel_write", "workload", json!({}), "cycles", 1500.0),
+            res("pf_user_write", "workload", json!({}), "cycles", 2000.0),
+        ];
+        // No user floor yet: the kernel's round trip, with a note saying so.
+        let g = goals(&rs);
+        assert_eq!(g[1].reference, Some(1250.0));
+        assert!(
+            g[1].note.contains("no exception_roundtrip_user"),
+            "{}",
+            g[1].note
+        );
+        rs.push(res(
+            "exception_roundtrip_user",
+            "floor",
+            json!({}),
+            "cycles",
+            1500.0,
+        ));
+        let g = goals(&rs);
+        assert_eq!(
+            g[0].reference,
+            Some(1250.0),
+            "the kernel goal keeps its floor"
+        );
+        assert_eq!(g[1].reference, Some(1750.0));
+        assert_eq!(
+            g[1].reference_desc,
+            "exception_roundtrip_user + zero_page + pte_write"
+        );
+        assert!(g[1].note.is_empty(), "{}", g[1].note);
+    }
+
+    #[test]
+    fn user_space_shootdown_goal_only_when_measured() {
+        let sd = |space: &str, p50: f64| {
+            res(
+                "shootdown",
+                "workload",
+                json!({"protocol":"ipi","delivery":"unicast","space":space,"targets":1,"pages":1,"flush":"pages"}),
+                "cycles",
+                p50,
+            )
+        };
+        let mut rs = vec![
+            res("ipi_roundtrip", "floor", json!({}), "cycles", 1000.0),
+            res("invlpg", "floor", json!({}), "cycles", 100.0),
+            sd("kernel", 1210.0),
+        ];
+        let names =
+            |rs: &[BenchResult]| -> Vec<String> { goals(rs).into_iter().map(|g| g.name).collect() };
+        assert!(!names(&rs).iter().any(|n| n.contains("ring-3")));
+        rs.push(sd("user", 1650.0));
+        let g = goals(&rs);
+        let user = g
+            .iter()
+            .find(|g| g.name.contains("ring-3"))
+            .expect("user goal");
+        assert_eq!(user.ratio, Some(1.5));
+        assert_eq!(user.verdict, Verdict::NotMet);
+        let kernel = g
+            .iter()
+            .find(|g| g.name == "Shootdown, 1 target, 1 page")
+            .unwrap();
+        assert_eq!(kernel.ratio, Some(1.1));
+        assert_eq!(kernel.verdict, Verdict::Met);
     }
 
     #[test]

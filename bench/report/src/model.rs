@@ -18,9 +18,11 @@ pub type Object = Map<String, Value>;
 pub type Params = Map<String, Value>;
 
 /// Bench names the kernel emits with `"kind":"floor"`; used only to guess a missing `kind`.
-pub const KNOWN_FLOORS: [&str; 10] = [
+pub const KNOWN_FLOORS: [&str; 12] = [
     "tsc_overhead",
     "exception_roundtrip",
+    "exception_roundtrip_user",
+    "syscall_roundtrip",
     "ipi_roundtrip",
     "invlpg",
     "flush_cr3",
