@@ -43,7 +43,7 @@ extern "C" fn kernel_main(loader_magic: u32, loader_info: u32) -> ! {
     exit::set_qemu_exit(features.hypervisor.is_some());
     println!(
         "kernel: higher-half entry at {:#x} on {} ({})",
-        kernel_main as usize,
+        kernel_main as *const () as usize,
         features.brand_str(),
         features.hypervisor_str()
     );

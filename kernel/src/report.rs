@@ -151,7 +151,11 @@ fn panic(info: &PanicInfo) -> ! {
             let _ = write!(g, "{}:{}:{}", loc.file(), loc.line(), loc.column());
         }
         let _ = writeln!(g, " on cpu {}: {}", arch::cpu_id(), info.message());
-        backtrace(&mut g, panic as usize as u64, arch::frame_pointer());
+        backtrace(
+            &mut g,
+            panic as *const () as usize as u64,
+            arch::frame_pointer(),
+        );
     }
     crate::record!("error", |r| {
         let mut msg = kernel_core::fmtbuf::FmtBuf::<256>::new();

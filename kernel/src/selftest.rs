@@ -117,7 +117,7 @@ fn registry_matches_cmdline() {
 
 /// The kernel runs at its higher-half link address, on its higher-half stack, on its own PML4.
 fn higher_half() -> TestResult {
-    let rip = higher_half as usize as u64;
+    let rip = higher_half as *const () as usize as u64;
     ensure!(
         rip >= layout::KERNEL_VIRT_OFFSET,
         "code runs at {rip:#x}, below the kernel base"
@@ -200,7 +200,7 @@ fn identity_gone() -> TestResult {
 fn text_readonly() -> TestResult {
     static RODATA_BYTE: u8 = 0x5a;
     for (what, addr) in [
-        ("write to text", text_readonly as usize as u64),
+        ("write to text", text_readonly as *const () as usize as u64),
         ("write to rodata", &RODATA_BYTE as *const u8 as u64),
     ] {
         // SAFETY: a write to these addresses must fault; if it did not, it rewrites the byte

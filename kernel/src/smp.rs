@@ -211,7 +211,7 @@ fn prepare_trampoline(info: &BootInfo, ids: &[u32]) -> Result<u64, &'static str>
         h.efer = cpu::rdmsr(cpu::IA32_EFER) & (cpu::EFER_LME | cpu::EFER_NXE);
         h.pat = cpu::rdmsr(kernel_core::paging::IA32_PAT);
         h.kernel_cr3 = kernel_pml4;
-        h.entry64 = ap_entry64 as usize as u64;
+        h.entry64 = ap_entry64 as *const () as usize as u64;
         h.percpu_base = PERCPU_BASE;
         h.window_size = WINDOW_SIZE;
         h.stack_top_offset = layout::KERNEL_STACK.top;

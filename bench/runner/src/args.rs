@@ -28,7 +28,9 @@ run OPTIONS:
     --machine q35|pc        default q35
     --cpu MODEL             default: KVM the model the probe found working
                             (host,+invtsc or host,-arch-capabilities,+invtsc); TCG/icount max
-    --smp N                 CPUs, default 2
+    --smp N                 CPUs; default: the host's CPU count, at least 2 and at most 8
+                            (a vCPU waiting for a host core makes cross-CPU figures measure
+                            the host's scheduler)
     --memory SIZE           e.g. 128M, 1G, 5G (default 1G)
     --firmware seabios|qboot|PATH
                             default qboot (fast); seabios is QEMU's own default BIOS;
@@ -37,15 +39,21 @@ run OPTIONS:
                             CD image built with grub-mkrescue (scripts/setup.sh installs it)
                             that boots the kernel with Multiboot2, the kernel arguments on its
                             multiboot2 line (plain words: no quotes, `;`, `$`, newlines, ...)
-    --timeout SECS          kill QEMU after SECS; default TCG 30 s + 0.5 s/CPU, icount twice
-                            that, KVM 20 s + 0.2 s/CPU
+    --timeout SECS          kill QEMU after SECS (the records received so far are kept and the
+                            run is marked incomplete); default TCG 30 s + 0.5 s/CPU, icount
+                            twice that, KVM 20 s + 0.2 s/CPU; a benchmark run (no test=,
+                            help or crash= word) gets 300 s with --quick, else 3600 s
     --results DIR           write console.log, records.jsonl, host.json into DIR
     --quick                 benchmark: the kernel's bench_quick (every workload, fewer samples)
     --bench LIST            benchmark groups: all or a comma list of floors, pf, pf_throughput,
                             shootdown, shootdown_oracle (kernel bench=)
     --samples N, --warmup N, --bench-cpus N
                             kernel bench_samples=, bench_warmup=, bench_cpus=
-    --quiet                 do not stream the console
+    --repeat K              boot K times (1..100), each boot's results in DIR/boot-N, then
+                            the spread across boots (median and range of the per-boot p50s)
+    --compare OLD NEW       no run: two results folders side by side (as `runner compare`;
+                            `just bench --compare OLD NEW`)
+    --quiet                 do not stream the console; show the benchmark group being run
     --qemu PATH             QEMU binary, default qemu-system-x86_64
     --qemu-arg ARG          extra QEMU argument, repeatable
     -- KERNEL-ARGS...       kernel command line words (key=value), joined by spaces into -append
@@ -83,7 +91,11 @@ pub const DEFAULT_QEMU: &str = "qemu-system-x86_64";
 pub struct RunArgs {
     pub kernel: PathBuf,
     pub vm: VmConfig,
+    /// `--smp` was given (otherwise the default is sized to the host, see `default_smp`).
+    pub smp_given: bool,
     pub results: Option<PathBuf>,
+    /// Boot this many times (`--repeat`), each boot's results in `results/boot-N`.
+    pub repeat: u32,
     pub quiet: bool,
     pub qemu: String,
     pub qemu_args: Vec<String>,
@@ -223,6 +235,9 @@ fn parse_run(w: &mut Words) -> Result<Cli, UsageError> {
     let mut firmware_given = false;
     let mut results = None;
     let mut quiet = false;
+    let mut smp_given = false;
+    let mut repeat = 1;
+    let mut compare: Option<(PathBuf, PathBuf)> = None;
     let mut qemu = DEFAULT_QEMU.to_string();
     let mut qemu_args = Vec::new();
     let mut kernel_args = Vec::new();
@@ -255,6 +270,7 @@ fn parse_run(w: &mut Words) -> Result<Cli, UsageError> {
                     Ok(n) if (1..=4096).contains(&n) => n,
                     _ => return bad_value(name, v, "a CPU count from 1 to 4096"),
                 };
+                smp_given = true;
             }
             "--memory" => {
                 let v = w.value(name, inline)?;
@@ -283,6 +299,19 @@ fn parse_run(w: &mut Words) -> Result<Cli, UsageError> {
                 };
             }
             "--results" => results = Some(PathBuf::from(w.value(name, inline)?)),
+            "--repeat" => {
+                let v = w.value(name, inline)?;
+                repeat = match v.parse::<u32>() {
+                    Ok(n) if (1..=100).contains(&n) => n,
+                    _ => return bad_value(name, v, "a boot count from 1 to 100"),
+                };
+            }
+            "--compare" => {
+                // `just bench --compare OLD NEW`: no run, the two folders side by side.
+                let old = w.value(name, inline)?;
+                let new = w.value(name, None)?;
+                compare = Some((PathBuf::from(old), PathBuf::from(new)));
+            }
             // Benchmark shorthands: each becomes a kernel argument (checked below).
             "--quick" => {
                 no_value(name, inline)?;
@@ -320,9 +349,15 @@ fn parse_run(w: &mut Words) -> Result<Cli, UsageError> {
             }
         }
     }
+    if let Some((old, new)) = compare {
+        return Ok(Cli::Compare { old, new });
+    }
     let Some(kernel) = kernel else {
         return err("run needs --kernel ELF");
     };
+    if repeat > 1 && results.is_none() {
+        return err("--repeat needs --results DIR (each boot writes DIR/boot-N)");
+    }
     bench_args.extend(kernel_args);
     let kernel_args = bench_args;
     check_boot(&mut vm, firmware_given, &kernel_args)?;
@@ -338,7 +373,9 @@ fn parse_run(w: &mut Words) -> Result<Cli, UsageError> {
     Ok(Cli::Run(RunArgs {
         kernel,
         vm,
+        smp_given,
         results,
+        repeat,
         quiet,
         qemu,
         qemu_args,
@@ -507,6 +544,27 @@ mod tests {
             Err(UsageError(e)) => assert!(e.contains("control character '\\n'"), "{e}"),
             other => panic!("expected an error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn repeat_compare_and_the_host_sized_default() {
+        let r = run("run --kernel k --results out --repeat 3 --quick");
+        assert_eq!(r.repeat, 3);
+        assert!(!r.smp_given, "no --smp: the host-sized default applies");
+        assert!(run("run --kernel k --smp 2").smp_given);
+        assert_eq!(run("run --kernel k").repeat, 1);
+        assert!(usage_err("run --kernel k --repeat 3").contains("--results"));
+        assert!(usage_err("run --kernel k --results o --repeat 0").contains("'0'"));
+        assert!(usage_err("run --kernel k --results o --repeat 101").contains("'101'"));
+        // `just bench --compare OLD NEW` passes the bench recipe's own options too.
+        assert_eq!(
+            p("run --kernel k --results results/latest --quiet --compare a b"),
+            Ok(Cli::Compare {
+                old: "a".into(),
+                new: "b".into()
+            })
+        );
+        assert!(usage_err("run --kernel k --compare a").contains("'--compare' needs a value"));
     }
 
     #[test]

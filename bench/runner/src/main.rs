@@ -52,11 +52,14 @@ fn load_elf(path: &Path) -> Result<Elf, String> {
     Ok(elf)
 }
 
-fn cmd_run(r: RunArgs) -> i32 {
+fn cmd_run(mut r: RunArgs) -> i32 {
     let elf = match load_elf(&r.kernel) {
         Ok(e) => e,
         Err(e) => return setup_error(&e),
     };
+    if !r.smp_given {
+        r.vm.smp = runner::vm::default_smp();
+    }
     // Resolve the accelerator (and the KVM CPU model) with the probe where needed.
     let need_probe = r.vm.accel == Accel::Auto || (r.vm.accel == Accel::Kvm && r.vm.cpu.is_none());
     let probe = need_probe.then(|| kvm::probe(&r.qemu));
@@ -71,47 +74,101 @@ fn cmd_run(r: RunArgs) -> i32 {
         }
         (a, _) => a,
     };
+    if r.vm.timeout.is_none() && runner::vm::runs_benchmarks(&r.kernel_args) {
+        let quick = r.kernel_args.iter().any(|w| w == "bench_quick");
+        r.vm.timeout = Some(runner::vm::bench_timeout_secs(accel, quick));
+    }
     let kvm_cpu = probe.as_ref().and_then(|p| p.cpu_model.as_deref());
     let vm = match ResolvedVm::new(&r.vm, accel, kvm_cpu) {
         Ok(v) => v,
         Err(e) => return setup_error(&e),
     };
     let host = HostInfo::gather(&r.qemu);
-    let opts = RunOptions {
-        qemu: &r.qemu,
-        qemu_args: &r.qemu_args,
-        kernel_args: &r.kernel_args,
-        echo: !r.quiet,
-        results: r.results.as_deref(),
-    };
-    if !r.quiet {
+    eprintln!(
+        "runner: {} {} -cpu {} -smp {}{} -m {} firmware {}, boot {}, timeout {} s{}",
+        vm.accel,
+        vm.machine.name(),
+        vm.cpu,
+        vm.smp,
+        if r.smp_given {
+            ""
+        } else {
+            " (host-sized default)"
+        },
+        size_label(vm.memory),
+        vm.firmware.name(),
+        vm.boot.name(),
+        vm.timeout,
+        if r.repeat > 1 {
+            format!(", {} boots", r.repeat)
+        } else {
+            String::new()
+        }
+    );
+    if vm.nosmap {
         eprintln!(
-            "runner: {} {} -cpu {} -smp {} -m {} firmware {}, boot {}, timeout {} s",
-            vm.accel,
-            vm.machine.name(),
-            vm.cpu,
-            vm.smp,
-            size_label(vm.memory),
-            vm.firmware.name(),
-            vm.boot.name(),
-            vm.timeout
+            "runner: the software KVM backend (kvm_pvm) cannot run STAC/CLAC: kernel booted \
+             with nosmap"
         );
     }
-    let report = match run::run(&vm, &elf, &host, &opts) {
-        Ok(rep) => rep,
-        Err(e) => return setup_error(&e.to_string()),
-    };
-    if !report.stderr.trim().is_empty() && !matches!(report.outcome, Outcome::QemuError { .. }) {
-        eprintln!("runner: QEMU stderr:\n{}", report.stderr.trim_end());
+    if let Some(dir) = &r.results
+        && let Err(e) = clear_results(dir, r.repeat > 1)
+    {
+        return setup_error(&format!("{}: {e}", dir.display()));
     }
-    let secs = report.duration.as_secs_f64();
-    if report.outcome == Outcome::Pass {
-        eprintln!("runner: PASS ({secs:.1} s)");
-    } else {
-        eprintln!("runner: FAIL: {} ({secs:.1} s)", report.outcome.message());
+    let mut worst = exit::PASS;
+    let mut any_results = false;
+    for boot in 1..=r.repeat {
+        let dir = r.results.as_ref().map(|d| {
+            if r.repeat > 1 {
+                d.join(format!("boot-{boot}"))
+            } else {
+                d.clone()
+            }
+        });
+        let prefix = if r.repeat > 1 {
+            format!("boot {boot}/{} ", r.repeat)
+        } else {
+            String::new()
+        };
+        let opts = RunOptions {
+            qemu: &r.qemu,
+            qemu_args: &r.qemu_args,
+            kernel_args: &r.kernel_args,
+            echo: !r.quiet,
+            results: dir.as_deref(),
+            progress: r.quiet.then_some(prefix.as_str()),
+        };
+        let report = match run::run(&vm, &elf, &host, &opts) {
+            Ok(rep) => rep,
+            Err(e) => return setup_error(&e.to_string()),
+        };
+        if !report.stderr.trim().is_empty() && !matches!(report.outcome, Outcome::QemuError { .. })
+        {
+            eprintln!("runner: QEMU stderr:\n{}", report.stderr.trim_end());
+        }
+        let secs = report.duration.as_secs_f64();
+        if report.outcome == Outcome::Pass {
+            eprintln!("runner: {prefix}PASS ({secs:.1} s)");
+        } else {
+            eprintln!(
+                "runner: {prefix}FAIL: {} ({secs:.1} s){}",
+                report.outcome.message(),
+                if report.records_of("result").next().is_some() && !report.records_complete() {
+                    "; the results received are kept, marked incomplete"
+                } else {
+                    ""
+                }
+            );
+        }
+        any_results |= report.records_of("result").next().is_some();
+        let code = report.outcome.exit_code();
+        if worst == exit::PASS {
+            worst = code;
+        }
     }
     if let Some(dir) = &r.results {
-        if report.records_of("result").next().is_some() {
+        if any_results {
             match bench_report::write_report(dir) {
                 Ok(rep) => {
                     println!("\n{}", rep.summary);
@@ -124,7 +181,29 @@ fn cmd_run(r: RunArgs) -> i32 {
         }
         eprintln!("runner: results in {}", dir.display());
     }
-    report.outcome.exit_code()
+    worst
+}
+
+/// Before a run into `dir`: remove the boot folders of an earlier repeated run (the report
+/// would aggregate them) and, for a repeated run, the files of an earlier single run.
+fn clear_results(dir: &Path, repeated: bool) -> std::io::Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    for e in std::fs::read_dir(dir)?.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let is_boot = name
+            .strip_prefix("boot-")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if is_boot && e.path().is_dir() {
+            std::fs::remove_dir_all(e.path())?;
+        } else if repeated && ["console.log", "records.jsonl", "host.json"].contains(&name.as_ref())
+        {
+            std::fs::remove_file(e.path())?;
+        }
+    }
+    Ok(())
 }
 
 fn describe(c: &Case) -> String {
@@ -260,6 +339,7 @@ fn cmd_test(t: TestArgs) -> i32 {
             kernel_args: &c.kernel_args,
             echo: t.verbose,
             results: Some(&dir),
+            progress: None,
         };
         let report = match run::run(&vm, &elf, &host, &opts) {
             Ok(r) => r,

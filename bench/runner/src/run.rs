@@ -26,6 +26,9 @@ pub struct RunOptions<'a> {
     pub echo: bool,
     /// Write console.log, records.jsonl and host.json here.
     pub results: Option<&'a Path>,
+    /// When not echoing: show `progress` and `error` records as they arrive, each line
+    /// starting with this prefix.
+    pub progress: Option<&'a str>,
 }
 
 /// Everything a run produced.
@@ -142,6 +145,9 @@ pub fn run(
                 if icount {
                     records::relabel_icount(&mut r);
                 }
+                if let Some(prefix) = opts.progress {
+                    show_progress(prefix, &r, started);
+                }
                 if let Some(f) = &mut sinks.records {
                     let s = serde_json::to_string(&r).expect("a JSON map serialises");
                     if let Err(e) = writeln!(f, "{s}") {
@@ -179,6 +185,27 @@ pub fn run(
         fs::write(dir.join("host.json"), text)?;
     }
     Ok(report)
+}
+
+/// One line on stderr for a `progress` record (the benchmark group starting) or an `error`
+/// record, with the time since QEMU started.
+fn show_progress(prefix: &str, r: &Record, started: SystemTime) {
+    let secs = started.elapsed().map_or(0.0, |d| d.as_secs_f64());
+    match records::record_type(r) {
+        "progress" => {
+            let group = records::str_field(r, "group").unwrap_or("?");
+            eprintln!("runner: {prefix}[{secs:6.1} s] {group}");
+        }
+        "error" => {
+            let msg = records::str_field(r, "message").unwrap_or("?");
+            eprintln!("runner: {prefix}[{secs:6.1} s] error: {msg}");
+        }
+        "end" => {
+            let status = records::str_field(r, "status").unwrap_or("?");
+            eprintln!("runner: {prefix}[{secs:6.1} s] end: {status}");
+        }
+        _ => {}
+    }
 }
 
 /// host.json: what only the host knows about this run.

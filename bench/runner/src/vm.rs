@@ -213,6 +213,33 @@ pub fn default_timeout_secs(accel: Accel, smp: u32) -> f64 {
     }
 }
 
+/// The default `--smp` of `runner run`: the host's CPU count, clamped to 2..=8. Two is the
+/// least a cross-CPU benchmark needs; more vCPUs than host CPUs would make cross-CPU figures
+/// wait for the host's scheduler.
+pub fn default_smp() -> u32 {
+    let host = std::thread::available_parallelism().map_or(2, |n| n.get());
+    host.clamp(2, 8) as u32
+}
+
+/// The default timeout of a benchmark run: the quick suite or the full one (icount runs
+/// about twice as long as TCG).
+pub fn bench_timeout_secs(accel: Accel, quick: bool) -> f64 {
+    let base = if quick { 300.0 } else { 3600.0 };
+    if accel == Accel::Icount {
+        2.0 * base
+    } else {
+        base
+    }
+}
+
+/// Whether a kernel command line runs the benchmarks (the default job or `bench=`): no
+/// `test=`, `help` or `crash=` word.
+pub fn runs_benchmarks(kernel_args: &[String]) -> bool {
+    !kernel_args
+        .iter()
+        .any(|w| w.starts_with("test=") || w == "help" || w.starts_with("crash="))
+}
+
 /// A VM as asked for (on the command line or in a test case); `cpu` and `timeout` may be left to
 /// their defaults, and `accel` may be `auto`.
 #[derive(Clone, Debug, PartialEq)]
@@ -397,6 +424,25 @@ mod tests {
         assert_eq!(size_label(1 << 30), "1G");
         assert_eq!(size_label(5 << 30), "5G");
         assert_eq!(size_label(1536 << 20), "1536M");
+    }
+
+    #[test]
+    fn benchmark_defaults() {
+        let n = default_smp();
+        assert!((2..=8).contains(&n));
+        assert!(
+            runs_benchmarks(&[]),
+            "the default job is the benchmark suite"
+        );
+        assert!(runs_benchmarks(&["bench_quick".into(), "bench=pf".into()]));
+        assert!(!runs_benchmarks(&["test=all".into()]));
+        assert!(!runs_benchmarks(&["help".into()]));
+        assert!(!runs_benchmarks(&["crash=panic".into()]));
+        assert!(bench_timeout_secs(Accel::Tcg, true) < bench_timeout_secs(Accel::Tcg, false));
+        assert_eq!(
+            bench_timeout_secs(Accel::Icount, true),
+            2.0 * bench_timeout_secs(Accel::Tcg, true)
+        );
     }
 
     #[test]

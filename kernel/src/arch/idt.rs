@@ -12,7 +12,6 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::gdt::{IST_DOUBLE_FAULT, IST_MACHINE_CHECK, IST_NMI, KERNEL_CS};
 
-pub const VEC_DIVIDE: u8 = 0;
 pub const VEC_NMI: u8 = 2;
 pub const VEC_INVALID_OPCODE: u8 = 6;
 pub const VEC_DOUBLE_FAULT: u8 = 8;

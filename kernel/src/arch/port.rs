@@ -20,21 +20,3 @@ pub fn inb(port: u16) -> u8 {
     };
     v
 }
-
-#[inline]
-pub fn outl(port: u16, val: u32) {
-    // SAFETY: as for `outb`.
-    unsafe {
-        asm!("out dx, eax", in("dx") port, in("eax") val, options(nomem, nostack, preserves_flags))
-    };
-}
-
-#[inline]
-pub fn inl(port: u16) -> u32 {
-    let v: u32;
-    // SAFETY: as for `inb`.
-    unsafe {
-        asm!("in eax, dx", in("dx") port, out("eax") v, options(nomem, nostack, preserves_flags))
-    };
-    v
-}

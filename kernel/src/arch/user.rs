@@ -80,7 +80,7 @@ pub fn init_this_cpu() {
     // kernel text; the kernel GS base MSR holds the user's GS base (0) while in the kernel.
     unsafe {
         cpu::wrmsr(IA32_STAR, star);
-        cpu::wrmsr(IA32_LSTAR, syscall_entry as usize as u64);
+        cpu::wrmsr(IA32_LSTAR, syscall_entry as *const () as usize as u64);
         cpu::wrmsr(
             IA32_FMASK,
             RFLAGS_IF | RFLAGS_DF | RFLAGS_TF | RFLAGS_NT | RFLAGS_AC,
@@ -189,7 +189,7 @@ pub fn exit_by_trap(frame: &mut ExceptionFrame, value: u64) {
 }
 
 fn return_to_caller(frame: &mut ExceptionFrame, rax: u64) {
-    frame.rip = user_killed as usize as u64;
+    frame.rip = user_killed as *const () as usize as u64;
     frame.cs = KERNEL_CS as u64;
     frame.ss = KERNEL_DS as u64;
     frame.rsp = USER_RETURN_RSP.read();
@@ -203,7 +203,7 @@ fn return_to_caller(frame: &mut ExceptionFrame, rax: u64) {
 pub fn syscall_not_virtualised(e: &Exit) -> bool {
     matches!(*e, Exit::Killed { vector, rip, cr2 }
         if vector == super::idt::VEC_PAGE_FAULT as u64
-            && rip == syscall_entry as usize as u64
+            && rip == syscall_entry as *const () as usize as u64
             && cr2 == rip)
 }
 

@@ -227,7 +227,7 @@ fn program_pat(f: &cpu::Features) {
 }
 
 /// CR0.WP (the kernel honours read-only pages), CR4.PGE (global kernel pages survive CR3
-/// loads), SMEP and SMAP where the CPU has them.
+/// loads), SMEP, SMAP and FSGSBASE where the CPU has them (APs copy the same CR4).
 fn enable_protection(f: &cpu::Features, smap: bool) {
     let mut cr4 = cpu::read_cr4();
     if f.pge {
@@ -238,6 +238,9 @@ fn enable_protection(f: &cpu::Features, smap: bool) {
     }
     if f.smap && smap {
         cr4 |= cpu::CR4_SMAP;
+    }
+    if f.fsgsbase {
+        cr4 |= cpu::CR4_FSGSBASE;
     }
     // SAFETY: each bit is set only when CPUID reports the feature; the kernel maps nothing
     // user-accessible that it would execute or touch outside STAC/CLAC.
