@@ -87,7 +87,16 @@ pub fn context_line(r: &Results) -> String {
 pub(crate) fn problems(r: &Results, prefix: &str) -> Vec<String> {
     let mut out = Vec::new();
     if !r.complete {
-        out.push(format!("**{prefix}Incomplete run: no `end` record.**"));
+        // host.json says how the run ended when the kernel could not (e.g. QEMU killed at its
+        // timeout); the results above are what arrived before that.
+        let why = match (r.host_text("outcome"), r.host_text("outcome_message")) {
+            (Some(o), Some(m)) if o != "pass" => format!(" (runner: {m})"),
+            _ => String::new(),
+        };
+        out.push(format!(
+            "**{prefix}Incomplete run: no `end` record{why}; the results shown are those \
+             received before it stopped.**"
+        ));
     } else if let Some(s) = r.end_status.as_deref().filter(|s| *s != "pass") {
         out.push(format!("**{prefix}Run ended with status `{s}`.**"));
     }
@@ -274,8 +283,20 @@ mod tests {
         assert!(s.contains("**Check failed:** waits: 0 of 3"));
         assert!(s.contains("Checks passed: zeroed."));
         assert!(s.contains("- ipi_roundtrip: needs 2 CPUs online"));
-        assert!(s.contains("**Incomplete run: no `end` record.**"));
+        assert!(s.contains("**Incomplete run: no `end` record; the results shown are"));
         assert!(s.contains("**Error record:** ap 3 missing"));
+        let mut killed = r.clone();
+        killed.host = serde_json::from_str(
+            r#"{"outcome":"timeout","outcome_message":"timeout after 10 s: QEMU killed"}"#,
+        )
+        .unwrap();
+        assert!(
+            summary(&killed).contains(
+                "no `end` record (runner: timeout after 10 s: QEMU killed); the results shown"
+            ),
+            "{}",
+            summary(&killed)
+        );
         assert!(s.contains("- line 2: invalid JSON"));
         let failed = parse_records("{\"type\":\"end\",\"status\":\"fail\"}");
         assert!(summary(&failed).contains("**Run ended with status `fail`.**"));

@@ -256,7 +256,7 @@ fn incomplete_run_with_errors_and_bad_lines() {
     let s = &rep.summary;
     let top: String = s.lines().take(8).collect::<Vec<_>>().join("\n");
     assert!(
-        top.contains("**Incomplete run: no `end` record.**"),
+        top.contains("**Incomplete run: no `end` record; the results shown are"),
         "{top}"
     );
     assert!(

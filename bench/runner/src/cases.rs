@@ -48,6 +48,9 @@ pub struct Case {
     /// Needs real TLB behaviour: skipped on a software KVM backend whose shadow MMU
     /// resynchronises on every guest PTE write (no stale translation exists to catch).
     pub needs_hardware_tlb: bool,
+    /// Substrings the benchmark report (`summary.md`, written from the case's results folder
+    /// after the run) must contain; empty: no report is written.
+    pub report_contains: Vec<&'static str>,
 }
 
 /// Whether the host's KVM is the software backend (kvm_pvm) rather than VT-x/AMD-V.
@@ -123,6 +126,7 @@ fn case(name: &str, vm: VmConfig, args: &[&str], expect: OutcomeKind) -> Case {
         qemu_args: Vec::new(),
         benches: &[],
         failing_checks: &[],
+        report_contains: Vec::new(),
         needs_hardware_tlb: false,
     }
 }
@@ -345,6 +349,30 @@ pub fn all_cases() -> Vec<Case> {
         &["crash=triple_fault"],
         OutcomeKind::Reset,
     ));
+
+    // A benchmark run that hangs mid-way (a shootdown target that never acknowledges, with
+    // the initiator told to wait ten minutes): QEMU is killed at the timeout, the floors'
+    // results that arrived are kept and the report says the run is incomplete.
+    let mut hang = small();
+    hang.timeout = Some(8.0);
+    let mut c = case(
+        "bench-hang-keeps-results",
+        hang,
+        &[
+            "bench=floors,shootdown_oracle",
+            "bench_samples=50",
+            "bench_warmup=5",
+            "shootdown_never_ack",
+            "shootdown_timeout_ms=600000",
+        ],
+        OutcomeKind::Timeout,
+    );
+    c.benches = &["tsc_overhead", "exception_roundtrip", "invlpg"];
+    c.report_contains = vec![
+        "Incomplete run: no `end` record (runner: timeout after 8 s",
+        "| tsc_overhead |",
+    ];
+    cases.push(c);
 
     let mut hang = small();
     hang.timeout = Some(5.0);
@@ -964,4 +992,19 @@ mod tests {
         let e = evaluate(&c, &ev(OutcomeKind::Pass, &[], &[])).unwrap_err();
         assert_eq!(e, "expected incomplete, got pass");
     }
+}
+
+/// The report check of a case: write the benchmark report of its results folder and look for
+/// each of `report_contains` in the summary.
+pub fn check_report(case: &Case, dir: &std::path::Path) -> Result<(), String> {
+    if case.report_contains.is_empty() {
+        return Ok(());
+    }
+    let rep = bench_report::write_report(dir).map_err(|e| format!("report: {e}"))?;
+    for needle in &case.report_contains {
+        if !rep.summary.contains(needle) {
+            return Err(format!("expected the report to contain '{needle}'"));
+        }
+    }
+    Ok(())
 }

@@ -350,7 +350,9 @@ fn cmd_test(t: TestArgs) -> i32 {
             }
         };
         let secs = report.duration.as_secs_f64();
-        match cases::evaluate(c, &Evidence::from(&report)) {
+        let verdict = cases::evaluate(c, &Evidence::from(&report))
+            .and_then(|()| cases::check_report(c, &dir));
+        match verdict {
             Ok(()) => {
                 println!("PASS {} ({secs:.1} s)", c.name);
                 passed += 1;
