@@ -28,6 +28,10 @@ run *ARGS: kernel runner
 bench *ARGS: kernel runner
     {{runner}} run --kernel {{kernel_elf}} --results results/latest --quiet {{ARGS}}
 
+# Rewrite README.md's Results block from the committed results/{icount,tcg,kvm-software}.
+readme-results: runner
+    {{runner}} readme
+
 # Two results folders side by side: `just compare results/old results/latest`.
 compare OLD NEW: runner
     {{runner}} compare {{OLD}} {{NEW}}

@@ -156,26 +156,36 @@ pub fn zero_frame(phys: u64) {
     };
 }
 
+/// Take a frame from this CPU's cache (interrupts off: the fault handler, or a caller holding
+/// an IrqGuard).
 fn cache_pop() -> u64 {
-    CACHE.with(|c| {
-        if c.len == 0 {
-            c.len = mm::alloc_frames(&mut c.frames[..CACHE_BATCH]);
-            assert!(c.len > 0, "out of memory in a demand-zero fault");
-        }
-        c.len -= 1;
-        c.frames[c.len]
-    })
+    // SAFETY: every caller runs with interrupts off (see above), and the closure does not
+    // touch CACHE again.
+    unsafe {
+        CACHE.with_irqs_off(|c| {
+            if c.len == 0 {
+                c.len = mm::alloc_frames(&mut c.frames[..CACHE_BATCH]);
+                assert!(c.len > 0, "out of memory in a demand-zero fault");
+            }
+            c.len -= 1;
+            c.frames[c.len]
+        })
+    }
 }
 
+/// Give a frame back to this CPU's cache (interrupts off, as for `cache_pop`).
 fn cache_push(frame: u64) {
-    CACHE.with(|c| {
-        if c.len == CACHE_CAPACITY {
-            mm::free_frames(&c.frames[CACHE_CAPACITY - CACHE_BATCH..]);
-            c.len -= CACHE_BATCH;
-        }
-        c.frames[c.len] = frame;
-        c.len += 1;
-    })
+    // SAFETY: as in `cache_pop`.
+    unsafe {
+        CACHE.with_irqs_off(|c| {
+            if c.len == CACHE_CAPACITY {
+                mm::free_frames(&c.frames[CACHE_CAPACITY - CACHE_BATCH..]);
+                c.len -= CACHE_BATCH;
+            }
+            c.frames[c.len] = frame;
+            c.len += 1;
+        })
+    }
 }
 
 /// Called first for every page fault: true when it was a demand fault in this CPU's arena and
@@ -261,6 +271,7 @@ pub struct Released {
 /// the cache and invalidate this CPU's translations (only this CPU used them; for the user
 /// arena the space must be loaded).
 pub fn release(space: Space, pages: usize) -> Released {
+    let _irq = percpu::IrqGuard::new();
     let (start, _) = space.arena();
     let zero = ZERO_FRAME.load(Ordering::Relaxed);
     let mut r = Released::default();

@@ -51,6 +51,7 @@ pub mod fmt;
 pub mod goals;
 pub mod model;
 pub mod plots;
+pub mod readme;
 pub mod repeat;
 pub mod summary;
 pub mod svg;

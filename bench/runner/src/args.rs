@@ -14,6 +14,8 @@ USAGE:
     runner test --kernel ELF [--all] [--filter SUBSTR] [--verbose] [--results DIR] [--qemu PATH]
     runner test --list [--all] [--filter SUBSTR]
     runner kvm-probe [--qemu PATH]
+    runner readme           rewrite README.md's Results block from results/{icount,tcg,
+                            kvm-software} (run from the repository root; `just readme-results`)
     runner compare OLD NEW  two benchmark results folders side by side (NEW/OLD ratios; with
                             repeated runs, whether a difference is beyond the spread)
     runner --help
@@ -121,6 +123,8 @@ pub enum Cli {
     KvmProbe {
         qemu: String,
     },
+    /// Regenerate README.md's Results block from the committed results folders.
+    Readme,
     /// Two benchmark results folders side by side.
     Compare {
         old: PathBuf,
@@ -212,6 +216,10 @@ pub fn parse(args: &[String]) -> Result<Cli, UsageError> {
                 _ => err("compare needs two results folders: runner compare OLD NEW"),
             }
         }
+        "readme" => match w.words.get(w.pos) {
+            None => Ok(Cli::Readme),
+            Some(x) => err(format!("readme takes no arguments (got '{x}')")),
+        },
         "kvm-probe" => {
             let mut qemu = DEFAULT_QEMU.to_string();
             while let Some((name, inline)) = w.next_opt() {

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
             }
             Err(e) => setup_error(&e.to_string()),
         },
+        Ok(Cli::Readme) => cmd_readme(),
         Ok(Cli::KvmProbe { qemu }) => {
             let p = kvm::probe(&qemu);
             println!("{}", p.report());
@@ -37,6 +38,28 @@ fn main() -> ExitCode {
         Ok(Cli::Test(t)) => cmd_test(t),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn cmd_readme() -> i32 {
+    let root = Path::new(".");
+    let section = match bench_report::readme::section(root) {
+        Ok(s) => s,
+        Err(e) => return setup_error(&e.to_string()),
+    };
+    let readme = match std::fs::read_to_string("README.md") {
+        Ok(t) => t,
+        Err(e) => return setup_error(&format!("README.md: {e} (run from the repository root)")),
+    };
+    match bench_report::readme::splice(&readme, &section) {
+        Ok(new) => {
+            if let Err(e) = std::fs::write("README.md", new) {
+                return setup_error(&format!("README.md: {e}"));
+            }
+            println!("README.md: Results block regenerated from results/");
+            exit::PASS
+        }
+        Err(e) => setup_error(&e),
+    }
 }
 
 fn setup_error(msg: &str) -> i32 {

@@ -240,6 +240,7 @@ pub fn host_json(
         "elf_path": absolute(&elf.path).display().to_string(),
         "elf_sha256": elf.sha256,
         "rustc_version": host.rustc_version,
+        "runner_args": std::env::args().skip(1).collect::<Vec<_>>(),
         "started_at": host::iso8601_utc(started),
         "duration_s": (report.duration.as_secs_f64() * 1000.0).round() / 1000.0,
         "timeout_s": vm.timeout,

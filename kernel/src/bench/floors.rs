@@ -256,6 +256,8 @@ fn percpu_reads(s: &Settings, buf: &mut [u64]) {
 }
 
 static PINGS: AtomicU64 = AtomicU64::new(0);
+/// Iterations of the ping target's loop (shows it is running, outside the handler).
+static LOOPS: AtomicU64 = AtomicU64::new(0);
 static SPIN_STOP: AtomicBool = AtomicBool::new(false);
 static SPINNING: AtomicBool = AtomicBool::new(false);
 
@@ -263,12 +265,16 @@ fn on_ping(_: &mut idt::ExceptionFrame) {
     PINGS.fetch_add(1, Ordering::Release);
 }
 
-/// Work for a target: spin with interrupts on until told to stop.
+/// Work for a target: loop on a load with interrupts on until told to stop. No PAUSE: the
+/// target is busy the way a shootdown's readers are (PAUSE would also make QEMU's TCG leave
+/// its execution loop on every iteration, which a reader never does).
 fn spin_with_interrupts(_: u64) {
     SPINNING.store(true, Ordering::Release);
     arch::interrupts_enable();
+    let mut i = 0u64;
     while !SPIN_STOP.load(Ordering::Acquire) {
-        core::hint::spin_loop();
+        i += 1;
+        LOOPS.store(i, Ordering::Relaxed);
     }
     arch::interrupts_disable();
     SPINNING.store(false, Ordering::Release);
@@ -292,11 +298,19 @@ fn ipi_roundtrip(s: &Settings, buf: &mut [u64]) {
     let deadline_ticks = crate::arch::tsc::hz(); // one second per ping at most
     let mut lost = false;
     let n = measure(s, buf, || {
+        // Untimed: the target is back in its loop (out of the previous ping's handler).
+        let l = LOOPS.load(Ordering::Relaxed);
+        let wait = crate::arch::tsc::rdtsc();
+        while LOOPS.load(Ordering::Relaxed) == l
+            && crate::arch::tsc::rdtsc().wrapping_sub(wait) < deadline_ticks
+        {
+            core::hint::spin_loop();
+        }
         let before = PINGS.load(Ordering::Acquire);
         let t0 = time::start();
         apic::send_ipi(target, apic::ICR_FIXED | idt::VEC_PING as u32);
         while PINGS.load(Ordering::Acquire) == before {
-            if time::start() - t0 > deadline_ticks {
+            if crate::arch::tsc::rdtsc().wrapping_sub(t0) > deadline_ticks {
                 lost = true;
                 break;
             }
