@@ -23,9 +23,10 @@ USAGE:
 run OPTIONS:
     --kernel ELF            the kernel (ELF64 x86-64; `just kernel` prints its path)
     --accel auto|kvm|tcg|icount
-                            auto (default): KVM when the probe finds it usable, else TCG with a
-                            notice saying why; icount: TCG single-threaded with
-                            `-icount shift=0,sleep=off`, deterministic: the guest TSC counts
+                            auto (default): KVM when the probe finds it usable and it is not
+                            the software backend kvm_pvm, else TCG with a notice saying why;
+                            icount: TCG single-threaded with `-icount shift=0,sleep=off`,
+                            deterministic: the guest TSC counts
                             instructions (records in `cycles` are relabelled `instructions`)
     --machine q35|pc        default q35
     --cpu MODEL             default: KVM the model the probe found working

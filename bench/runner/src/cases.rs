@@ -752,6 +752,21 @@ pub fn evaluate(case: &Case, ev: &Evidence) -> Result<(), String> {
     Ok(())
 }
 
+/// The report check of a case: write the benchmark report of its results folder and look for
+/// each of `report_contains` in the summary.
+pub fn check_report(case: &Case, dir: &std::path::Path) -> Result<(), String> {
+    if case.report_contains.is_empty() {
+        return Ok(());
+    }
+    let rep = bench_report::write_report(dir).map_err(|e| format!("report: {e}"))?;
+    for needle in &case.report_contains {
+        if !rep.summary.contains(needle) {
+            return Err(format!("expected the report to contain '{needle}'"));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -992,19 +1007,4 @@ mod tests {
         let e = evaluate(&c, &ev(OutcomeKind::Pass, &[], &[])).unwrap_err();
         assert_eq!(e, "expected incomplete, got pass");
     }
-}
-
-/// The report check of a case: write the benchmark report of its results folder and look for
-/// each of `report_contains` in the summary.
-pub fn check_report(case: &Case, dir: &std::path::Path) -> Result<(), String> {
-    if case.report_contains.is_empty() {
-        return Ok(());
-    }
-    let rep = bench_report::write_report(dir).map_err(|e| format!("report: {e}"))?;
-    for needle in &case.report_contains {
-        if !rep.summary.contains(needle) {
-            return Err(format!("expected the report to contain '{needle}'"));
-        }
-    }
-    Ok(())
 }

@@ -87,6 +87,14 @@ fn cmd_run(mut r: RunArgs) -> i32 {
     let need_probe = r.vm.accel == Accel::Auto || (r.vm.accel == Accel::Kvm && r.vm.cpu.is_none());
     let probe = need_probe.then(|| kvm::probe(&r.qemu));
     let accel = match (r.vm.accel, &probe) {
+        (Accel::Auto, Some(p)) if p.usable && cases::software_kvm() => {
+            eprintln!(
+                "runner: this host's KVM is the software backend (kvm_pvm), not VT-x/AMD-V: \
+                 faults and IPIs trap to it, so its figures are no hardware numbers; using TCG \
+                 (--accel kvm to use it anyway)"
+            );
+            Accel::Tcg
+        }
         (Accel::Auto, Some(p)) if p.usable => Accel::Kvm,
         (Accel::Auto, Some(p)) => {
             eprintln!("runner: KVM not usable ({}); using TCG", p.reason);
