@@ -28,6 +28,11 @@ run *ARGS: kernel runner
 bench *ARGS: kernel runner
     {{runner}} run --kernel {{kernel_elf}} --results results/latest --quiet {{ARGS}}
 
+# The bootable image for bare metal (hybrid ISO: CD or USB stick, BIOS and UEFI); its path is
+# the last line. `just image --default quick --menu-timeout 3`.
+image *ARGS: kernel runner
+    {{runner}} image --kernel {{kernel_elf}} {{ARGS}}
+
 # Rewrite README.md's Results block from the committed results/{icount,tcg,kvm-software}.
 readme-results: runner
     {{runner}} readme

@@ -14,6 +14,12 @@ USAGE:
     runner test --kernel ELF [--all] [--filter SUBSTR] [--verbose] [--results DIR] [--qemu PATH]
     runner test --list [--all] [--filter SUBSTR]
     runner kvm-probe [--qemu PATH]
+    runner image --kernel ELF [--out ISO] [--default suite|quick|selftests|custom]
+                 [--menu-timeout SECS]
+                            the bootable image (hybrid ISO: CD or USB stick, GRUB for BIOS and
+                            UEFI, a menu of the suite, the quick suite, the self-tests and a
+                            typed command line; default target/image/kernel.iso, suite, 10 s);
+                            its path is the last line printed
     runner readme           rewrite README.md's Results block from results/{icount,tcg,
                             kvm-software} (run from the repository root; `just readme-results`)
     runner compare OLD NEW  two benchmark results folders side by side (NEW/OLD ratios; with
@@ -35,13 +41,17 @@ run OPTIONS:
                             (a vCPU waiting for a host core makes cross-CPU figures measure
                             the host's scheduler)
     --memory SIZE           e.g. 128M, 1G, 5G (default 1G)
-    --firmware seabios|qboot|PATH
-                            default qboot (fast); seabios is QEMU's own default BIOS;
-                            with --boot grub the default is seabios (qboot cannot boot a CD)
-    --boot kernel|grub      kernel (default): QEMU's -kernel loader, Multiboot1; grub: a GRUB
+    --firmware seabios|qboot|ovmf|PATH
+                            default qboot (fast); seabios is QEMU's own default BIOS; ovmf is
+                            UEFI (Debian's ovmf package); from a CD the default is seabios
+                            (qboot cannot boot a CD)
+    --boot kernel|grub|image[:quick|:selftests]
+                            kernel (default): QEMU's -kernel loader, Multiboot1; grub: a GRUB
                             CD image built with grub-mkrescue (scripts/setup.sh installs it)
                             that boots the kernel with Multiboot2, the kernel arguments on its
-                            multiboot2 line (plain words: no quotes, `;`, `$`, newlines, ...)
+                            multiboot2 line (plain words: no quotes, `;`, `$`, newlines, ...);
+                            image: the bare-metal image of `runner image` as a CD, its menu
+                            entry chosen at once (no kernel arguments)
     --timeout SECS          kill QEMU after SECS (the records received so far are kept and the
                             run is marked incomplete); default TCG 30 s + 0.5 s/CPU, icount
                             twice that, KVM 20 s + 0.2 s/CPU; a benchmark run (no test=,
@@ -106,6 +116,14 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, PartialEq)]
+pub struct ImageArgs {
+    pub kernel: PathBuf,
+    pub out: PathBuf,
+    pub default: grub::Entry,
+    pub menu_timeout: u32,
+}
+
+#[derive(Debug, PartialEq)]
 pub struct TestArgs {
     pub kernel: Option<PathBuf>,
     pub all: bool,
@@ -126,6 +144,8 @@ pub enum Cli {
     },
     /// Regenerate README.md's Results block from the committed results folders.
     Readme,
+    /// Build the bootable image.
+    Image(ImageArgs),
     /// Two benchmark results folders side by side.
     Compare {
         old: PathBuf,
@@ -217,6 +237,7 @@ pub fn parse(args: &[String]) -> Result<Cli, UsageError> {
                 _ => err("compare needs two results folders: runner compare OLD NEW"),
             }
         }
+        "image" => parse_image(&mut w),
         "readme" => match w.words.get(w.pos) {
             None => Ok(Cli::Readme),
             Some(x) => err(format!("readme takes no arguments (got '{x}')")),
@@ -236,6 +257,44 @@ pub fn parse(args: &[String]) -> Result<Cli, UsageError> {
             "unknown subcommand '{other}' (expected run, test or kvm-probe)"
         )),
     }
+}
+
+fn parse_image(w: &mut Words) -> Result<Cli, UsageError> {
+    let mut kernel = None;
+    let mut out = PathBuf::from("target/image/kernel.iso");
+    let mut default = grub::Entry::Suite;
+    let mut menu_timeout = 10;
+    while let Some((name, inline)) = w.next_opt() {
+        match name {
+            "-h" | "--help" => return Ok(Cli::Help),
+            "--kernel" => kernel = Some(PathBuf::from(w.value(name, inline)?)),
+            "--out" => out = PathBuf::from(w.value(name, inline)?),
+            "--default" => {
+                let v = w.value(name, inline)?;
+                default = match grub::Entry::parse(v) {
+                    Some(e) => e,
+                    None => return bad_value(name, v, "suite, quick, selftests or custom"),
+                };
+            }
+            "--menu-timeout" => {
+                let v = w.value(name, inline)?;
+                menu_timeout = match v.parse::<u32>() {
+                    Ok(n) if n <= 3600 => n,
+                    _ => return bad_value(name, v, "seconds from 0 to 3600"),
+                };
+            }
+            _ => return err(format!("unknown option '{name}' for image")),
+        }
+    }
+    let Some(kernel) = kernel else {
+        return err("image needs --kernel ELF");
+    };
+    Ok(Cli::Image(ImageArgs {
+        kernel,
+        out,
+        default,
+        menu_timeout,
+    }))
 }
 
 fn parse_run(w: &mut Words) -> Result<Cli, UsageError> {
@@ -297,7 +356,13 @@ fn parse_run(w: &mut Words) -> Result<Cli, UsageError> {
                 let v = w.value(name, inline)?;
                 vm.boot = match Boot::parse(v) {
                     Some(b) => b,
-                    None => return bad_value(name, v, "kernel or grub"),
+                    None => {
+                        return bad_value(
+                            name,
+                            v,
+                            "kernel, grub, image, image:quick or image:selftests",
+                        );
+                    }
                 };
             }
             "--timeout" => {
@@ -399,13 +464,24 @@ fn check_boot(
     firmware_given: bool,
     kernel_args: &[String],
 ) -> Result<(), UsageError> {
-    if vm.boot != Boot::Grub {
+    if !vm.boot.is_cd() {
         return Ok(());
     }
     if !firmware_given {
         vm.firmware = Firmware::SeaBios;
     }
     check_boot_firmware(vm.boot, &vm.firmware).map_err(UsageError)?;
+    if let Boot::Image(e) = vm.boot {
+        if !kernel_args.is_empty() {
+            return err(format!(
+                "--boot image:{} boots the image's menu entry, whose command line is fixed; \
+                 kernel arguments ({}) need --boot grub",
+                e.name(),
+                kernel_args.join(" ")
+            ));
+        }
+        return Ok(());
+    }
     grub::check_cmdline(kernel_args).map_err(UsageError)
 }
 
@@ -533,9 +609,32 @@ mod tests {
         assert!(e.contains("'\"'"), "{e}");
         let e = usage_err("run --kernel k --boot floppy");
         assert!(
-            e.contains("'floppy'") && e.contains("kernel or grub"),
+            e.contains("'floppy'") && e.contains("kernel, grub, image"),
             "{e}"
         );
+        // The image: its menu entry, a CD firmware, no kernel arguments.
+        let r = run("run --kernel k --boot image:quick --firmware ovmf");
+        assert_eq!(r.vm.boot, Boot::Image(grub::Entry::Quick));
+        assert_eq!(r.vm.firmware, Firmware::Ovmf);
+        assert_eq!(
+            run("run --kernel k --boot image").vm.firmware,
+            Firmware::SeaBios
+        );
+        assert!(usage_err("run --kernel k --boot image:custom").contains("'image:custom'"));
+        let e = usage_err("run --kernel k --boot image -- test=all");
+        assert!(e.contains("--boot grub"), "{e}");
+        let e = usage_err("run --kernel k --boot image:quick --firmware qboot");
+        assert!(e.contains("qboot cannot boot from a CD"), "{e}");
+        match p("image --kernel k --default quick --menu-timeout 3") {
+            Ok(Cli::Image(a)) => {
+                assert_eq!(a.default, grub::Entry::Quick);
+                assert_eq!(a.menu_timeout, 3);
+                assert_eq!(a.out, PathBuf::from("target/image/kernel.iso"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(usage_err("image --kernel k --default fast").contains("'fast'"));
+        assert!(usage_err("image").contains("--kernel"));
         // A newline cannot come through split_whitespace: build the words by hand.
         let words: Vec<String> = [
             "run",

@@ -198,6 +198,23 @@ pub fn all_cases() -> Vec<Case> {
     cases.push(big);
     cases.push(grub_selftest(Q35, G, true));
     cases.push(grub_selftest(Pc, 128 * M, false));
+    // The bare-metal image (`just image`) through the real GRUB path, legacy BIOS and UEFI:
+    // its quick-suite entry runs every workload and its records parse.
+    for fw in [SeaBios, Firmware::Ovmf] {
+        let mut v = vm(Tcg, Q35, G, fw.clone(), 2);
+        v.boot = Boot::Image(crate::grub::Entry::Quick);
+        v.timeout = Some(120.0);
+        let mut c = case(
+            &format!("image-{}-quick", fw.name()),
+            v,
+            &[],
+            OutcomeKind::Pass,
+        );
+        c.console_contains = vec!["protocol Multiboot2"];
+        c.context_fields = CONTEXT_FIELDS;
+        c.benches = SUITE_BENCHES;
+        cases.push(c);
+    }
 
     // The default job is the whole benchmark suite: in CI its quick form (every kind of
     // workload, fewer samples), in the full matrix as a user runs it.

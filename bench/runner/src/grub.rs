@@ -88,6 +88,113 @@ pub fn bios_module_dir() -> Result<PathBuf, String> {
         })
 }
 
+/// Known locations of GRUB's UEFI (x86_64-efi) modules; the bootable image needs them as well
+/// as the BIOS ones.
+pub const EFI_MODULE_DIRS: &[&str] = &[
+    "/usr/lib/grub/x86_64-efi",
+    "/usr/local/lib/grub/x86_64-efi",
+    "/usr/share/grub2/x86_64-efi",
+];
+
+/// The menu entries of the bootable image (`just image`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// The default job: the whole benchmark suite.
+    Suite,
+    /// `bench_quick`: every kind of workload, fewer samples.
+    Quick,
+    /// `test=all`.
+    Selftests,
+    /// Asks for a command line on the console.
+    Custom,
+}
+
+impl Entry {
+    pub const ALL: [Entry; 4] = [Entry::Suite, Entry::Quick, Entry::Selftests, Entry::Custom];
+    pub fn parse(s: &str) -> Option<Entry> {
+        Entry::ALL.into_iter().find(|e| e.name() == s)
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Entry::Suite => "suite",
+            Entry::Quick => "quick",
+            Entry::Selftests => "selftests",
+            Entry::Custom => "custom",
+        }
+    }
+    fn title(self) -> &'static str {
+        match self {
+            Entry::Suite => "Benchmark suite (the default job)",
+            Entry::Quick => "Quick benchmark suite (fewer samples)",
+            Entry::Selftests => "Self-tests",
+            Entry::Custom => "Type a kernel command line",
+        }
+    }
+    /// The words on the entry's multiboot2 line (Custom: what was typed, in `$args`).
+    fn args(self) -> &'static str {
+        match self {
+            Entry::Suite => "",
+            Entry::Quick => " bench_quick",
+            Entry::Selftests => " test=all",
+            Entry::Custom => " $args",
+        }
+    }
+}
+
+/// The bootable image's grub.cfg: the four entries, `default` chosen after `timeout` seconds.
+/// GRUB's menu is shown on the screen and on the first serial port. Under BIOS the kernel is
+/// left in VGA text mode (`gfxpayload=text`); under UEFI GRUB hands over the GOP framebuffer
+/// the kernel's multiboot2 header asks for.
+pub fn image_cfg(default: Entry, timeout: u32) -> String {
+    let index = Entry::ALL.iter().position(|e| *e == default).unwrap_or(0);
+    let mut s = format!(
+        "# Written by `runner image` (just image).\n\
+         set timeout={timeout}\n\
+         set default={index}\n\
+         serial --unit=0 --speed=115200\n\
+         terminal_input console serial\n\
+         terminal_output console serial\n\
+         if [ \"$grub_platform\" = \"pc\" ]; then set gfxpayload=text; fi\n"
+    );
+    for e in Entry::ALL {
+        s.push_str(&format!("menuentry \"{}\" {{\n", e.title()));
+        if e == Entry::Custom {
+            s.push_str("  echo \"Kernel command line (key=value words; help lists them):\"\n");
+            s.push_str("  read args\n");
+        }
+        s.push_str(&format!(
+            "  multiboot2 {KERNEL_IN_ISO}{}\n  boot\n}}\n",
+            e.args()
+        ));
+    }
+    s
+}
+
+fn first_dir(dirs: &[&str], what: &str) -> Result<PathBuf, String> {
+    dirs.iter()
+        .map(Path::new)
+        .find(|p| p.is_dir())
+        .map(Path::to_path_buf)
+        .ok_or_else(|| {
+            format!(
+                "GRUB's {what} modules not found (looked in {}); scripts/setup.sh installs \
+                 them (Debian: grub-pc-bin, grub-efi-amd64-bin)",
+                dirs.join(", ")
+            )
+        })
+}
+
+/// Builds the bootable image at `out`: a hybrid ISO (CD and USB stick) with GRUB for legacy
+/// BIOS and for UEFI, the kernel, and [`image_cfg`].
+pub fn build_image(elf: &Path, default: Entry, timeout: u32, out: &Path) -> Result<(), String> {
+    first_dir(BIOS_MODULE_DIRS, "BIOS (i386-pc)")?;
+    first_dir(EFI_MODULE_DIRS, "UEFI (x86_64-efi)")?;
+    let parent = out.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    let work = TempDir::new_in(parent)?;
+    mkrescue(elf, &image_cfg(default, timeout), work.path(), out, None)
+}
+
 /// A folder that is removed, with everything in it, when dropped.
 pub struct TempDir {
     path: PathBuf,
@@ -121,6 +228,20 @@ impl Drop for TempDir {
 pub fn build_iso(elf: &Path, kernel_args: &[String], work: &Path) -> Result<PathBuf, String> {
     let cfg = grub_cfg(kernel_args)?;
     let modules = bios_module_dir()?;
+    let iso = work.join("kernel.iso");
+    mkrescue(elf, &cfg, work, &iso, Some(&modules))?;
+    Ok(iso)
+}
+
+/// grub-mkrescue of a tree holding the kernel and `cfg` (built under `work`) into `iso`;
+/// `modules`: one platform's modules only (else every platform installed).
+fn mkrescue(
+    elf: &Path,
+    cfg: &str,
+    work: &Path,
+    iso: &Path,
+    modules: Option<&Path>,
+) -> Result<(), String> {
     let root = work.join("iso");
     let grub_dir = root.join("boot/grub");
     let io = |what: &str, p: &Path, e: std::io::Error| format!("{what} {}: {e}", p.display());
@@ -130,17 +251,20 @@ pub fn build_iso(elf: &Path, kernel_args: &[String], work: &Path) -> Result<Path
     let cfg_path = grub_dir.join("grub.cfg");
     fs::write(&cfg_path, cfg).map_err(|e| io("cannot write", &cfg_path, e))?;
 
-    let iso = work.join("kernel.iso");
-    let out = Command::new(MKRESCUE)
-        .arg("-d")
-        .arg(&modules)
+    let mut cmd = Command::new(MKRESCUE);
+    if let Some(m) = modules {
+        cmd.arg("-d").arg(m);
+    }
+    let out = cmd
         .arg("-o")
-        .arg(&iso)
+        .arg(iso)
         .arg(&root)
         .output()
         .map_err(|e| match e.kind() {
             ErrorKind::NotFound => {
-                format!("--boot grub needs {MKRESCUE}, which is not on PATH; {SETUP_HINT}")
+                format!(
+                    "building a GRUB image needs {MKRESCUE}, which is not on PATH; {SETUP_HINT}"
+                )
             }
             _ => format!("cannot start {MKRESCUE}: {e}"),
         })?;
@@ -160,7 +284,7 @@ pub fn build_iso(elf: &Path, kernel_args: &[String], work: &Path) -> Result<Path
             iso.display()
         ));
     }
-    Ok(iso)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -186,6 +310,40 @@ mod tests {
         // Every line but the menu entry's braces is a plain command or a comment.
         assert_eq!(cfg.matches('{').count(), 1);
         assert_eq!(cfg.matches('}').count(), 1);
+    }
+
+    #[test]
+    fn image_menu() {
+        let cfg = image_cfg(Entry::Quick, 0);
+        assert!(cfg.contains("set timeout=0\n"), "{cfg}");
+        assert!(cfg.contains("set default=1\n"), "{cfg}");
+        assert!(
+            cfg.contains("multiboot2 /boot/kernel\n"),
+            "the default job: {cfg}"
+        );
+        assert!(
+            cfg.contains("multiboot2 /boot/kernel bench_quick\n"),
+            "{cfg}"
+        );
+        assert!(cfg.contains("multiboot2 /boot/kernel test=all\n"), "{cfg}");
+        assert!(
+            cfg.contains("read args\n  multiboot2 /boot/kernel $args\n"),
+            "{cfg}"
+        );
+        assert!(
+            cfg.contains("set gfxpayload=text"),
+            "BIOS keeps VGA text: {cfg}"
+        );
+        assert!(cfg.contains("terminal_output console serial"), "{cfg}");
+        assert_eq!(cfg.matches("menuentry").count(), 4);
+        assert_eq!(
+            image_cfg(Entry::Suite, 10).matches("set default=0").count(),
+            1
+        );
+        for e in Entry::ALL {
+            assert_eq!(Entry::parse(e.name()), Some(e));
+        }
+        assert_eq!(Entry::parse("bogus"), None);
     }
 
     #[test]

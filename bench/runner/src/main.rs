@@ -29,6 +29,24 @@ fn main() -> ExitCode {
             Err(e) => setup_error(&e.to_string()),
         },
         Ok(Cli::Readme) => cmd_readme(),
+        Ok(Cli::Image(a)) => {
+            if let Err(e) = load_elf(&a.kernel) {
+                return ExitCode::from(u8::try_from(setup_error(&e)).unwrap_or(1));
+            }
+            match runner::grub::build_image(&a.kernel, a.default, a.menu_timeout, &a.out) {
+                Ok(()) => {
+                    eprintln!(
+                        "runner: bootable image (BIOS and UEFI, CD or USB stick), menu default \
+                         '{}' after {} s",
+                        a.default.name(),
+                        a.menu_timeout
+                    );
+                    println!("{}", a.out.display());
+                    exit::PASS
+                }
+                Err(e) => setup_error(&e),
+            }
+        }
         Ok(Cli::KvmProbe { qemu }) => {
             let p = kvm::probe(&qemu);
             println!("{}", p.report());

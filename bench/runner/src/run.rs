@@ -69,12 +69,19 @@ fn create(dir: &Path, name: &str) -> io::Result<File> {
 
 /// Builds the GRUB image of a `--boot grub` run in a temporary folder under the results folder
 /// (else the target dir); the folder goes when the returned guard is dropped.
-fn grub_image(elf: &Elf, opts: &RunOptions) -> io::Result<(TempDir, PathBuf)> {
+fn grub_image(elf: &Elf, opts: &RunOptions, vm_boot: Boot) -> io::Result<(TempDir, PathBuf)> {
     let parent = opts
         .results
         .map_or_else(crate::target_dir, Path::to_path_buf);
     let dir = TempDir::new_in(&parent).map_err(io::Error::other)?;
-    let iso = grub::build_iso(&elf.path, opts.kernel_args, dir.path()).map_err(io::Error::other)?;
+    let iso = match vm_boot {
+        Boot::Image(entry) => {
+            let iso = dir.path().join("image.iso");
+            grub::build_image(&elf.path, entry, 0, &iso).map_err(io::Error::other)?;
+            iso
+        }
+        _ => grub::build_iso(&elf.path, opts.kernel_args, dir.path()).map_err(io::Error::other)?,
+    };
     Ok((dir, iso))
 }
 
@@ -89,8 +96,8 @@ pub fn run(
     // The GRUB image must outlive QEMU: `_iso_dir` removes it when the run returns.
     let (_iso_dir, iso) = match vm.boot {
         Boot::Kernel => (None, None),
-        Boot::Grub => {
-            let (dir, iso) = grub_image(elf, opts)?;
+        b => {
+            let (dir, iso) = grub_image(elf, opts, b)?;
             (Some(dir), Some(iso))
         }
     };

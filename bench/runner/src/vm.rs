@@ -63,6 +63,9 @@ impl Machine {
 }
 
 /// Known locations of qboot, first match wins.
+/// OVMF images usable with `-bios` (code and variables in one file).
+pub const OVMF_PATHS: &[&str] = &["/usr/share/ovmf/OVMF.fd", "/usr/share/qemu/OVMF.fd"];
+
 pub const QBOOT_PATHS: &[&str] = &[
     "/usr/share/qemu/qboot.rom",
     "/usr/local/share/qemu/qboot.rom",
@@ -74,6 +77,8 @@ pub enum Firmware {
     /// QEMU's default BIOS: no `-bios` option.
     SeaBios,
     Qboot,
+    /// UEFI: OVMF from Debian's `ovmf` package.
+    Ovmf,
     Path(PathBuf),
 }
 
@@ -82,6 +87,7 @@ impl Firmware {
         match s {
             "seabios" => Firmware::SeaBios,
             "qboot" => Firmware::Qboot,
+            "ovmf" => Firmware::Ovmf,
             p => Firmware::Path(PathBuf::from(p)),
         }
     }
@@ -90,6 +96,7 @@ impl Firmware {
         match self {
             Firmware::SeaBios => "seabios".into(),
             Firmware::Qboot => "qboot".into(),
+            Firmware::Ovmf => "ovmf".into(),
             Firmware::Path(p) => p.display().to_string(),
         }
     }
@@ -107,6 +114,18 @@ impl Firmware {
                         "qboot firmware not found (looked in {}); install QEMU's data files \
                          (Debian: qemu-system-data) or pass --firmware PATH",
                         QBOOT_PATHS.join(", ")
+                    )
+                }),
+            Firmware::Ovmf => OVMF_PATHS
+                .iter()
+                .map(Path::new)
+                .find(|p| p.is_file())
+                .map(|p| Some(p.to_path_buf()))
+                .ok_or_else(|| {
+                    format!(
+                        "OVMF firmware not found (looked in {}); scripts/setup.sh installs it \
+                         (Debian: ovmf) or pass --firmware PATH",
+                        OVMF_PATHS.join(", ")
                     )
                 }),
             Firmware::Path(p) => {
@@ -127,32 +146,46 @@ pub enum Boot {
     Kernel,
     /// GRUB from a CD image (`-cdrom`): Multiboot2, the command line in grub.cfg.
     Grub,
+    /// The bootable image of `just image` (hybrid ISO, GRUB for BIOS and UEFI, its menu) as a
+    /// CD, with this entry chosen at once: what a bare-metal machine boots.
+    Image(crate::grub::Entry),
 }
 
 impl Boot {
+    /// `kernel`, `grub`, `image` (the suite entry) or `image:ENTRY`.
     pub fn parse(s: &str) -> Option<Boot> {
         match s {
             "kernel" => Some(Boot::Kernel),
             "grub" => Some(Boot::Grub),
-            _ => None,
+            "image" => Some(Boot::Image(crate::grub::Entry::Suite)),
+            _ => s
+                .strip_prefix("image:")
+                .and_then(crate::grub::Entry::parse)
+                .filter(|e| *e != crate::grub::Entry::Custom)
+                .map(Boot::Image),
         }
     }
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> String {
         match self {
-            Boot::Kernel => "kernel",
-            Boot::Grub => "grub",
+            Boot::Kernel => "kernel".into(),
+            Boot::Grub => "grub".into(),
+            Boot::Image(e) => format!("image:{}", e.name()),
         }
+    }
+    /// Boots from a CD image.
+    pub fn is_cd(self) -> bool {
+        !matches!(self, Boot::Kernel)
     }
 }
 
 /// Refuses a firmware that cannot take the boot path: qboot boots `-kernel` only, not a CD.
 pub fn check_boot_firmware(boot: Boot, firmware: &Firmware) -> Result<(), String> {
     match (boot, firmware) {
-        (Boot::Grub, Firmware::Qboot) => Err(
-            "qboot cannot boot from a CD, so --boot grub cannot use --firmware qboot; use \
-             --firmware seabios (the default with --boot grub)"
-                .into(),
-        ),
+        (b, Firmware::Qboot) if b.is_cd() => Err(format!(
+            "qboot cannot boot from a CD, so --boot {} cannot use --firmware qboot; use \
+             --firmware seabios (the default with a CD) or ovmf",
+            b.name()
+        )),
         _ => Ok(()),
     }
 }
