@@ -31,6 +31,8 @@ MB2_INFO_CMDLINE        equ 1
 MB2_INFO_MMAP           equ 6
 MB2_INFO_ACPI_OLD       equ 14
 MB2_INFO_ACPI_NEW       equ 15
+MB2_TAG_FRAMEBUFFER     equ 5       ; framebuffer request (section 3.1.10)
+MB2_TAG_OPTIONAL        equ 1       ; flags bit 0: the loader may ignore the tag
 
 ; Intel SDM vol. 3A: control registers, EFER, paging-structure entry bits.
 CR0_PE                  equ 1 << 0
@@ -87,6 +89,12 @@ align 8
     dw MB2_TAG_INFO_REQUEST, 0
     dd 8 + 4 * 4
     dd MB2_INFO_CMDLINE, MB2_INFO_MMAP, MB2_INFO_ACPI_OLD, MB2_INFO_ACPI_NEW
+align 8
+    ; A linear framebuffer where there is no VGA text mode (UEFI): any size and depth.
+    ; Optional; under BIOS the image's grub.cfg asks GRUB for text mode (gfxpayload=text).
+    dw MB2_TAG_FRAMEBUFFER, MB2_TAG_OPTIONAL
+    dd 20
+    dd 0, 0, 0
 align 8
     dw MB2_TAG_END, 0
     dd 8

@@ -55,6 +55,13 @@ pub fn print_summary(info: &BootInfo) {
         info.loader_name(),
         info.cmdline()
     );
+    match &info.framebuffer {
+        Some(fb) => println!(
+            "boot: framebuffer at {:#x}: {} x {}, {} bits per pixel, pitch {}, {:?}",
+            fb.addr, fb.width, fb.height, fb.bpp, fb.pitch, fb.kind
+        ),
+        None => println!("boot: no framebuffer from the loader"),
+    }
     if info.memory_map_truncated {
         println!(
             "boot: warning: the loader's memory map has more than {} regions; the rest are \

@@ -1,4 +1,4 @@
-//! The console: COM1 (16550 UART), shared by every CPU.
+//! The console: COM1 (16550 UART), shared by every CPU, and the screen (`crate::screen`).
 //!
 //! One lock serialises whole lines, so lines from different CPUs never interleave. The lock
 //! remembers its owner, so a CPU that faults or panics while printing can still report
@@ -101,6 +101,7 @@ impl Write for ConsoleGuard {
                 put_byte(b'\r');
             }
             put_byte(b);
+            crate::screen::put_byte(b);
         }
         Ok(())
     }

@@ -18,6 +18,7 @@ mod demand;
 mod exit;
 mod mm;
 mod report;
+mod screen;
 mod selftest;
 mod smp;
 mod uspace;
@@ -72,9 +73,14 @@ extern "C" fn kernel_main(loader_magic: u32, loader_info: u32) -> ! {
     }
 
     mm::init(info, features, !opts.nosmap);
+    let screen = screen::init(info);
     arch::tsc::init();
     bench::time::init();
     boot::print_summary(info);
+    match &screen {
+        Some(f) => println!("screen: {}, {} x {} characters", f.kind, f.cols, f.rows),
+        None => println!("screen: none found (serial console only)"),
+    }
     if opts.crash == Some(cmdline::Crash::ApStackOverflow) {
         smp::AP_STACK_OVERFLOW.store(true, core::sync::atomic::Ordering::Release);
     }

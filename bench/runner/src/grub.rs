@@ -142,9 +142,9 @@ impl Entry {
 }
 
 /// The bootable image's grub.cfg: the four entries, `default` chosen after `timeout` seconds.
-/// GRUB's menu is shown on the screen and on the first serial port. Under BIOS the kernel is
-/// left in VGA text mode (`gfxpayload=text`); under UEFI GRUB hands over the GOP framebuffer
-/// the kernel's multiboot2 header asks for.
+/// GRUB's menu is shown on the screen and on the first serial port. Under BIOS the kernel copy
+/// without a framebuffer request is booted, so the machine stays in VGA text mode; under UEFI
+/// the kernel itself, and GRUB hands over the GOP framebuffer its header asks for.
 pub fn image_cfg(default: Entry, timeout: u32) -> String {
     let index = Entry::ALL.iter().position(|e| *e == default).unwrap_or(0);
     let mut s = format!(
@@ -154,18 +154,21 @@ pub fn image_cfg(default: Entry, timeout: u32) -> String {
          serial --unit=0 --speed=115200\n\
          terminal_input console serial\n\
          terminal_output console serial\n\
-         if [ \"$grub_platform\" = \"pc\" ]; then set gfxpayload=text; fi\n"
+         if [ \"$grub_platform\" = \"efi\" ]; then insmod all_video; fi\n"
     );
     for e in Entry::ALL {
         s.push_str(&format!("menuentry \"{}\" {{\n", e.title()));
+        // BIOS: the copy without a framebuffer request, left in VGA text mode; UEFI: the
+        // kernel itself, which asks GRUB for the GOP framebuffer.
+        s.push_str(&format!(
+            "  if [ \"$grub_platform\" = \"pc\" ]; then set k={TEXT_KERNEL_IN_ISO}; \
+             else set k={KERNEL_IN_ISO}; fi\n"
+        ));
         if e == Entry::Custom {
             s.push_str("  echo \"Kernel command line (key=value words; help lists them):\"\n");
             s.push_str("  read args\n");
         }
-        s.push_str(&format!(
-            "  multiboot2 {KERNEL_IN_ISO}{}\n  boot\n}}\n",
-            e.args()
-        ));
+        s.push_str(&format!("  multiboot2 $k{}\n  boot\n}}\n", e.args()));
     }
     s
 }
@@ -184,6 +187,47 @@ fn first_dir(dirs: &[&str], what: &str) -> Result<PathBuf, String> {
         })
 }
 
+/// Where the image's grub.cfg loads the BIOS copy of the kernel from.
+pub const TEXT_KERNEL_IN_ISO: &str = "/boot/kernel-text";
+/// Multiboot2 header magic and the framebuffer-request tag type (Multiboot2 3.1.3, 3.1.10).
+const MB2_HEADER_MAGIC: u32 = 0xE852_50D6;
+const MB2_TAG_FRAMEBUFFER: u16 = 5;
+/// A tag type no loader knows; with the optional flag set a loader skips it.
+const MB2_TAG_IGNORED: u16 = 0x7FFF;
+/// A multiboot2 header lies in the first 32 KiB of the image, 8-byte aligned.
+const MB2_SEARCH: usize = 32 * 1024;
+
+/// The kernel image with its multiboot2 framebuffer request turned into a tag every loader
+/// skips. GRUB switches a BIOS machine to a graphics mode whenever the kernel asks for a
+/// framebuffer (even with `gfxpayload=text`), while UEFI has no text mode at all: so the image
+/// boots this copy under BIOS (VGA text mode) and the original under UEFI (GOP framebuffer).
+/// The header checksum covers only the fixed fields, so it stays valid.
+pub fn without_framebuffer_request(elf: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = elf.to_vec();
+    let limit = elf.len().min(MB2_SEARCH);
+    let header = (0..limit.saturating_sub(16))
+        .step_by(8)
+        .find(|&i| elf[i..i + 4] == MB2_HEADER_MAGIC.to_le_bytes())
+        .ok_or("the kernel has no multiboot2 header in its first 32 KiB")?;
+    let len = u32::from_le_bytes(elf[header + 8..header + 12].try_into().unwrap()) as usize;
+    let end = (header + len).min(elf.len());
+    let mut tag = header + 16;
+    while tag + 8 <= end {
+        let kind = u16::from_le_bytes([elf[tag], elf[tag + 1]]);
+        let size = u32::from_le_bytes(elf[tag + 4..tag + 8].try_into().unwrap()) as usize;
+        if kind == 0 {
+            break;
+        }
+        if kind == MB2_TAG_FRAMEBUFFER {
+            out[tag..tag + 2].copy_from_slice(&MB2_TAG_IGNORED.to_le_bytes());
+            out[tag + 2..tag + 4].copy_from_slice(&1u16.to_le_bytes());
+            return Ok(out);
+        }
+        tag += size.max(8).next_multiple_of(8);
+    }
+    Err("the kernel's multiboot2 header has no framebuffer request".into())
+}
+
 /// Builds the bootable image at `out`: a hybrid ISO (CD and USB stick) with GRUB for legacy
 /// BIOS and for UEFI, the kernel, and [`image_cfg`].
 pub fn build_image(elf: &Path, default: Entry, timeout: u32, out: &Path) -> Result<(), String> {
@@ -192,6 +236,16 @@ pub fn build_image(elf: &Path, default: Entry, timeout: u32, out: &Path) -> Resu
     let parent = out.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
     let work = TempDir::new_in(parent)?;
+    let bytes = fs::read(elf).map_err(|e| format!("{}: {e}", elf.display()))?;
+    let text =
+        without_framebuffer_request(&bytes).map_err(|e| format!("{}: {e}", elf.display()))?;
+    let dst = work
+        .path()
+        .join("iso")
+        .join(TEXT_KERNEL_IN_ISO.trim_start_matches('/'));
+    fs::create_dir_all(dst.parent().unwrap())
+        .map_err(|e| format!("cannot create {}: {e}", dst.display()))?;
+    fs::write(&dst, text).map_err(|e| format!("cannot write {}: {e}", dst.display()))?;
     mkrescue(elf, &image_cfg(default, timeout), work.path(), out, None)
 }
 
@@ -317,22 +371,13 @@ mod tests {
         let cfg = image_cfg(Entry::Quick, 0);
         assert!(cfg.contains("set timeout=0\n"), "{cfg}");
         assert!(cfg.contains("set default=1\n"), "{cfg}");
+        assert!(cfg.contains("multiboot2 $k\n"), "the default job: {cfg}");
+        assert!(cfg.contains("multiboot2 $k bench_quick\n"), "{cfg}");
+        assert!(cfg.contains("multiboot2 $k test=all\n"), "{cfg}");
+        assert!(cfg.contains("read args\n  multiboot2 $k $args\n"), "{cfg}");
         assert!(
-            cfg.contains("multiboot2 /boot/kernel\n"),
-            "the default job: {cfg}"
-        );
-        assert!(
-            cfg.contains("multiboot2 /boot/kernel bench_quick\n"),
-            "{cfg}"
-        );
-        assert!(cfg.contains("multiboot2 /boot/kernel test=all\n"), "{cfg}");
-        assert!(
-            cfg.contains("read args\n  multiboot2 /boot/kernel $args\n"),
-            "{cfg}"
-        );
-        assert!(
-            cfg.contains("set gfxpayload=text"),
-            "BIOS keeps VGA text: {cfg}"
+            cfg.contains("then set k=/boot/kernel-text; else set k=/boot/kernel; fi"),
+            "BIOS boots the text-mode copy: {cfg}"
         );
         assert!(cfg.contains("terminal_output console serial"), "{cfg}");
         assert_eq!(cfg.matches("menuentry").count(), 4);
@@ -344,6 +389,34 @@ mod tests {
             assert_eq!(Entry::parse(e.name()), Some(e));
         }
         assert_eq!(Entry::parse("bogus"), None);
+    }
+
+    #[test]
+    fn the_text_mode_copy_skips_the_framebuffer_request() {
+        // A header: magic, arch, length, checksum; an info request; the framebuffer tag; end.
+        let mut img = vec![0xAAu8; 64];
+        let hdr = img.len();
+        let words: [u32; 4] = [MB2_HEADER_MAGIC, 0, 16 + 16 + 24 + 8, 0];
+        for w in words {
+            img.extend(w.to_le_bytes());
+        }
+        img.extend([1, 0, 0, 0, 12, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0]); // info request, padded
+        let fb = img.len();
+        img.extend([5, 0, 1, 0, 20, 0, 0, 0]);
+        img.extend([0u8; 12]);
+        img.extend([0u8; 4]); // padding to 8
+        img.extend([0, 0, 0, 0, 8, 0, 0, 0]);
+        let out = without_framebuffer_request(&img).unwrap();
+        assert_eq!(&out[fb..fb + 4], &[0xFF, 0x7F, 1, 0]);
+        // Nothing else changed (the checksum covers only the first four words).
+        assert_eq!(out[..fb], img[..fb]);
+        assert_eq!(out[fb + 4..], img[fb + 4..]);
+        assert_eq!(out[hdr..hdr + 16], img[hdr..hdr + 16]);
+        assert!(
+            without_framebuffer_request(&out).is_err(),
+            "already patched"
+        );
+        assert!(without_framebuffer_request(&[0u8; 100]).is_err());
     }
 
     #[test]

@@ -440,11 +440,55 @@ impl<const N: usize> Text<N> {
     }
 }
 
+/// The screen the loader left (Multiboot2 framebuffer tag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Framebuffer {
+    /// Physical address.
+    pub addr: u64,
+    /// Bytes per line (text mode: per row of characters).
+    pub pitch: u32,
+    /// Pixels (text mode: characters) per line.
+    pub width: u32,
+    /// Lines (text mode: rows).
+    pub height: u32,
+    /// Bits per pixel (text mode: 16 per character cell).
+    pub bpp: u8,
+    /// What the memory holds.
+    pub kind: FramebufferKind,
+}
+
+/// The layout of a framebuffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FramebufferKind {
+    /// Direct colour: each colour's lowest bit position and width in bits.
+    Rgb {
+        /// Red field position.
+        red_pos: u8,
+        /// Red field width.
+        red_size: u8,
+        /// Green field position.
+        green_pos: u8,
+        /// Green field width.
+        green_size: u8,
+        /// Blue field position.
+        blue_pos: u8,
+        /// Blue field width.
+        blue_size: u8,
+    },
+    /// VGA text mode: character and attribute bytes.
+    EgaText,
+    /// Indexed colour or anything else this kernel does not draw on.
+    Other(u8),
+}
+
 /// Everything the kernel uses from the boot loader.
 #[derive(Clone)]
 pub struct BootInfo {
     /// How the kernel was entered.
     pub protocol: Protocol,
+    /// The loader's framebuffer (Multiboot2 only; under Multiboot1 the screen, if any, is the
+    /// VGA text buffer the BIOS left).
+    pub framebuffer: Option<Framebuffer>,
     /// The normalised memory map, with the kernel image and the loader structures marked.
     pub memory: MemoryMap,
     /// The loader's map had more regions than [`MAX_REGIONS`]: some were dropped, safely (see
@@ -473,6 +517,7 @@ impl BootInfo {
     fn new(protocol: Protocol) -> Self {
         BootInfo {
             protocol,
+            framebuffer: None,
             memory: MemoryMap::new(),
             memory_map_truncated: false,
             rsdp: None,
@@ -625,6 +670,13 @@ const MB2_TAG_TYPE_BASIC_MEMINFO: u32 = 4;
 const MB2_TAG_TYPE_MMAP: u32 = 6;
 const MB2_TAG_TYPE_ACPI_OLD: u32 = 14;
 const MB2_TAG_TYPE_ACPI_NEW: u32 = 15;
+const MB2_TAG_TYPE_FRAMEBUFFER: u32 = 8;
+/// Bytes of the framebuffer tag up to its colour information: header, `addr: u64`,
+/// `pitch, width, height: u32`, `bpp: u8`, `type: u8`, reserved u16 (Multiboot2 3.6.12).
+const MB2_FRAMEBUFFER_LEN: u64 = 8 + 8 + 12 + 4;
+/// Framebuffer types of that tag.
+const MB2_FB_TYPE_RGB: u8 = 1;
+const MB2_FB_TYPE_EGA_TEXT: u8 = 2;
 /// Bytes of the memory map tag before its entries: header, `entry_size`, `entry_version`.
 const MB2_MMAP_ENTRIES: u64 = 16;
 /// Bytes of the basic memory information tag: header, `mem_lower`, `mem_upper`.
@@ -912,6 +964,36 @@ fn parse_multiboot2(info_phys: u64, mem: &impl PhysRead) -> Result<BootInfo, Boo
                     ));
                 }
                 rsdp_old = Some(tag + MB2_HEADER_LEN);
+            }
+            MB2_TAG_TYPE_FRAMEBUFFER => {
+                if size < MB2_FRAMEBUFFER_LEN {
+                    return Err(BootInfoError::Malformed(
+                        "multiboot2 framebuffer tag too short",
+                    ));
+                }
+                let mut b = [0u8; MB2_FRAMEBUFFER_LEN as usize + 6];
+                let n = (size.min(b.len() as u64)) as usize;
+                read(mem, tag, &mut b[..n], "multiboot2 framebuffer tag")?;
+                let kind = match b[29] {
+                    MB2_FB_TYPE_RGB if n >= b.len() => FramebufferKind::Rgb {
+                        red_pos: b[32],
+                        red_size: b[33],
+                        green_pos: b[34],
+                        green_size: b[35],
+                        blue_pos: b[36],
+                        blue_size: b[37],
+                    },
+                    MB2_FB_TYPE_EGA_TEXT => FramebufferKind::EgaText,
+                    t => FramebufferKind::Other(t),
+                };
+                info.framebuffer = Some(Framebuffer {
+                    addr: u64::from_le_bytes(b[8..16].try_into().unwrap()),
+                    pitch: u32_at(&b, 16),
+                    width: u32_at(&b, 20),
+                    height: u32_at(&b, 24),
+                    bpp: b[28],
+                    kind,
+                });
             }
             MB2_TAG_TYPE_ACPI_NEW => {
                 if size < MB2_HEADER_LEN + RSDP_V2_LEN {
@@ -1671,6 +1753,63 @@ mod tests {
                 region(0x1_0000_0000, 0x1_a040_0000, Usable),
             ]
         );
+    }
+
+    #[test]
+    fn multiboot2_framebuffer_tags() {
+        // addr, pitch, width, height, bpp, type, reserved, then RGB field positions/sizes.
+        let fb = |kind: u8, tail: &[u8]| {
+            let mut p = 0xfd00_0000u64.to_le_bytes().to_vec();
+            for v in [4096u32, 1024, 768] {
+                p.extend(v.to_le_bytes());
+            }
+            p.extend([32, kind, 0, 0]);
+            p.extend(tail);
+            p
+        };
+        let (mem, _) = multiboot2(
+            MB2_INFO,
+            &[
+                (MB2_TAG_TYPE_MMAP, mb2_mmap(&q35_5gib())),
+                (MB2_TAG_TYPE_FRAMEBUFFER, fb(1, &[16, 8, 8, 8, 0, 8])),
+            ],
+        );
+        let info = parse(MULTIBOOT2_BOOTLOADER_MAGIC, MB2_INFO, &mem, KERNEL).unwrap();
+        assert_eq!(
+            info.framebuffer,
+            Some(Framebuffer {
+                addr: 0xfd00_0000,
+                pitch: 4096,
+                width: 1024,
+                height: 768,
+                bpp: 32,
+                kind: FramebufferKind::Rgb {
+                    red_pos: 16,
+                    red_size: 8,
+                    green_pos: 8,
+                    green_size: 8,
+                    blue_pos: 0,
+                    blue_size: 8
+                },
+            })
+        );
+        let (mem, _) = multiboot2(
+            MB2_INFO,
+            &[
+                (MB2_TAG_TYPE_MMAP, mb2_mmap(&q35_5gib())),
+                (MB2_TAG_TYPE_FRAMEBUFFER, fb(2, &[])),
+            ],
+        );
+        let info = parse(MULTIBOOT2_BOOTLOADER_MAGIC, MB2_INFO, &mem, KERNEL).unwrap();
+        assert_eq!(info.framebuffer.unwrap().kind, FramebufferKind::EgaText);
+        let (mem, _) = multiboot2(
+            MB2_INFO,
+            &[
+                (MB2_TAG_TYPE_MMAP, mb2_mmap(&q35_5gib())),
+                (MB2_TAG_TYPE_FRAMEBUFFER, vec![0; 8]),
+            ],
+        );
+        assert!(parse(MULTIBOOT2_BOOTLOADER_MAGIC, MB2_INFO, &mem, KERNEL).is_err());
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod acpi;
 pub mod bootinfo;
 pub mod cmdline;
 pub mod fmtbuf;
+pub mod font;
 pub mod frame;
 pub mod json;
 mod le;
