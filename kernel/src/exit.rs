@@ -66,5 +66,8 @@ pub fn exit_without_end(code: ExitCode) -> ! {
     if qemu {
         port::outb(QEMU_DEBUG_EXIT_PORT, code as u8);
     }
+    // Bare metal (or no exit device): every other CPU stops; the screen keeps what it shows.
+    let stopped = crate::smp::stop_other_cpus();
+    crate::println!("kernel: {stopped} other CPUs stopped (INIT); this one halts");
     arch::halt_forever()
 }

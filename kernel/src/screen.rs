@@ -201,12 +201,6 @@ pub fn clear() {
     s.draw_all();
 }
 
-/// The screen's size in characters.
-pub fn size() -> (usize, usize) {
-    let s = SCREEN.lock();
-    (s.cols, s.rows)
-}
-
 impl Screen {
     fn put(&mut self, b: u8) {
         match b {

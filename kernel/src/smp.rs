@@ -273,6 +273,24 @@ fn send_init(apic_id: u32) {
     }
 }
 
+/// Stop every other online CPU at the end of a run on bare metal: an INIT IPI puts a CPU in
+/// wait-for-SIPI, where it executes nothing until a new start-up (SDM vol. 3A, 9.4). Each CPU
+/// is addressed by its APIC id, never by a broadcast that would also reach parked CPUs.
+pub fn stop_other_cpus() -> usize {
+    if !apic::ready() {
+        return 0;
+    }
+    let me = arch::cpu_id() as usize;
+    let mut stopped = 0;
+    for cpu in 0..cpu_count() {
+        if cpu != me && is_online(cpu) {
+            send_init(apic_id_of(cpu));
+            stopped += 1;
+        }
+    }
+    stopped
+}
+
 fn send_sipi(apic_id: u32, page: u64) {
     apic::clear_esr();
     apic::send_ipi(apic_id, apic::ICR_STARTUP | (page >> 12) as u32);

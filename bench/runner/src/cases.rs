@@ -51,6 +51,9 @@ pub struct Case {
     /// Substrings the benchmark report (`summary.md`, written from the case's results folder
     /// after the run) must contain; empty: no report is written.
     pub report_contains: Vec<&'static str>,
+    /// Save the screen at the end through QEMU's monitor and compare it with the end-of-run
+    /// summary the console printed.
+    pub screen: Option<crate::screen::Kind>,
 }
 
 /// Whether the host's KVM is the software backend (kvm_pvm) rather than VT-x/AMD-V.
@@ -127,6 +130,7 @@ fn case(name: &str, vm: VmConfig, args: &[&str], expect: OutcomeKind) -> Case {
         benches: &[],
         failing_checks: &[],
         report_contains: Vec::new(),
+        screen: None,
         needs_hardware_tlb: false,
     }
 }
@@ -213,6 +217,12 @@ pub fn all_cases() -> Vec<Case> {
         c.console_contains = vec!["protocol Multiboot2"];
         c.context_fields = CONTEXT_FIELDS;
         c.benches = SUITE_BENCHES;
+        // What the screen shows at the end, read by the host through QEMU's monitor: the VGA
+        // text buffer under BIOS, a screenshot of the GOP framebuffer under UEFI.
+        c.screen = Some(match fw {
+            SeaBios => crate::screen::Kind::VgaText,
+            _ => crate::screen::Kind::Framebuffer,
+        });
         cases.push(c);
     }
 
@@ -767,6 +777,26 @@ pub fn evaluate(case: &Case, ev: &Evidence) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The screen check of a case: the saved screen shows the end-of-run summary exactly as the
+/// serial console printed it (text cells for VGA; pixels drawn with the kernel's font for a
+/// framebuffer).
+pub fn check_screen(case: &Case, file: &std::path::Path, console: &[String]) -> Result<(), String> {
+    let Some(kind) = case.screen else {
+        return Ok(());
+    };
+    let data =
+        std::fs::read(file).map_err(|e| format!("no screen capture {}: {e}", file.display()))?;
+    match kind {
+        crate::screen::Kind::VgaText => crate::screen::check_vga_text(&data, console),
+        crate::screen::Kind::Framebuffer => {
+            let pf2 = std::fs::read(crate::screen::FONT_PF2)
+                .map_err(|e| format!("{}: {e}", crate::screen::FONT_PF2))?;
+            let glyphs = kernel_core::font::from_pf2(&pf2).map_err(str::to_string)?;
+            crate::screen::check_framebuffer(&data, console, &glyphs)
+        }
+    }
 }
 
 /// The report check of a case: write the benchmark report of its results folder and look for

@@ -14,6 +14,7 @@ pub mod outcome;
 pub mod process;
 pub mod records;
 pub mod run;
+pub mod screen;
 pub mod symbols;
 pub mod vm;
 

@@ -187,6 +187,7 @@ fn cmd_run(mut r: RunArgs) -> i32 {
             echo: !r.quiet,
             results: dir.as_deref(),
             progress: r.quiet.then_some(prefix.as_str()),
+            screen: None,
         };
         let report = match run::run(&vm, &elf, &host, &opts) {
             Ok(rep) => rep,
@@ -382,6 +383,10 @@ fn cmd_test(t: TestArgs) -> i32 {
             }
         };
         let dir = base.join(&c.name);
+        let screen_file = dir.join(match c.screen {
+            Some(runner::screen::Kind::Framebuffer) => "screen.ppm",
+            _ => "screen-vga.bin",
+        });
         let opts = RunOptions {
             qemu: &t.qemu,
             qemu_args: &c.qemu_args,
@@ -389,6 +394,7 @@ fn cmd_test(t: TestArgs) -> i32 {
             echo: t.verbose,
             results: Some(&dir),
             progress: None,
+            screen: c.screen.map(|k| (k, screen_file.as_path())),
         };
         let report = match run::run(&vm, &elf, &host, &opts) {
             Ok(r) => r,
@@ -400,7 +406,8 @@ fn cmd_test(t: TestArgs) -> i32 {
         };
         let secs = report.duration.as_secs_f64();
         let verdict = cases::evaluate(c, &Evidence::from(&report))
-            .and_then(|()| cases::check_report(c, &dir));
+            .and_then(|()| cases::check_report(c, &dir))
+            .and_then(|()| cases::check_screen(c, &screen_file, &report.console));
         match verdict {
             Ok(()) => {
                 println!("PASS {} ({secs:.1} s)", c.name);

@@ -29,6 +29,11 @@ pub struct RunOptions<'a> {
     /// When not echoing: show `progress` and `error` records as they arrive, each line
     /// starting with this prefix.
     pub progress: Option<&'a str>,
+    /// Save the screen at the end into this file (needs `results`): the VM gets a VGA
+    /// device and a monitor socket and no exit device, so the kernel halts after its `end`
+    /// record; the runner then saves the screen through the monitor and quits QEMU. The
+    /// outcome comes from the `end` record.
+    pub screen: Option<(crate::screen::Kind, &'a Path)>,
 }
 
 /// Everything a run produced.
@@ -108,7 +113,20 @@ pub fn run(
             args: opts.kernel_args,
         },
     };
-    let args = vm.qemu_args(media, opts.qemu_args);
+    let mut args = vm.qemu_args(media, opts.qemu_args);
+    let monitor = match (opts.screen, opts.results) {
+        (Some(_), Some(dir)) => {
+            fs::create_dir_all(dir)?;
+            let sock = dir.join("monitor.sock");
+            let _ = fs::remove_file(&sock);
+            screen_vm_args(&mut args, &sock);
+            Some(sock)
+        }
+        (Some(_), None) => {
+            return Err(io::Error::other("a screen check needs a results folder"));
+        }
+        _ => None,
+    };
     let mut qemu_cmdline = vec![opts.qemu.to_string()];
     qemu_cmdline.extend(args.iter().cloned());
 
@@ -131,6 +149,8 @@ pub fn run(
     let mut malformed = Vec::new();
     let mut write_err: Option<io::Error> = None;
     let icount = vm.deterministic();
+    let mut captured = false;
+    let mut capture_err: Option<String> = None;
     let mut cmd = Command::new(opts.qemu);
     cmd.args(&args);
     let finished = run_streaming(cmd, None, Duration::from_secs_f64(vm.timeout), |line| {
@@ -168,6 +188,16 @@ pub fn run(
                 malformed.push((line.to_string(), why));
             }
         }
+        if let (Some(sock), Some((kind, file))) = (&monitor, opts.screen)
+            && !captured
+            && line.contains(crate::screen::HALT_LINE)
+        {
+            captured = true;
+            let cmd = crate::screen::capture_command(kind, file);
+            if let Err(e) = crate::screen::monitor_capture_and_quit(sock, &cmd) {
+                capture_err = Some(e);
+            }
+        }
         console.push(shown);
     })
     .map_err(|e| io::Error::new(e.kind(), format!("cannot start QEMU '{}': {e}", opts.qemu)))?;
@@ -175,14 +205,24 @@ pub fn run(
         return Err(e);
     }
 
-    let outcome = classify(finished.end, records::end_status(&recs), &finished.stderr);
+    // After a screen capture the runner quit QEMU itself: the `end` record is the verdict.
+    let end = if captured && capture_err.is_none() {
+        ProcessEnd::Status(crate::outcome::STATUS_PASS)
+    } else {
+        finished.end
+    };
+    let mut stderr = finished.stderr.clone();
+    if let Some(e) = &capture_err {
+        stderr.push_str(&format!("runner: screen capture failed: {e}\n"));
+    }
+    let outcome = classify(end, records::end_status(&recs), &stderr);
     let report = RunReport {
         outcome,
         end: finished.end,
         console,
         records: recs,
         malformed,
-        stderr: finished.stderr,
+        stderr,
         duration: finished.duration,
         qemu_cmdline,
     };
@@ -192,6 +232,23 @@ pub fn run(
         fs::write(dir.join("host.json"), text)?;
     }
     Ok(report)
+}
+
+/// The VM of a screen check: a VGA device, the monitor on a Unix socket, no exit device (the
+/// kernel halts and keeps its screen).
+fn screen_vm_args(args: &mut Vec<String>, sock: &Path) {
+    let mut i = 0;
+    while i + 1 < args.len() {
+        if args[i] == "-monitor" {
+            args[i + 1] = format!("unix:{},server,nowait", sock.display());
+        }
+        if args[i] == "-device" && args[i + 1].starts_with("isa-debug-exit") {
+            args.drain(i..i + 2);
+            continue;
+        }
+        i += 1;
+    }
+    args.extend(["-vga".into(), "std".into()]);
 }
 
 /// One line on stderr for a `progress` record (the benchmark group starting) or an `error`

@@ -51,6 +51,8 @@ const PIC2_DATA: u16 = 0xA1;
 const ICR_SPIN_LIMIT: u32 = 10_000_000;
 
 static X2APIC: AtomicBool = AtomicBool::new(false);
+/// The BSP's APIC is set up (`init_bsp` ran): IPIs can be sent.
+static READY: AtomicBool = AtomicBool::new(false);
 /// Virtual address of the xAPIC register page (direct map, uncacheable).
 static MMIO: AtomicU64 = AtomicU64::new(0);
 
@@ -74,6 +76,11 @@ pub fn init_bsp(map_device_uc: impl FnOnce(u64) -> u64) {
         MMIO.store(map_device_uc(base), Ordering::Relaxed);
     }
     enable_this_cpu();
+    READY.store(true, Ordering::Release);
+}
+
+pub fn ready() -> bool {
+    READY.load(Ordering::Acquire)
 }
 
 /// Enable this CPU's APIC in the chosen mode, masked LVTs, TPR 0, ESR cleared.

@@ -6,6 +6,7 @@
 //! interrupts off on the CPU that times it; samples are TSC ticks from `time::start`/`stop`.
 
 pub mod floors;
+mod onscreen;
 pub mod pf;
 pub mod ring3;
 pub mod shootdown;
@@ -150,6 +151,7 @@ pub fn emit(
         }
         r.raw("hist", s.hist_json())
     });
+    onscreen::note_result(bench, kind, params, unit, s.p50);
     println!(
         "bench: {bench} {} {unit}: p50 {} p99 {} min {} (n {})",
         ParamsJson(params),
@@ -173,6 +175,7 @@ fn round2(v: f64) -> f64 {
 
 /// A `check` record: a property the benchmark verified on its own results.
 pub fn check(name: &str, pass: bool, detail: &str) -> bool {
+    onscreen::note_check(pass);
     crate::record!("check", |r| r
         .str("name", name)
         .bool("pass", pass)
@@ -244,6 +247,7 @@ pub fn run(o: &Options) -> bool {
         crate::record!("progress", |r| r.str("group", g.name));
         ok &= (g.run)(&settings);
     }
+    onscreen::show(ok);
     ok
 }
 
