@@ -47,6 +47,29 @@ impl PhysRead for Corrupted {
     }
 }
 
+/// The fixed-rate timers ACPI describes: the PM timer (FADT) and the HPET (its own table).
+/// Either may be absent (a hardware-reduced platform has no PM timer); a missing RSDP or a
+/// table that fails its checksum gives none.
+pub fn fixed_timers(info: &BootInfo) -> (Option<acpi::PmTimer>, Option<u64>) {
+    let mem = Firmware;
+    let Some(rsdp) = info
+        .rsdp
+        .or_else(|| acpi::find_rsdp_in_bios(&mem))
+        .and_then(|p| acpi::read_rsdp(&mem, p).ok())
+    else {
+        return (None, None);
+    };
+    let pm = acpi::find_table(&mem, &rsdp, b"FACP")
+        .ok()
+        .flatten()
+        .and_then(|t| acpi::fadt_pm_timer(&mem, t));
+    let hpet = acpi::find_table(&mem, &rsdp, b"HPET")
+        .ok()
+        .flatten()
+        .and_then(|t| acpi::hpet_base(&mem, t));
+    (pm, hpet)
+}
+
 pub struct Discovered {
     /// CPUs numbered into `ids` (the BSP first).
     pub count: usize,

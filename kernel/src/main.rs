@@ -10,6 +10,7 @@ mod acpi_glue;
 mod arch;
 mod bench;
 mod boot;
+mod clock;
 mod console;
 mod context;
 mod cpu_local;
@@ -74,7 +75,7 @@ extern "C" fn kernel_main(loader_magic: u32, loader_info: u32) -> ! {
 
     mm::init(info, features, !opts.nosmap);
     let screen = screen::init(info);
-    arch::tsc::init();
+    clock::init(info, opts.tsc_calibration);
     bench::time::init();
     boot::print_summary(info);
     match &screen {

@@ -57,6 +57,7 @@ const TESTS: &[(&str, fn() -> TestResult)] = &[
     ("user_mode", user_mode),
     ("syscall", syscall),
     ("smap_smep", smap_smep),
+    ("tsc_calibration", tsc_calibration),
 ];
 
 pub fn run(sel: &TestSelection) -> bool {
@@ -641,5 +642,33 @@ fn smap_smep() -> TestResult {
     if cr4 & cpu::CR4_SMEP == 0 {
         return Err(Failure::Skipped("the CPU has no SMEP"));
     }
+    Ok(())
+}
+
+/// The TSC rate in use agrees, within 2 %, with a calibration against every fixed timer the
+/// machine has (ACPI PM timer, HPET, PIT), and at least one of them exists or the rate came
+/// from CPUID.
+fn tsc_calibration() -> TestResult {
+    let hz = crate::arch::tsc::hz();
+    ensure!(hz > 0, "the TSC rate is unknown");
+    let mut checked = 0;
+    for (name, measured) in crate::clock::measure_all() {
+        let Some(m) = measured else { continue };
+        checked += 1;
+        let diff = m.abs_diff(hz) as f64 / hz as f64;
+        println!(
+            "selftest: tsc against {name}: {m} Hz ({:+.3} %)",
+            (m as f64 / hz as f64 - 1.0) * 100.0
+        );
+        ensure!(
+            diff < 0.02,
+            "TSC rate {hz} Hz ({}) but {m} Hz against the {name}",
+            crate::arch::tsc::source().name()
+        );
+    }
+    ensure!(
+        checked > 0 || crate::arch::tsc::source() != crate::arch::tsc::Source::Unknown,
+        "no fixed timer to check the TSC rate against"
+    );
     Ok(())
 }

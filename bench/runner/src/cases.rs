@@ -326,6 +326,38 @@ pub fn all_cases() -> Vec<Case> {
         cases.push(c);
     }
 
+    // The TSC rate from each fixed timer (the path of machines whose CPUID states no rate),
+    // and a source the machine lacks: an error record, then the usual way.
+    for (src, arg, want) in [
+        ("hpet", "tsc_calibration=hpet", "\"tsc_source\":\"hpet\""),
+        (
+            "pm_timer",
+            "tsc_calibration=pm_timer",
+            "\"tsc_source\":\"acpi_pm_timer\"",
+        ),
+        ("pit", "tsc_calibration=pit", "\"tsc_source\":\"pit\""),
+    ] {
+        let mut c = case(
+            &format!("tsc-calibration-{src}"),
+            small(),
+            &[arg, "test=tsc_calibration"],
+            OutcomeKind::Pass,
+        );
+        c.console_contains = vec![want];
+        cases.push(c);
+    }
+    let mut c = case(
+        "tsc-calibration-missing-source",
+        small(),
+        &["tsc_calibration=cpuid", "test=tsc_calibration"],
+        OutcomeKind::Pass,
+    );
+    c.console_contains = vec![
+        "tsc_calibration=cpuid: this machine has no such source",
+        "\"type\":\"error\"",
+    ];
+    cases.push(c);
+
     let mut c = case("help", small(), &["help"], OutcomeKind::Pass);
     c.console_contains = vec!["exit=", "test=", "crash="];
     cases.push(c);

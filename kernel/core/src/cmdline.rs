@@ -75,6 +75,40 @@ impl ShootdownBreak {
     }
 }
 
+/// How the TSC rate is found (`tsc_calibration=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum TscCalibration {
+    /// CPUID 0x15 (with 0x16), the hypervisor leaf, the PM timer, the HPET, the PIT: the first
+    /// that works.
+    #[default]
+    Auto,
+    /// CPUID 0x15 (with the crystal from 0x16 where 0x15 leaves it out).
+    Cpuid,
+    /// The hypervisor's timing leaf 0x40000010.
+    Hypervisor,
+    /// Calibrated against the ACPI PM timer.
+    PmTimer,
+    /// Calibrated against the HPET.
+    Hpet,
+    /// Calibrated against the PIT.
+    Pit,
+}
+
+impl TscCalibration {
+    /// Every variant, in [`Self::NAMES`] order.
+    pub const ALL: [TscCalibration; 6] = [
+        TscCalibration::Auto,
+        TscCalibration::Cpuid,
+        TscCalibration::Hypervisor,
+        TscCalibration::PmTimer,
+        TscCalibration::Hpet,
+        TscCalibration::Pit,
+    ];
+    /// The command-line names.
+    pub const NAMES: &[&str] = &["auto", "cpuid", "hypervisor", "pm_timer", "hpet", "pit"];
+}
+
 /// The benchmark settings of the command line (`bench*` and `shootdown_*` keys).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BenchOptions {
@@ -134,6 +168,7 @@ pub const SELFTESTS: &[&str] = &[
     "user_mode",
     "syscall",
     "smap_smep",
+    "tsc_calibration",
 ];
 
 /// Every option of the kernel command line: the one place that lists them.
@@ -261,6 +296,13 @@ pub static OPTIONS: &[OptSpec] = &[
         kind: OptKind::Flag,
         help: "failure injection: read the MADT with one byte flipped (its checksum fails), so \
                the kernel must continue on the BSP alone",
+    },
+    OptSpec {
+        key: "tsc_calibration",
+        kind: OptKind::Choice(TscCalibration::NAMES),
+        help: "how the TSC rate is found: auto (CPUID 0x15/0x16, the hypervisor leaf, the \
+               ACPI PM timer, the HPET, the PIT: the first that works) or one of them; a \
+               source the machine lacks leaves the rate unknown (a clear error)",
     },
     OptSpec {
         key: "nosmap",
@@ -431,6 +473,8 @@ pub struct Options<'a> {
     pub acpi_corrupt_madt: bool,
     /// `nosmap`: leave SMAP off even where the CPU has it.
     pub nosmap: bool,
+    /// `tsc_calibration=`: how the TSC rate is found.
+    pub tsc_calibration: TscCalibration,
     /// The benchmark keys.
     pub bench: BenchOptions,
 }
@@ -450,6 +494,7 @@ impl<'a> Options<'a> {
             ("smp_late", Value::UInt(id)) => self.smp_late = Some(id as u32),
             ("acpi_corrupt_madt", Value::Flag) => self.acpi_corrupt_madt = true,
             ("nosmap", Value::Flag) => self.nosmap = true,
+            ("tsc_calibration", Value::Choice(i)) => self.tsc_calibration = TscCalibration::ALL[i],
             ("bench", Value::List(list)) => self.bench.groups = Some(BenchOptions::select(list)),
             ("bench_samples", Value::UInt(n)) => self.bench.samples = Some(n),
             ("bench_warmup", Value::UInt(n)) => self.bench.warmup = Some(n),

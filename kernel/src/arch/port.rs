@@ -20,3 +20,13 @@ pub fn inb(port: u16) -> u8 {
     };
     v
 }
+
+#[inline]
+pub fn inl(port: u16) -> u32 {
+    let v: u32;
+    // SAFETY: as for `inb`.
+    unsafe {
+        asm!("in eax, dx", in("dx") port, out("eax") v, options(nomem, nostack, preserves_flags))
+    };
+    v
+}

@@ -22,6 +22,10 @@ pub enum Source {
     CpuidLeaf15 = 1,
     HypervisorLeaf = 2,
     Pit = 3,
+    /// CPUID 0x15 ratio with the crystal derived from CPUID 0x16's base frequency.
+    CpuidLeaf15And16 = 4,
+    AcpiPmTimer = 5,
+    Hpet = 6,
 }
 
 impl Source {
@@ -31,6 +35,9 @@ impl Source {
             Source::CpuidLeaf15 => "cpuid_0x15",
             Source::HypervisorLeaf => "cpuid_0x40000010",
             Source::Pit => "pit",
+            Source::CpuidLeaf15And16 => "cpuid_0x15_0x16",
+            Source::AcpiPmTimer => "acpi_pm_timer",
+            Source::Hpet => "hpet",
         }
     }
 }
@@ -47,6 +54,9 @@ pub fn source() -> Source {
         1 => Source::CpuidLeaf15,
         2 => Source::HypervisorLeaf,
         3 => Source::Pit,
+        4 => Source::CpuidLeaf15And16,
+        5 => Source::AcpiPmTimer,
+        6 => Source::Hpet,
         _ => Source::Unknown,
     }
 }
@@ -55,33 +65,106 @@ pub fn source() -> Source {
 const CPUID_HV_TIMING: u32 = 0x4000_0010;
 
 /// Determine the TSC frequency once, on the BSP.
-pub fn init() {
+/// A fixed-rate counter to calibrate the TSC against: its frequency, the counter's width
+/// mask, and how to read it.
+pub struct RefTimer<'a> {
+    pub hz: u64,
+    pub mask: u64,
+    pub read: &'a dyn Fn() -> u64,
+}
+
+/// Which way to get the TSC rate (`tsc_calibration=`): the first that works in order, or one
+/// forced.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Method {
+    Auto,
+    Force(Source),
+}
+
+/// Set the TSC rate: CPUID 0x15 when all its fields are filled (or with the crystal derived
+/// from CPUID 0x16, as on Intel parts whose 0x15 leaves it out), else the hypervisor's timing
+/// leaf 0x40000010, else a calibration against the ACPI PM timer, the HPET, or the PIT (which
+/// a modern machine may lack). `pm`/`hpet`: the fixed timers ACPI describes.
+pub fn init(method: Method, pm: Option<&RefTimer>, hpet: Option<&RefTimer>) {
     let f = features();
     let (den, num, crystal) = f.tsc_leaf_15;
-    let (hz, src) = if den != 0 && num != 0 && crystal != 0 {
+    let leaf15 = (den != 0 && num != 0 && crystal != 0).then(|| {
         (
             crystal as u64 * num as u64 / den as u64,
             Source::CpuidLeaf15,
         )
-    } else if f.hypervisor.is_some()
+    });
+    // SDM vol. 3B 19.7.3 / Linux's native_calibrate_tsc: crystal = base MHz × den / num.
+    let leaf15_16 = (den != 0 && num != 0 && crystal == 0 && raw_cpuid::cpuid!(0).eax >= 0x16)
+        .then(|| raw_cpuid::cpuid!(0x16).eax as u64)
+        .filter(|&mhz| mhz != 0)
+        .map(|mhz| {
+            let crystal = mhz * 1_000_000 * den as u64 / num as u64;
+            (crystal * num as u64 / den as u64, Source::CpuidLeaf15And16)
+        });
+    let hv = (f.hypervisor.is_some()
         && f.hypervisor_max_leaf >= CPUID_HV_TIMING
-        && raw_cpuid::cpuid!(CPUID_HV_TIMING).eax != 0
-    {
-        (
-            raw_cpuid::cpuid!(CPUID_HV_TIMING).eax as u64 * 1000,
-            Source::HypervisorLeaf,
-        )
-    } else {
-        match calibrate_pit() {
-            Some(hz) => (hz, Source::Pit),
-            None => (0, Source::Unknown),
-        }
+        && raw_cpuid::cpuid!(CPUID_HV_TIMING).eax != 0)
+        .then(|| {
+            (
+                raw_cpuid::cpuid!(CPUID_HV_TIMING).eax as u64 * 1000,
+                Source::HypervisorLeaf,
+            )
+        });
+    let pm_cal = || {
+        pm.and_then(calibrate_against)
+            .map(|hz| (hz, Source::AcpiPmTimer))
     };
+    let hpet_cal = || {
+        hpet.and_then(calibrate_against)
+            .map(|hz| (hz, Source::Hpet))
+    };
+    let pit_cal = || calibrate_pit().map(|hz| (hz, Source::Pit));
+    let chosen = match method {
+        Method::Auto => leaf15
+            .or(leaf15_16)
+            .or(hv)
+            .or_else(pm_cal)
+            .or_else(hpet_cal)
+            .or_else(pit_cal),
+        Method::Force(Source::AcpiPmTimer) => pm_cal(),
+        Method::Force(Source::Hpet) => hpet_cal(),
+        Method::Force(Source::Pit) => pit_cal(),
+        Method::Force(Source::CpuidLeaf15) => leaf15.or(leaf15_16),
+        Method::Force(_) => hv,
+    };
+    let (hz, src) = chosen.unwrap_or((0, Source::Unknown));
     HZ.store(hz, Ordering::Relaxed);
     SOURCE.store(src as u8, Ordering::Relaxed);
 }
 
-// 8254 PIT (Intel 82C54 datasheet; PC/AT port assignments).
+/// Window of one calibration against a fixed timer.
+const REF_WINDOW_MS: u64 = 10;
+const REF_ATTEMPTS: usize = 5;
+
+/// TSC ticks per second measured against `t`: TSC and reference over about 10 ms, five
+/// times, the median. None if the reference does not move.
+pub fn calibrate_against(t: &RefTimer) -> Option<u64> {
+    let window = t.hz * REF_WINDOW_MS / 1000;
+    let mut samples = [0u64; REF_ATTEMPTS];
+    for s in samples.iter_mut() {
+        let r0 = (t.read)() & t.mask;
+        let c0 = rdtsc();
+        // Bounded: a reference that never advances gives up after about 2^32 TSC ticks.
+        let mut elapsed = 0;
+        while elapsed < window {
+            elapsed = ((t.read)().wrapping_sub(r0)) & t.mask;
+            if rdtsc().wrapping_sub(c0) > 1 << 32 {
+                return None;
+            }
+        }
+        let c1 = rdtsc();
+        *s = ((c1 - c0) as u128 * t.hz as u128 / elapsed as u128) as u64;
+    }
+    samples.sort_unstable();
+    Some(samples[REF_ATTEMPTS / 2])
+}
+
 const PIT_FREQUENCY_HZ: u64 = 1_193_182;
 const PIT_CH2_DATA: u16 = 0x42;
 const PIT_MODE_COMMAND: u16 = 0x43;
@@ -99,7 +182,7 @@ const PIT_ATTEMPTS: usize = 5;
 
 /// Count TSC ticks over a PIT channel-2 countdown; the median of a few windows. None when the
 /// PIT does not count (absent on some modern machines).
-fn calibrate_pit() -> Option<u64> {
+pub fn calibrate_pit() -> Option<u64> {
     let latch = PIT_FREQUENCY_HZ * PIT_WINDOW_MS / 1000;
     let mut samples = [0u64; PIT_ATTEMPTS];
     for s in samples.iter_mut() {
