@@ -75,7 +75,7 @@ extern "C" fn kernel_main(loader_magic: u32, loader_info: u32) -> ! {
 
     mm::init(info, features, !opts.nosmap);
     let screen = screen::init(info);
-    clock::init(info, opts.tsc_calibration);
+    clock::init(info, opts.tsc_calibration.unwrap_or_default());
     bench::time::init();
     boot::print_summary(info);
     match &screen {

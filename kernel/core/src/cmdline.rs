@@ -473,8 +473,8 @@ pub struct Options<'a> {
     pub acpi_corrupt_madt: bool,
     /// `nosmap`: leave SMAP off even where the CPU has it.
     pub nosmap: bool,
-    /// `tsc_calibration=`: how the TSC rate is found.
-    pub tsc_calibration: TscCalibration,
+    /// `tsc_calibration=`: how the TSC rate is found (`None`: auto).
+    pub tsc_calibration: Option<TscCalibration>,
     /// The benchmark keys.
     pub bench: BenchOptions,
 }
