@@ -494,7 +494,9 @@ impl<'a> Options<'a> {
             ("smp_late", Value::UInt(id)) => self.smp_late = Some(id as u32),
             ("acpi_corrupt_madt", Value::Flag) => self.acpi_corrupt_madt = true,
             ("nosmap", Value::Flag) => self.nosmap = true,
-            ("tsc_calibration", Value::Choice(i)) => self.tsc_calibration = TscCalibration::ALL[i],
+            ("tsc_calibration", Value::Choice(i)) => {
+                self.tsc_calibration = Some(TscCalibration::ALL[i])
+            }
             ("bench", Value::List(list)) => self.bench.groups = Some(BenchOptions::select(list)),
             ("bench_samples", Value::UInt(n)) => self.bench.samples = Some(n),
             ("bench_warmup", Value::UInt(n)) => self.bench.warmup = Some(n),
