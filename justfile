@@ -33,6 +33,11 @@ bench *ARGS: kernel runner
 image *ARGS: kernel runner
     {{runner}} image --kernel {{kernel_elf}} {{ARGS}}
 
+# Write the image to a removable drive: `just usb /dev/sdX` (shows the drive, asks for its
+# name; refuses a fixed, mounted or too small one).
+usb DEVICE: image
+    {{runner}} usb {{DEVICE}} --image target/image/kernel.iso
+
 # Rewrite README.md's Results block from the committed results/{icount,tcg,kvm-software}.
 readme-results: runner
     {{runner}} readme

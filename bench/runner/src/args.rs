@@ -20,6 +20,10 @@ USAGE:
                             UEFI, a menu of the suite, the quick suite, the self-tests and a
                             typed command line; default target/image/kernel.iso, suite, 10 s);
                             its path is the last line printed
+    runner usb DEVICE [--image ISO] [--yes]
+                            write the image to a removable drive after showing its model and
+                            size and asking for its name (refuses a fixed, mounted or too small
+                            drive); `just usb /dev/sdX`
     runner readme           rewrite README.md's Results block from results/{icount,tcg,
                             kvm-software} (run from the repository root; `just readme-results`)
     runner compare OLD NEW  two benchmark results folders side by side (NEW/OLD ratios; with
@@ -146,6 +150,12 @@ pub enum Cli {
     Readme,
     /// Build the bootable image.
     Image(ImageArgs),
+    /// Write the image to a removable drive.
+    Usb {
+        device: String,
+        image: PathBuf,
+        yes: bool,
+    },
     /// Two benchmark results folders side by side.
     Compare {
         old: PathBuf,
@@ -238,6 +248,24 @@ pub fn parse(args: &[String]) -> Result<Cli, UsageError> {
             }
         }
         "image" => parse_image(&mut w),
+        "usb" => {
+            let mut device = None;
+            let mut image = PathBuf::from("target/image/kernel.iso");
+            let mut yes = false;
+            while let Some((name, inline)) = w.next_opt() {
+                match name {
+                    "--image" => image = PathBuf::from(w.value(name, inline)?),
+                    "--yes" => yes = true,
+                    "-h" | "--help" => return Ok(Cli::Help),
+                    d if !d.starts_with('-') && device.is_none() => device = Some(d.to_string()),
+                    _ => return err(format!("unknown argument '{name}' for usb")),
+                }
+            }
+            let Some(device) = device else {
+                return err("usb needs a device: runner usb /dev/sdX");
+            };
+            Ok(Cli::Usb { device, image, yes })
+        }
         "readme" => match w.words.get(w.pos) {
             None => Ok(Cli::Readme),
             Some(x) => err(format!("readme takes no arguments (got '{x}')")),

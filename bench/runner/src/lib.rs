@@ -16,6 +16,7 @@ pub mod records;
 pub mod run;
 pub mod screen;
 pub mod symbols;
+pub mod usb;
 pub mod vm;
 
 use std::path::{Path, PathBuf};

@@ -29,6 +29,15 @@ fn main() -> ExitCode {
             Err(e) => setup_error(&e.to_string()),
         },
         Ok(Cli::Readme) => cmd_readme(),
+        Ok(Cli::Usb { device, image, yes }) => {
+            match runner::usb::write_image(&device, &image, yes) {
+                Ok(()) => exit::PASS,
+                Err(e) => {
+                    eprintln!("runner: usb: {e}");
+                    exit::FAILED
+                }
+            }
+        }
         Ok(Cli::Image(a)) => {
             if let Err(e) = load_elf(&a.kernel) {
                 return ExitCode::from(u8::try_from(setup_error(&e)).unwrap_or(1));
