@@ -149,6 +149,9 @@ pub fn init(info: &BootInfo) -> Option<Found> {
     };
     let cols = cols.min(MAX_COLS);
     let rows = rows.min(MAX_ROWS);
+    if cols == 0 || rows < 2 {
+        return None; // a screen smaller than one glyph wide or two rows high is not used
+    }
     let mut s = SCREEN.lock();
     // Text kept so far was laid out for 80×25: keep its rows, in the new size.
     let kept = s.row.min(rows.saturating_sub(1));
@@ -227,7 +230,7 @@ impl Screen {
         self.col = 0;
         self.row += 1;
         if self.row == self.rows {
-            let shift = self.rows / 2;
+            let shift = (self.rows / 2).max(1);
             self.cells.copy_within(shift..self.rows, 0);
             for r in self.rows - shift..self.rows {
                 self.cells[r].fill(b' ');
