@@ -120,6 +120,13 @@ macro_rules! println {
     ($($arg:tt)*) => { $crate::console::print_line(format_args!($($arg)*)) };
 }
 
+/// Print one record line that `write` builds whole (it writes the JSON object).
+pub fn record_with(write: impl FnOnce(&mut ConsoleGuard) -> fmt::Result) {
+    let mut g = ConsoleGuard::lock();
+    let _ = write(&mut g);
+    let _ = g.write_str("\n");
+}
+
 /// Build and print one JSON record line: `record!("context", |r| r.u64("n", 1).str("k", "v"))`.
 #[macro_export]
 macro_rules! record {

@@ -12,6 +12,7 @@ mod bench;
 mod boot;
 mod clock;
 mod console;
+pub use console::record_with;
 mod context;
 mod cpu_local;
 mod crash;

@@ -33,6 +33,7 @@ pub mod frame;
 pub mod json;
 mod le;
 pub mod paging;
+pub mod result;
 pub mod stats;
 pub mod uspace;
 

@@ -12,49 +12,15 @@ pub mod ring3;
 pub mod shootdown;
 pub mod time;
 
-use core::fmt;
 
 use kernel_core::cmdline::{BenchOptions, Options};
-use kernel_core::stats::{Summary, ticks_to_ns};
+use kernel_core::stats::Summary;
 use spin::Mutex;
 
 use crate::arch::tsc;
 use crate::println;
 
-/// A parameter value of a result.
-#[derive(Clone, Copy, Debug)]
-pub enum P {
-    U(u64),
-    S(&'static str),
-}
-
-/// `Display` adaptor writing parameters as a JSON object.
-struct ParamsJson<'a>(&'a [(&'a str, P)]);
-
-impl fmt::Display for ParamsJson<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("{")?;
-        for (i, (k, v)) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            kernel_core::json::write_string(f, k)?;
-            f.write_str(":")?;
-            match v {
-                P::U(u) => write!(f, "{u}")?,
-                P::S(s) => kernel_core::json::write_string(f, s)?,
-            }
-        }
-        f.write_str("}")
-    }
-}
-
-/// `floor` (what the hardware allows) or `workload`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Kind {
-    Floor,
-    Workload,
-}
+pub use kernel_core::result::{Kind, P, ParamsJson};
 
 /// The largest sample count of one result.
 pub const MAX_SAMPLES: usize = 100_000;
@@ -115,41 +81,8 @@ pub fn emit(
             .str("message", "no samples"));
         return;
     };
-    let hz = tsc::hz();
-    let cycles = unit == "cycles";
-    let ns = |v: f64| ticks_to_ns(v, hz);
-    crate::record!("result", |r| {
-        r.str("bench", bench)
-            .str(
-                "kind",
-                match kind {
-                    Kind::Floor => "floor",
-                    Kind::Workload => "workload",
-                },
-            )
-            .raw("params", ParamsJson(params))
-            .str("unit", unit)
-            .u64("n", s.n as u64)
-            .u64("warmup", warmup as u64)
-            .u64("min", s.min)
-            .u64("p50", s.p50)
-            .u64("p90", s.p90)
-            .u64("p99", s.p99)
-            .u64("p999", s.p999)
-            .u64("max", s.max)
-            .f64("mean", round2(s.mean))
-            .f64("stddev", round2(s.stddev));
-        if cycles {
-            r.f64("min_ns", round2(ns(s.min as f64)))
-                .f64("p50_ns", round2(ns(s.p50 as f64)))
-                .f64("p90_ns", round2(ns(s.p90 as f64)))
-                .f64("p99_ns", round2(ns(s.p99 as f64)))
-                .f64("p999_ns", round2(ns(s.p999 as f64)))
-                .f64("max_ns", round2(ns(s.max as f64)))
-                .f64("mean_ns", round2(ns(s.mean)))
-                .f64("stddev_ns", round2(ns(s.stddev)));
-        }
-        r.raw("hist", s.hist_json())
+    crate::record_with(|w| {
+        kernel_core::result::write_result(w, bench, kind, params, unit, warmup, &s, tsc::hz())
     });
     onscreen::note_result(bench, kind, params, unit, s.p50);
     println!(
@@ -160,17 +93,6 @@ pub fn emit(
         s.min,
         s.n
     );
-}
-
-fn round2(v: f64) -> f64 {
-    // Two decimals are plenty for cycles and ns, and keep records short.
-    let scaled = v * 100.0;
-    let r = if scaled >= 0.0 {
-        (scaled + 0.5) as i64
-    } else {
-        (scaled - 0.5) as i64
-    };
-    r as f64 / 100.0
 }
 
 /// A `check` record: a property the benchmark verified on its own results.
