@@ -42,6 +42,15 @@ usb DEVICE: image
 readme-results: runner
     {{runner}} readme
 
+# The Linux baseline's benchmark program: static, it is /init of the initramfs.
+linux-bench:
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p linux-bench --target x86_64-unknown-linux-gnu
+
+# The Linux baseline on the same VM: Debian's pinned kernel and our initramfs; results in
+# results/linux-latest. `just bench-linux --quick --accel tcg`, `--mitigations off`.
+bench-linux *ARGS: linux-bench runner
+    {{runner}} linux --init {{justfile_directory()}}/target/x86_64-unknown-linux-gnu/release/linux-bench --results results/linux-latest --quiet {{ARGS}}
+
 # Two results folders side by side: `just compare results/old results/latest`.
 compare OLD NEW: runner
     {{runner}} compare {{OLD}} {{NEW}}

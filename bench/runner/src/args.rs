@@ -14,6 +14,11 @@ USAGE:
     runner test --kernel ELF [--all] [--filter SUBSTR] [--verbose] [--results DIR] [--qemu PATH]
     runner test --list [--all] [--filter SUBSTR]
     runner kvm-probe [--qemu PATH]
+    runner linux --init PROGRAM [--linux-deb DEB] [--mitigations default|off] [run OPTIONS]
+                            the Linux baseline: Debian's pinned stock kernel (apt-get download,
+                            sha256 checked, unpacked under target/linux/) with an initramfs
+                            whose /init is PROGRAM, on the same VM options as `run`;
+                            `just bench-linux`
     runner image --kernel ELF [--out ISO] [--default suite|quick|selftests|custom]
                  [--menu-timeout SECS]
                             the bootable image (hybrid ISO: CD or USB stick, GRUB for BIOS and
@@ -117,7 +122,22 @@ pub struct RunArgs {
     pub qemu: String,
     pub qemu_args: Vec<String>,
     pub kernel_args: Vec<String>,
+    /// `runner linux`: boot Debian's kernel with the baseline's initramfs instead.
+    pub linux: Option<LinuxArgs>,
 }
+
+/// The Linux baseline's options (`runner linux`).
+#[derive(Debug, PartialEq, Clone)]
+pub struct LinuxArgs {
+    /// The static benchmark program that becomes /init.
+    pub init: PathBuf,
+    /// A kernel package to use instead of downloading the pinned one.
+    pub deb: Option<PathBuf>,
+    pub mitigations_off: bool,
+}
+
+/// Benchmark groups the Linux program has (bench/linux/src/main.rs GROUPS).
+pub const LINUX_GROUPS: &[&str] = &["floors", "pf", "pf_throughput", "shootdown"];
 
 #[derive(Debug, PartialEq)]
 pub struct ImageArgs {
@@ -235,7 +255,8 @@ pub fn parse(args: &[String]) -> Result<Cli, UsageError> {
     };
     match sub.as_str() {
         "-h" | "--help" | "help" => Ok(Cli::Help),
-        "run" => parse_run(&mut w),
+        "run" => parse_run(&mut w, false),
+        "linux" => parse_run(&mut w, true),
         "test" => parse_test(&mut w),
         "compare" => {
             let rest: Vec<&String> = w.words[w.pos..].iter().collect();
@@ -325,8 +346,11 @@ fn parse_image(w: &mut Words) -> Result<Cli, UsageError> {
     }))
 }
 
-fn parse_run(w: &mut Words) -> Result<Cli, UsageError> {
+fn parse_run(w: &mut Words, linux_mode: bool) -> Result<Cli, UsageError> {
     let mut kernel = None;
+    let mut init = None;
+    let mut deb = None;
+    let mut mitigations_off = false;
     let mut vm = VmConfig::default();
     let mut firmware_given = false;
     let mut results = None;
@@ -345,6 +369,16 @@ fn parse_run(w: &mut Words) -> Result<Cli, UsageError> {
             }
             "-h" | "--help" => return Ok(Cli::Help),
             "--kernel" => kernel = Some(PathBuf::from(w.value(name, inline)?)),
+            "--init" if linux_mode => init = Some(PathBuf::from(w.value(name, inline)?)),
+            "--linux-deb" if linux_mode => deb = Some(PathBuf::from(w.value(name, inline)?)),
+            "--mitigations" if linux_mode => {
+                let v = w.value(name, inline)?;
+                mitigations_off = match v {
+                    "default" => false,
+                    "off" => true,
+                    _ => return bad_value(name, v, "default or off"),
+                };
+            }
             "--accel" => {
                 let v = w.value(name, inline)?;
                 vm.accel = match Accel::parse(v) {
@@ -454,8 +488,24 @@ fn parse_run(w: &mut Words) -> Result<Cli, UsageError> {
     if let Some((old, new)) = compare {
         return Ok(Cli::Compare { old, new });
     }
-    let Some(kernel) = kernel else {
-        return err("run needs --kernel ELF");
+    let linux = if linux_mode {
+        let Some(init) = init else {
+            return err(
+                "linux needs --init PROGRAM (the static linux-bench; just bench-linux builds it)",
+            );
+        };
+        Some(LinuxArgs {
+            init,
+            deb,
+            mitigations_off,
+        })
+    } else {
+        None
+    };
+    let kernel = match (kernel, linux_mode) {
+        (Some(k), _) => k,
+        (None, true) => PathBuf::new(),
+        (None, false) => return err("run needs --kernel ELF"),
     };
     if repeat > 1 && results.is_none() {
         return err("--repeat needs --results DIR (each boot writes DIR/boot-N)");
@@ -472,6 +522,23 @@ fn parse_run(w: &mut Words) -> Result<Cli, UsageError> {
             "bad kernel command line: {e}\nvalid kernel options:\n{help}"
         ));
     }
+    if linux_mode {
+        for w in &kernel_args {
+            if let Some(list) = w.strip_prefix("bench=") {
+                for g in list.split(',').filter(|g| *g != "all") {
+                    if !LINUX_GROUPS.contains(&g) {
+                        return err(format!(
+                            "the Linux baseline has no benchmark group '{g}' (it has: {})",
+                            LINUX_GROUPS.join(", ")
+                        ));
+                    }
+                }
+            }
+        }
+        if vm.boot != Boot::Kernel {
+            return err("the Linux baseline boots with QEMU's -kernel loader only");
+        }
+    }
     Ok(Cli::Run(RunArgs {
         kernel,
         vm,
@@ -482,6 +549,7 @@ fn parse_run(w: &mut Words) -> Result<Cli, UsageError> {
         qemu,
         qemu_args,
         kernel_args,
+        linux,
     }))
 }
 

@@ -10,6 +10,7 @@ pub mod disasm;
 pub mod grub;
 pub mod host;
 pub mod kvm;
+pub mod linux;
 pub mod outcome;
 pub mod process;
 pub mod records;

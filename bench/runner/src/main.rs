@@ -102,10 +102,68 @@ fn load_elf(path: &Path) -> Result<Elf, String> {
     Ok(elf)
 }
 
+/// The Linux baseline's pieces: the pinned kernel (downloaded and unpacked, or from
+/// `--linux-deb`) as the "ELF" to boot, and the initramfs from the benchmark program.
+fn prepare_linux(l: &args::LinuxArgs) -> Result<(Elf, PathBuf), String> {
+    use runner::linux;
+    let cache = linux::cache_dir(&runner::target_dir());
+    let deb = match &l.deb {
+        Some(d) => {
+            linux::check_package(d, linux::SHA256)?;
+            d.clone()
+        }
+        None => linux::fetch_package(&cache)?,
+    };
+    let vmlinuz = linux::unpack_kernel(&deb, &cache.join("unpacked"))?;
+    let init = std::fs::read(&l.init).map_err(|e| {
+        format!(
+            "--init {}: {e} (just bench-linux builds it)",
+            l.init.display()
+        )
+    })?;
+    if !init.starts_with(b"\x7fELF") {
+        return Err(format!("--init {}: not an ELF program", l.init.display()));
+    }
+    let initrd = linux::write_initramfs(&l.init, &cache)
+        .map_err(|e| format!("initramfs in {}: {e}", cache.display()))?;
+    let data = std::fs::read(&vmlinuz).map_err(|e| format!("{}: {e}", vmlinuz.display()))?;
+    use sha2::Digest;
+    let sha256 = sha2::Sha256::digest(&data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    eprintln!(
+        "runner: Linux baseline: {} {} ({}), initramfs {}",
+        linux::PACKAGE,
+        linux::VERSION,
+        vmlinuz.display(),
+        initrd.display()
+    );
+    Ok((
+        Elf {
+            path: vmlinuz,
+            sha256,
+            symbols: None,
+            symbol_warning: None,
+        },
+        initrd,
+    ))
+}
+
 fn cmd_run(mut r: RunArgs) -> i32 {
-    let elf = match load_elf(&r.kernel) {
-        Ok(e) => e,
-        Err(e) => return setup_error(&e),
+    let elf = match &r.linux {
+        Some(l) => match prepare_linux(l) {
+            Ok((elf, initrd)) => {
+                r.qemu_args
+                    .extend(["-initrd".to_string(), initrd.display().to_string()]);
+                elf
+            }
+            Err(e) => return setup_error(&e),
+        },
+        None => match load_elf(&r.kernel) {
+            Ok(e) => e,
+            Err(e) => return setup_error(&e),
+        },
     };
     if !r.smp_given {
         r.vm.smp = runner::vm::default_smp();
@@ -137,10 +195,16 @@ fn cmd_run(mut r: RunArgs) -> i32 {
         r.vm.timeout = Some(runner::vm::bench_timeout_secs(accel, quick));
     }
     let kvm_cpu = probe.as_ref().and_then(|p| p.cpu_model.as_deref());
-    let vm = match ResolvedVm::new(&r.vm, accel, kvm_cpu) {
+    let mut vm = match ResolvedVm::new(&r.vm, accel, kvm_cpu) {
         Ok(v) => v,
         Err(e) => return setup_error(&e),
     };
+    if let Some(l) = &r.linux {
+        // Linux's command line: its console and options first, the benchmark's words after.
+        r.kernel_args =
+            runner::linux::cmdline(l.mitigations_off, vm.deterministic(), &r.kernel_args);
+        vm.nosmap = false;
+    }
     let host = HostInfo::gather(&r.qemu);
     eprintln!(
         "runner: {} {} -cpu {} -smp {}{} -m {} firmware {}, boot {}, timeout {} s{}",
@@ -220,6 +284,9 @@ fn cmd_run(mut r: RunArgs) -> i32 {
                 }
             );
         }
+        if let (Some(l), Some(d)) = (&r.linux, &dir) {
+            note_linux_in_host_json(d, l);
+        }
         any_results |= report.records_of("result").next().is_some();
         let code = report.outcome.exit_code();
         if worst == exit::PASS {
@@ -241,6 +308,29 @@ fn cmd_run(mut r: RunArgs) -> i32 {
         eprintln!("runner: results in {}", dir.display());
     }
     worst
+}
+
+/// host.json of a Linux baseline run also names the kernel package and the mitigations.
+fn note_linux_in_host_json(dir: &Path, l: &args::LinuxArgs) {
+    let path = dir.join("host.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    let Ok(serde_json::Value::Object(mut m)) = serde_json::from_str(&text) else {
+        return;
+    };
+    m.insert("os".into(), "linux".into());
+    m.insert(
+        "linux_package".into(),
+        format!("{}={}", runner::linux::PACKAGE, runner::linux::VERSION).into(),
+    );
+    m.insert("linux_package_sha256".into(), runner::linux::SHA256.into());
+    m.insert(
+        "mitigations".into(),
+        if l.mitigations_off { "off" } else { "default" }.into(),
+    );
+    let text = serde_json::to_string_pretty(&serde_json::Value::Object(m)).unwrap_or_default();
+    let _ = std::fs::write(&path, text + "\n");
 }
 
 /// Before a run into `dir`: remove the boot folders of an earlier repeated run (the report

@@ -12,7 +12,6 @@ pub mod ring3;
 pub mod shootdown;
 pub mod time;
 
-
 use kernel_core::cmdline::{BenchOptions, Options};
 use kernel_core::stats::Summary;
 use spin::Mutex;
