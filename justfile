@@ -56,12 +56,12 @@ compare OLD NEW: runner
     {{runner}} compare {{OLD}} {{NEW}}
 
 # The CI set: host unit tests, then a representative subset of every in-QEMU matrix.
-test: kernel runner
+test: kernel runner linux-bench
     cargo test --workspace --exclude kernel
     {{runner}} test --kernel {{kernel_elf}}
 
 # Every configuration of every matrix.
-test-all: kernel runner
+test-all: kernel runner linux-bench
     cargo test --workspace --exclude kernel
     {{runner}} test --kernel {{kernel_elf}} --all
 

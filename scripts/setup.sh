@@ -47,6 +47,18 @@ else
 fi
 log "$(qemu-system-x86_64 --version | head -1)"
 
+# The Linux baseline downloads Debian's pinned kernel package with `apt-get download` (never
+# installed): apt must know it. The pin lives in bench/runner/src/linux.rs.
+if [ "${ID:-}" = debian ]; then
+    LINUX_RS="$(dirname "$0")/../bench/runner/src/linux.rs"
+    LPKG=$(sed -n 's/^pub const PACKAGE: &str = "\(.*\)";/\1/p' "$LINUX_RS")
+    LVER=$(sed -n 's/^pub const VERSION: &str = "\(.*\)";/\1/p' "$LINUX_RS")
+    if [ -n "$LPKG" ] && ! apt-cache show "$LPKG=$LVER" >/dev/null 2>&1; then
+        log "updating apt's lists for $LPKG=$LVER"
+        $SUDO apt-get update -qq || true
+    fi
+fi
+
 if ! command -v rustup >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/rustup" ]; then
     log "installing rustup"
     curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain none

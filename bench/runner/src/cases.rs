@@ -54,6 +54,9 @@ pub struct Case {
     /// Save the screen at the end through QEMU's monitor and compare it with the end-of-run
     /// summary the console printed.
     pub screen: Option<crate::screen::Kind>,
+    /// Boot the Linux baseline (Debian's pinned kernel, the initramfs with linux-bench)
+    /// instead of our kernel; `kernel_args` are the benchmark's words.
+    pub linux: bool,
 }
 
 /// Whether the host's KVM is the software backend (kvm_pvm) rather than VT-x/AMD-V.
@@ -131,6 +134,7 @@ fn case(name: &str, vm: VmConfig, args: &[&str], expect: OutcomeKind) -> Case {
         failing_checks: &[],
         report_contains: Vec::new(),
         screen: None,
+        linux: false,
         needs_hardware_tlb: false,
     }
 }
@@ -356,6 +360,28 @@ pub fn all_cases() -> Vec<Case> {
         "tsc_calibration=cpuid: this machine has no such source",
         "\"type\":\"error\"",
     ];
+    cases.push(c);
+
+    // The Linux baseline on the same kind of VM: its initramfs program runs every workload to
+    // the end with few samples, every record parses and carries its fields.
+    let mut v = vm(Tcg, Q35, G, Qboot, 2);
+    v.timeout = Some(180.0);
+    let mut c = case(
+        "linux-baseline-quick-tcg",
+        v,
+        &["bench_quick", "bench_samples=20", "bench_warmup=2"],
+        OutcomeKind::Pass,
+    );
+    c.linux = true;
+    c.benches = &[
+        "syscall_roundtrip",
+        "ipi_roundtrip",
+        "pf_user_write",
+        "pf_user_read_zero",
+        "pf_throughput",
+        "shootdown",
+    ];
+    c.context_fields = CONTEXT_FIELDS;
     cases.push(c);
 
     let mut c = case("help", small(), &["help"], OutcomeKind::Pass);
@@ -717,6 +743,8 @@ pub struct Evidence<'a> {
     pub outcome_message: String,
     pub console: &'a [String],
     pub records: &'a [Record],
+    /// Lines that start like a record but do not parse.
+    pub malformed: usize,
 }
 
 impl<'a> From<&'a RunReport> for Evidence<'a> {
@@ -726,6 +754,7 @@ impl<'a> From<&'a RunReport> for Evidence<'a> {
             outcome_message: r.outcome.message(),
             console: &r.console,
             records: &r.records,
+            malformed: r.malformed.len(),
         }
     }
 }
@@ -789,6 +818,12 @@ pub fn evaluate(case: &Case, ev: &Evidence) -> Result<(), String> {
         }
     }
     if !case.benches.is_empty() {
+        if ev.malformed > 0 {
+            return Err(format!(
+                "expected every record line to parse, got {} malformed",
+                ev.malformed
+            ));
+        }
         check_bench_records(case, ev.records)?;
     }
     if !case.context_fields.is_empty() {
@@ -871,6 +906,7 @@ mod tests {
             outcome_message: outcome.name().into(),
             console,
             records,
+            malformed: 0,
         }
     }
 

@@ -15,6 +15,14 @@ pub const PACKAGE: &str = "linux-image-6.1.0-56-amd64";
 pub const VERSION: &str = "6.1.192-2";
 pub const SHA256: &str = "a86e2049672f52354c4536a089203b6c82639420424d31c91cf31a181fd4d8f1";
 
+/// Whether this host's apt reaches Debian's archive (/etc/os-release says Debian): the pinned
+/// package is a Debian one.
+pub fn debian_host() -> bool {
+    fs::read_to_string("/etc/os-release")
+        .map(|t| t.lines().any(|l| l.trim() == "ID=debian"))
+        .unwrap_or(false)
+}
+
 /// How to pin another version when this one has left the mirror.
 pub const PIN_HINT: &str = "pin the current one: `apt-cache show 'linux-image-6.1.0-*-amd64'` \
     lists the versions the mirror has; put a package's name, Version and SHA256 into PACKAGE, \
@@ -28,10 +36,15 @@ fn hex(bytes: &[u8]) -> String {
 /// The package file in `cache` (downloaded with `apt-get download` when missing), checked
 /// against [`SHA256`].
 pub fn fetch_package(cache: &Path) -> Result<PathBuf, String> {
+    fetch(cache, PACKAGE, VERSION, SHA256)
+}
+
+/// `package` at `version` in `cache`, downloaded when missing, checked against `sha256`.
+pub fn fetch(cache: &Path, package: &str, version: &str, sha256: &str) -> Result<PathBuf, String> {
     fs::create_dir_all(cache).map_err(|e| format!("{}: {e}", cache.display()))?;
-    let file = cache.join(format!("{PACKAGE}_{VERSION}_amd64.deb"));
+    let file = cache.join(format!("{package}_{version}_amd64.deb"));
     if !file.is_file() {
-        let spec = format!("{PACKAGE}={VERSION}");
+        let spec = format!("{package}={version}");
         let out = Command::new("apt-get")
             .args(["download", &spec])
             .current_dir(cache)
@@ -50,7 +63,7 @@ pub fn fetch_package(cache: &Path) -> Result<PathBuf, String> {
             ));
         }
     }
-    check_package(&file, SHA256)?;
+    check_package(&file, sha256)?;
     Ok(file)
 }
 
@@ -237,6 +250,18 @@ mod tests {
             at = (data_at + size).next_multiple_of(4);
         }
         assert_eq!(at, a.len());
+    }
+
+    #[test]
+    fn a_version_the_mirror_lacks_is_named_with_the_way_to_pin_another() {
+        let dir = std::env::temp_dir().join(format!("linux-fetch-{}", std::process::id()));
+        let e = fetch(&dir, PACKAGE, "0.0-not-a-version", SHA256).unwrap_err();
+        assert!(
+            e.contains("0.0-not-a-version")
+                && (e.contains("apt-cache show") || e.contains("apt-get")),
+            "{e}"
+        );
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]

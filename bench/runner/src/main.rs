@@ -460,6 +460,15 @@ fn cmd_test(t: TestArgs) -> i32 {
                 skipped += 1;
                 continue;
             }
+            if c.linux && !runner::linux::debian_host() {
+                println!(
+                    "SKIP {}: the Linux baseline fetches Debian's kernel package with apt, and \
+                     this host is not Debian (runner linux --linux-deb PATH works anywhere)",
+                    c.name
+                );
+                skipped += 1;
+                continue;
+            }
             if c.needs_hardware_tlb && cases::software_kvm() {
                 println!(
                     "SKIP {}: this host's KVM is the software backend (kvm_pvm), whose shadow \
@@ -486,16 +495,40 @@ fn cmd_test(t: TestArgs) -> i32 {
             Some(runner::screen::Kind::Framebuffer) => "screen.ppm",
             _ => "screen-vga.bin",
         });
+        // The Linux baseline: Debian's kernel and the initramfs instead of our kernel.
+        let mut qemu_args = c.qemu_args.clone();
+        let mut kernel_args = c.kernel_args.clone();
+        let linux_elf = if c.linux {
+            let l = args::LinuxArgs {
+                init: runner::target_dir().join("x86_64-unknown-linux-gnu/release/linux-bench"),
+                deb: None,
+                mitigations_off: false,
+            };
+            match prepare_linux(&l) {
+                Ok((e, initrd)) => {
+                    qemu_args.extend(["-initrd".to_string(), initrd.display().to_string()]);
+                    kernel_args = runner::linux::cmdline(false, vm.deterministic(), &kernel_args);
+                    Some(e)
+                }
+                Err(e) => {
+                    println!("FAIL {}: {e}", c.name);
+                    failed += 1;
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
         let opts = RunOptions {
             qemu: &t.qemu,
-            qemu_args: &c.qemu_args,
-            kernel_args: &c.kernel_args,
+            qemu_args: &qemu_args,
+            kernel_args: &kernel_args,
             echo: t.verbose,
             results: Some(&dir),
             progress: None,
             screen: c.screen.map(|k| (k, screen_file.as_path())),
         };
-        let report = match run::run(&vm, &elf, &host, &opts) {
+        let report = match run::run(&vm, linux_elf.as_ref().unwrap_or(&elf), &host, &opts) {
             Ok(r) => r,
             Err(e) => {
                 println!("FAIL {}: runner error: {e}", c.name);
