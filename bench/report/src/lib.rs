@@ -49,6 +49,7 @@ pub mod compare;
 pub mod csv;
 pub mod fmt;
 pub mod goals;
+pub mod linux;
 pub mod model;
 pub mod plots;
 pub mod readme;

@@ -21,7 +21,7 @@ fn main() -> ExitCode {
             print!("{USAGE}");
             exit::PASS
         }
-        Ok(Cli::Compare { old, new }) => match bench_report::compare(&old, &new) {
+        Ok(Cli::Compare { old, new }) => match compare_any(&old, &new) {
             Ok(text) => {
                 println!("{text}");
                 exit::PASS
@@ -86,6 +86,22 @@ fn cmd_readme() -> i32 {
             exit::PASS
         }
         Err(e) => setup_error(&e),
+    }
+}
+
+/// Two results folders side by side; when one is a Linux baseline run, ours against Linux on
+/// the metrics both measure.
+fn compare_any(a: &Path, b: &Path) -> Result<String, bench_report::Error> {
+    use bench_report::linux::{compare_with_linux, is_linux};
+    let linux_side = |d: &Path| {
+        bench_report::model::load(d)
+            .map(|r| is_linux(&r))
+            .unwrap_or(false)
+    };
+    match (linux_side(a), linux_side(b)) {
+        (false, true) => compare_with_linux(a, b),
+        (true, false) => compare_with_linux(b, a),
+        _ => bench_report::compare(a, b),
     }
 }
 
