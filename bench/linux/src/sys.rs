@@ -13,6 +13,9 @@ pub const SYS_REBOOT: usize = 169;
 pub const SYS_IOPL: usize = 172;
 pub const SYS_SCHED_SETAFFINITY: usize = 203;
 pub const SYS_MEMBARRIER: usize = 324;
+pub const SYS_IOCTL: usize = 16;
+/// TCSBRK with a non-zero argument: wait until the terminal's output has been sent (tcdrain).
+const TCSBRK: usize = 0x5409;
 
 pub const PROT_READ: usize = 1;
 pub const PROT_WRITE: usize = 2;
@@ -174,6 +177,13 @@ pub fn invariant_tsc() -> bool {
 
 /// End the VM: QEMU's exit device with `code` (as the kernel does), else power off.
 pub fn finish(code: u8) -> ! {
+    // The last records must leave the serial port before the VM ends: Linux sends console
+    // output asynchronously, so flush and wait for the line to drain (tcdrain).
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    // SAFETY: ioctl on our own stdout; TCSBRK with 1 only waits.
+    unsafe { syscall(SYS_IOCTL, [1, TCSBRK, 1, 0, 0, 0]) };
+    std::thread::sleep(std::time::Duration::from_millis(100));
     // SAFETY: iopl(3) lets PID 1 (root) reach the exit device's port; OUT to it ends QEMU.
     unsafe {
         if syscall(SYS_IOPL, [3, 0, 0, 0, 0, 0]) == 0 {

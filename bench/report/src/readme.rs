@@ -57,6 +57,49 @@ pub const SOURCES: &[Source] = &[
     },
 ];
 
+/// Pairs of committed folders for the "Compared with Linux" part: (title, ours, Linux's).
+pub const LINUX_PAIRS: &[(&str, &str, &str)] = &[
+    (
+        "Deterministic mode (icount): instructions",
+        "results/icount",
+        "results/linux-icount",
+    ),
+    ("TCG", "results/tcg", "results/linux-tcg"),
+];
+
+/// The "Compared with Linux" part: for each pair whose two folders are committed, the metrics
+/// both measure, with the commands that made them.
+pub fn linux_section(root: &Path) -> Result<String, Error> {
+    let mut s = String::new();
+    for (title, ours, linux) in LINUX_PAIRS {
+        let (a, b) = (root.join(ours), root.join(linux));
+        if !b.join("records.jsonl").is_file() {
+            continue;
+        }
+        let (ra, rb) = (load(&a)?, load(&b)?);
+        let _ = writeln!(s, "### {title}\n");
+        let _ = writeln!(
+            s,
+            "Ours: `{}` ({}). Linux: `{}` ({}, {}).\n",
+            command(&ra).unwrap_or_else(|| "?".into()),
+            ra.host_text("started_at").unwrap_or_default(),
+            command(&rb).unwrap_or_else(|| "?".into()),
+            rb.host_text("started_at").unwrap_or_default(),
+            rb.host_text("linux_package").unwrap_or_default(),
+        );
+        let t = crate::linux::table(&ra, &rb, Path::new(ours), Path::new(linux));
+        // The table without its title lines.
+        let body: String = t
+            .lines()
+            .skip_while(|l| !l.starts_with('|') && !l.starts_with("TSC"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        s.push_str(&body);
+        s.push('\n');
+    }
+    Ok(s)
+}
+
 /// The command a results folder was made with, from host.json's `runner_args`: `just bench
 /// ...` when the runner was called by the bench recipe, else the runner's own command line.
 pub fn command(r: &Results) -> Option<String> {
@@ -82,6 +125,21 @@ pub fn command_from_args(args: &[String]) -> String {
                 && quiet == "--quiet" =>
         {
             let mut s = String::from("just bench");
+            for a in rest {
+                s.push(' ');
+                s.push_str(a);
+            }
+            s
+        }
+        // The Linux recipe: runner linux --init PROGRAM --results results/linux-latest --quiet.
+        [linux, init, _, res, latest, quiet, rest @ ..]
+            if linux == "linux"
+                && init == "--init"
+                && res == "--results"
+                && latest == "results/linux-latest"
+                && quiet == "--quiet" =>
+        {
+            let mut s = String::from("just bench-linux");
             for a in rest {
                 s.push(' ');
                 s.push_str(a);
@@ -155,6 +213,18 @@ pub fn section(root: &Path) -> Result<String, Error> {
         s.push_str(&goals_table(&goals(&r.results)));
         s.push('\n');
     }
+    let linux = linux_section(root)?;
+    if !linux.is_empty() {
+        s.push_str("### Compared with Linux on the same VM\n\n");
+        s.push_str(
+            "Debian's stock kernel with the initramfs of `bench/linux` (`just bench-linux`), on \
+             the VM configuration of our run, the same record code; Linux/ours above 1 means \
+             Linux takes longer (or, for rates, is faster). The mechanisms differ by design: \
+             a Linux shootdown here is a whole `mprotect` or `madvise` system call with its \
+             own page-table work, ours the remap and the IPIs alone.\n\n",
+        );
+        s.push_str(&linux.replace("### ", "#### "));
+    }
     Ok(s)
 }
 
@@ -196,6 +266,17 @@ mod tests {
         assert_eq!(
             command_from_args(&args("run --kernel k --accel tcg")),
             "runner run --kernel k --accel tcg"
+        );
+    }
+
+    #[test]
+    fn the_linux_recipe_command() {
+        assert_eq!(
+            command_from_args(&args(
+                "linux --init /x/linux-bench --results results/linux-latest --quiet --accel tcg \
+                 --results results/linux-tcg"
+            )),
+            "just bench-linux --accel tcg --results results/linux-tcg"
         );
     }
 
