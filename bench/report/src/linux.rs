@@ -98,11 +98,46 @@ pub fn pairs<'a>(
     v
 }
 
-/// The side-by-side table, Markdown.
+/// The side-by-side table, Markdown; the charts with both kernels on each are written into
+/// `LINUX_DIR/plots/with_ours/` (see [`joint_plots`]).
 pub fn compare_with_linux(ours_dir: &Path, linux_dir: &Path) -> Result<String, Error> {
     let ours = load(ours_dir)?;
     let linux = load(linux_dir)?;
-    Ok(table(&ours, &linux, ours_dir, linux_dir))
+    let mut t = table(&ours, &linux, ours_dir, linux_dir);
+    let dir = linux_dir.join("plots").join("with_ours");
+    let plots = joint_plots(&ours, &linux);
+    if !plots.is_empty() {
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        for (name, svg) in &plots {
+            crate::write_file(&dir.join(name), svg)?;
+        }
+        let _ = writeln!(
+            t,
+            "\nCharts with both kernels: {}",
+            plots
+                .iter()
+                .map(|(n, _)| dir.join(n).display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(t)
+}
+
+/// The report's charts (shootdown versus targets and pages, fault latency distributions,
+/// fault throughput) drawn with our results and Linux's on the same axes: Linux's results get
+/// `os=linux` in their params, so each is a series of its own.
+pub fn joint_plots(ours: &Results, linux: &Results) -> Vec<(String, String)> {
+    let mut all: Vec<BenchResult> = ours.results.clone();
+    for r in &linux.results {
+        let mut r = r.clone();
+        r.params.insert("os".into(), "linux".into());
+        all.push(r);
+    }
+    crate::plots::plots(&all)
 }
 
 pub fn table(ours: &Results, linux: &Results, ours_dir: &Path, linux_dir: &Path) -> String {
@@ -206,5 +241,16 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("| 4.00 |"), "pf ratio: {t}");
+        // One chart holds both kernels' shootdowns as separate series.
+        let plots = joint_plots(&ours, &linux);
+        let pages = plots
+            .iter()
+            .find(|(n, _)| n == "shootdown_vs_pages.svg")
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default();
+        assert!(
+            pages.contains("os=linux") && pages.contains("protocol=ipi"),
+            "{pages}"
+        );
     }
 }

@@ -216,9 +216,20 @@ fn cmd_run(mut r: RunArgs) -> i32 {
         Err(e) => return setup_error(&e),
     };
     if let Some(l) = &r.linux {
+        if vm.accel == Accel::Kvm && cases::software_kvm() {
+            return setup_error(
+                "this host's KVM is the software backend (kvm_pvm), which cannot run a stock \
+                 Linux (emulation failures on cmpxchg16b, xrstor, int3); run the baseline with \
+                 --accel tcg or icount",
+            );
+        }
         // Linux's command line: its console and options first, the benchmark's words after.
         r.kernel_args =
             runner::linux::cmdline(l.mitigations_off, vm.deterministic(), &r.kernel_args);
+        if vm.deterministic() {
+            // Fixed guest randomness (with nokaslr on the command line).
+            r.qemu_args.extend(["-seed".to_string(), "1".to_string()]);
+        }
         vm.nosmap = false;
     }
     let host = HostInfo::gather(&r.qemu);
@@ -524,6 +535,9 @@ fn cmd_test(t: TestArgs) -> i32 {
                 Ok((e, initrd)) => {
                     qemu_args.extend(["-initrd".to_string(), initrd.display().to_string()]);
                     kernel_args = runner::linux::cmdline(false, vm.deterministic(), &kernel_args);
+                    if vm.deterministic() {
+                        qemu_args.extend(["-seed".to_string(), "1".to_string()]);
+                    }
                     Some(e)
                 }
                 Err(e) => {
