@@ -34,7 +34,7 @@ fn enter_report() {
 pub fn backtrace(w: &mut impl Write, rip: u64, mut rbp: u64) {
     let _ = writeln!(w, "backtrace: #0 {rip:#018x}");
     for n in 1..BACKTRACE_MAX_FRAMES {
-        if rbp < KERNEL_HALF_START || rbp % 8 != 0 {
+        if rbp < KERNEL_HALF_START || !rbp.is_multiple_of(8) {
             break;
         }
         let (Ok(next), Ok(ret)) = (extable::read_u64(rbp), extable::read_u64(rbp + 8)) else {

@@ -2,6 +2,8 @@
 //! machine and prints a `test` record; the run exits with pass only if every selected test
 //! passed.
 
+#![allow(clippy::result_large_err, clippy::large_enum_variant)]
+
 use core::fmt::Write;
 
 use kernel_core::bootinfo::RegionKind;
@@ -16,6 +18,9 @@ use crate::mm::{self, FRAMES, KERNEL_PML4, KernelPhysMem, PAGE_SIZE, layout};
 use crate::{BOOT_INFO, cpu_local, println, record, smp};
 
 type Msg = FmtBuf<240>;
+/// A test's message is a fixed-size buffer (no heap); tests run once, so the large `Err` of
+/// `TestResult` costs nothing that matters.
+type TestFn = fn() -> TestResult;
 type TestResult = Result<(), Failure>;
 
 /// Why a test did not pass: it failed, or the machine lacks what it checks (a `skip` record
@@ -43,7 +48,7 @@ macro_rules! ensure {
 
 /// Every self-test, by the name `test=` uses (kernel_core::cmdline::SELFTESTS lists the same
 /// names; `registry_matches_cmdline` checks they agree).
-const TESTS: &[(&str, fn() -> TestResult)] = &[
+const TESTS: &[(&str, TestFn)] = &[
     ("higher_half", higher_half),
     ("identity_gone", identity_gone),
     ("text_readonly", text_readonly),
@@ -661,7 +666,7 @@ fn tsc_calibration() -> TestResult {
             (m as f64 / hz as f64 - 1.0) * 100.0
         );
         ensure!(
-            diff < 0.02,
+            diff.lt(&0.02),
             "TSC rate {hz} Hz ({}) but {m} Hz against the {name}",
             crate::arch::tsc::source().name()
         );

@@ -100,8 +100,10 @@ pub fn init(info: &BootInfo, opts: &Options) {
         }
         Err(()) => println!("smp: continuing on the BSP alone"),
     }
-    if let Some(fake) = opts.smp_fake_apic {
-        if n < MAX_CPUS {
+    if let Some(fake) = opts.smp_fake_apic
+        && n < MAX_CPUS
+    {
+        {
             println!("smp: failure injection: adding made-up APIC id {fake}");
             ids[n] = fake;
             n += 1;
@@ -512,7 +514,7 @@ extern "C" fn ap_main(cpu: u64, apic_id: u64) -> ! {
         checks |= CHECK_WINDOW;
     }
     if matches!(extable::read_u64(0x1000), Err(f) if f.vector == arch::idt::VEC_PAGE_FAULT)
-        && matches!(extable::read_u64(0x8000), Err(_))
+        && extable::read_u64(0x8000).is_err()
     {
         checks |= CHECK_LOWER_HALF_EMPTY;
     }

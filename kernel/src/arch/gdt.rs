@@ -165,7 +165,8 @@ pub fn init_bsp() {
     // SAFETY: runs once, on the BSP, before any other CPU exists; the tables and stacks are
     // statics that live for the whole run.
     unsafe {
-        let tables = &mut *(&raw mut BSP_TABLES);
+        #[allow(clippy::deref_addrof)] // the way to reach a `static mut` without a reference
+        let tables = &mut *&raw mut BSP_TABLES;
         let stacks = &raw mut BSP_IST_STACKS;
         for (slot, ist) in [IST_DOUBLE_FAULT, IST_NMI, IST_MACHINE_CHECK]
             .into_iter()

@@ -300,6 +300,7 @@ struct Idt([Gate; 256]);
 static mut IDT: Idt = Idt([Gate::EMPTY; 256]);
 
 /// Fill the exception gates. Call once, on the BSP, before `load`.
+#[allow(clippy::deref_addrof)] // `(*&raw mut IDT)`: a `static mut` without a reference
 pub fn init() {
     for v in 0..32u8 {
         let ist = match v {
@@ -312,14 +313,14 @@ pub fn init() {
         // before any CPU loads it.
         unsafe {
             let handler = exc_stub_table[v as usize];
-            (*(&raw mut IDT)).0[v as usize] = Gate::interrupt(handler, ist);
+            (*&raw mut IDT).0[v as usize] = Gate::interrupt(handler, ist);
         }
     }
     for (i, &v) in IRQ_VECTORS.iter().enumerate() {
         // SAFETY: as above, for the interrupt stubs.
         unsafe {
             let handler = irq_stub_table[i];
-            (*(&raw mut IDT)).0[v as usize] = Gate::interrupt(handler, 0);
+            (*&raw mut IDT).0[v as usize] = Gate::interrupt(handler, 0);
         }
     }
 }

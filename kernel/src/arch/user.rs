@@ -70,7 +70,7 @@ static READY: AtomicBool = AtomicBool::new(false);
 /// (user data right before user code) is made for. FMASK clears IF (no interrupt between
 /// SYSCALL and the stack switch), DF, TF, NT and AC (the kernel never runs with user AC).
 pub fn init_this_cpu() {
-    const _: () = assert!(USER_CS == (USER_DS & !3) + 8 | 3);
+    const _: () = assert!(USER_CS == (((USER_DS & !3) + 8) | 3));
     const _: () = assert!(KERNEL_DS == KERNEL_CS + 8);
     let sysret_base = (USER_DS & !3) as u64 - 8;
     let star = sysret_base << 48 | (KERNEL_CS as u64) << 32;
