@@ -47,6 +47,41 @@ impl PhysRead for Corrupted {
     }
 }
 
+/// Keep every ACPI table's frames out of the frame allocator, whatever the memory map says
+/// (some firmware leaves tables in memory it calls usable). Runs before anything allocates
+/// after paging is up; again (harmlessly) when the CPUs are discovered.
+pub fn reserve_tables(rsdp: &acpi::Rsdp) {
+    let mem = Firmware;
+    // (Collected first: reading a table may map it, which takes the allocator's lock.)
+    if let Ok(tables) = acpi::tables(&mem, rsdp) {
+        let mut ranges = [(0u64, 0u64); 64];
+        let root = tables.root();
+        ranges[0] = (root.phys, root.phys + root.len as u64);
+        let mut n = 1;
+        for t in tables.flatten().take(ranges.len() - 1) {
+            ranges[n] = (t.phys, t.phys + t.len as u64);
+            n += 1;
+        }
+        let mut frames = FRAMES.lock();
+        let alloc = frames.as_mut().expect("allocator");
+        for (start, end) in &ranges[..n] {
+            alloc.reserve(start & !(PAGE_SIZE - 1), *end);
+        }
+    }
+}
+
+/// `reserve_tables` from the boot information (nothing to do without an RSDP).
+pub fn reserve_tables_early(info: &BootInfo) {
+    let mem = Firmware;
+    if let Some(rsdp) = info
+        .rsdp
+        .or_else(|| acpi::find_rsdp_in_bios(&mem))
+        .and_then(|p| acpi::read_rsdp(&mem, p).ok())
+    {
+        reserve_tables(&rsdp);
+    }
+}
+
 /// The fixed-rate timers ACPI describes: the PM timer (FADT) and the HPET (its own table).
 /// Either may be absent (a hardware-reduced platform has no PM timer); a missing RSDP or a
 /// table that fails its checksum gives none.
@@ -100,23 +135,7 @@ pub fn discover_cpus(
         crate::record!("error", |r| r.str("kind", "acpi").str("message", what));
     };
     let rsdp = acpi::read_rsdp(&mem, rsdp_phys).map_err(|e| fail("bad RSDP", &e))?;
-    // Keep every table's frames out of the allocator, whatever the memory map says.
-    // (Collected first: reading a table may map it, which takes the allocator's lock.)
-    if let Ok(tables) = acpi::tables(&mem, &rsdp) {
-        let mut ranges = [(0u64, 0u64); 64];
-        let root = tables.root();
-        ranges[0] = (root.phys, root.phys + root.len as u64);
-        let mut n = 1;
-        for t in tables.flatten().take(ranges.len() - 1) {
-            ranges[n] = (t.phys, t.phys + t.len as u64);
-            n += 1;
-        }
-        let mut frames = FRAMES.lock();
-        let alloc = frames.as_mut().expect("allocator");
-        for (start, end) in &ranges[..n] {
-            alloc.reserve(start & !(PAGE_SIZE - 1), *end);
-        }
-    }
+    reserve_tables(&rsdp);
     let madt_ref = match acpi::find_table(&mem, &rsdp, b"APIC") {
         Ok(Some(t)) => t,
         Ok(None) => {

@@ -75,6 +75,7 @@ extern "C" fn kernel_main(loader_magic: u32, loader_info: u32) -> ! {
     }
 
     mm::init(info, features, !opts.nosmap);
+    acpi_glue::reserve_tables_early(info);
     let screen = screen::init(info);
     clock::init(info, opts.tsc_calibration.unwrap_or_default());
     bench::time::init();
