@@ -8,5 +8,9 @@ fn main() {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=LINUX_BENCH_GIT_REV={rev}");
-    println!("cargo:rerun-if-changed=../../.git/HEAD");
+    // HEAD names the branch; the index changes with every commit, as the kernel's build.rs
+    // also watches.
+    for p in ["../../.git/HEAD", "../../.git/index"] {
+        println!("cargo:rerun-if-changed={p}");
+    }
 }
