@@ -1,7 +1,9 @@
 //! Demand paging in the per-CPU arenas: the page-fault path the benchmarks measure.
 //!
-//! While a CPU has demand paging on (`enable`), a not-present fault in its own arena (window +
-//! `ARENA_OFFSET`, 15 MiB) is served in the fault handler:
+//! While a CPU has demand paging on (`enable`), a not-present fault in one of its own arenas is
+//! served in the fault handler: a kernel-mode fault in its kernel arena (window +
+//! `ARENA_OFFSET`, 15 MiB, global pages), a ring-3 fault in its arena of the user address space
+//! (`kernel_core::uspace::arena`, user pages, not global; see [`Space`]):
 //! - a write fault takes a frame from this CPU's frame cache, zeroes it and maps it
 //!   read-write (demand-zero);
 //! - a read fault, when `zero_reads` is on, maps the shared zero frame read-only; a later write
@@ -11,7 +13,8 @@
 //! The path takes no lock: the arena belongs to one CPU, its page tables exist beforehand
 //! (`prepare`, once per arena) so a mapping is one PTE write, and frames come from a per-CPU
 //! cache refilled from the global allocator in batches. The handler's own time (from its first
-//! instruction to its return, trap entry and IRET excluded) is kept in `HANDLER_CYCLES`.
+//! instruction to its return, trap entry and IRET excluded) is kept in `HANDLER_CYCLES`, and
+//! appended to a log while `with_handler_log` runs (ring-3 measurements read it afterwards).
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
