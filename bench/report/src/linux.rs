@@ -153,7 +153,8 @@ pub fn table(ours: &Results, linux: &Results, ours_dir: &Path, linux_dir: &Path)
         ours.results.first().map(|r| r.unit.as_str()).unwrap_or(""),
         linux.results.first().map(|r| r.unit.as_str()).unwrap_or(""),
     );
-    if ours.context_text("tsc_hz") != linux.context_text("tsc_hz") {
+    let in_cycles = ua == "cycles" && ub == "cycles";
+    if in_cycles && ours.context_text("tsc_hz") != linux.context_text("tsc_hz") {
         let _ = writeln!(
             s,
             "TSC rates differ (ours {} Hz, Linux {} Hz); the ns columns are comparable.\n",
@@ -161,7 +162,6 @@ pub fn table(ours: &Results, linux: &Results, ours_dir: &Path, linux_dir: &Path)
             linux.context_text("tsc_hz").unwrap_or_default()
         );
     }
-    let _ = (ua, ub);
     s.push_str("| metric | unit | ours p50 | Linux p50 | Linux/ours | ours p99 | Linux p99 | ours p50 (ns) | Linux p50 (ns) |\n");
     s.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|\n");
     for (label, a, b) in pairs(ours, linux) {
