@@ -5,8 +5,7 @@ use std::env;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// GRUB's ASCII font (GNU Unifont, 8x16), installed with grub-common.
-const FONT_PF2: &str = "/usr/share/grub/ascii.pf2";
+use kernel_core::font::DEFAULT_PF2 as FONT_PF2;
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());

@@ -70,14 +70,17 @@ pub fn reserve_tables(rsdp: &acpi::Rsdp) {
     }
 }
 
-/// `reserve_tables` from the boot information (nothing to do without an RSDP).
-pub fn reserve_tables_early(info: &BootInfo) {
+/// The RSDP: the loader's copy, else the one in the BIOS areas; None if neither reads.
+fn rsdp(info: &BootInfo) -> Option<acpi::Rsdp> {
     let mem = Firmware;
-    if let Some(rsdp) = info
-        .rsdp
+    info.rsdp
         .or_else(|| acpi::find_rsdp_in_bios(&mem))
         .and_then(|p| acpi::read_rsdp(&mem, p).ok())
-    {
+}
+
+/// `reserve_tables` from the boot information (nothing to do without an RSDP).
+pub fn reserve_tables_early(info: &BootInfo) {
+    if let Some(rsdp) = rsdp(info) {
         reserve_tables(&rsdp);
     }
 }
@@ -87,18 +90,14 @@ pub fn reserve_tables_early(info: &BootInfo) {
 /// table that fails its checksum gives none.
 pub fn fixed_timers(info: &BootInfo) -> (Option<acpi::PmTimer>, Option<u64>) {
     let mem = Firmware;
-    let Some(rsdp) = info
-        .rsdp
-        .or_else(|| acpi::find_rsdp_in_bios(&mem))
-        .and_then(|p| acpi::read_rsdp(&mem, p).ok())
-    else {
+    let Some(rsdp) = rsdp(info) else {
         return (None, None);
     };
-    let pm = acpi::find_table(&mem, &rsdp, b"FACP")
+    let pm = acpi::find_table(&mem, &rsdp, &acpi::FADT_SIGNATURE)
         .ok()
         .flatten()
         .and_then(|t| acpi::fadt_pm_timer(&mem, t));
-    let hpet = acpi::find_table(&mem, &rsdp, b"HPET")
+    let hpet = acpi::find_table(&mem, &rsdp, &acpi::HPET_SIGNATURE)
         .ok()
         .flatten()
         .and_then(|t| acpi::hpet_base(&mem, t));
@@ -136,7 +135,7 @@ pub fn discover_cpus(
     };
     let rsdp = acpi::read_rsdp(&mem, rsdp_phys).map_err(|e| fail("bad RSDP", &e))?;
     reserve_tables(&rsdp);
-    let madt_ref = match acpi::find_table(&mem, &rsdp, b"APIC") {
+    let madt_ref = match acpi::find_table(&mem, &rsdp, &acpi::MADT_SIGNATURE) {
         Ok(Some(t)) => t,
         Ok(None) => {
             println!("acpi: error: no MADT (APIC table)");
@@ -155,7 +154,7 @@ pub fn discover_cpus(
             flip: madt_ref.phys + madt_ref.len as u64 - 1,
         };
         println!("acpi: failure injection: reading the MADT with its last byte flipped");
-        match acpi::find_table(&bad, &rsdp, b"APIC") {
+        match acpi::find_table(&bad, &rsdp, &acpi::MADT_SIGNATURE) {
             Ok(_) => {
                 println!("acpi: error: the corrupted MADT was accepted");
                 crate::record!("error", |r| r

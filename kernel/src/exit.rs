@@ -5,24 +5,22 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::arch::{self, port};
 
-/// isa-debug-exit at this port (`-device isa-debug-exit,iobase=0xf4,iosize=0x04`); QEMU exits
-/// with status (v << 1) | 1.
-const QEMU_DEBUG_EXIT_PORT: u16 = 0xF4;
+use kernel_core::qemu_exit;
 
 /// Exit codes (DESIGN.md, "Interfaces that scripts and papers rely on").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum ExitCode {
     /// Status 33.
-    Pass = 0x10,
+    Pass = qemu_exit::PASS,
     /// A test or a benchmark check failed: status 35.
-    Fail = 0x11,
+    Fail = qemu_exit::FAIL,
     /// Panic: status 37.
-    Panic = 0x12,
+    Panic = qemu_exit::PANIC,
     /// Unexpected CPU exception: status 39.
-    Exception = 0x13,
+    Exception = qemu_exit::EXCEPTION,
     /// Bad kernel command line: status 41.
-    BadCmdline = 0x14,
+    BadCmdline = qemu_exit::BAD_CMDLINE,
 }
 
 impl ExitCode {
@@ -64,10 +62,13 @@ pub fn exit_without_end(code: ExitCode) -> ! {
         }
     );
     if qemu {
-        port::outb(QEMU_DEBUG_EXIT_PORT, code as u8);
+        port::outb(qemu_exit::PORT, code as u8);
     }
     // Bare metal (or no exit device): every other CPU stops; the screen keeps what it shows.
     let stopped = crate::smp::stop_other_cpus();
-    crate::println!("kernel: {stopped} other CPUs stopped (INIT); this one halts");
+    crate::println!(
+        "kernel: {stopped} other CPUs stopped (INIT); {}",
+        kernel_core::screen::HALT_LINE
+    );
     arch::halt_forever()
 }

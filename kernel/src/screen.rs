@@ -24,10 +24,7 @@ include!(concat!(env!("OUT_DIR"), "/font.rs"));
 
 const MAX_COLS: usize = 240;
 const MAX_ROWS: usize = 100;
-/// The legacy VGA text buffer (IBM PC; 80×25 cells of character and attribute).
-const VGA_TEXT_PHYS: u64 = 0xB8000;
-const VGA_TEXT_COLS: usize = 80;
-const VGA_TEXT_ROWS: usize = 25;
+use kernel_core::screen::{FG_LEVEL, VGA_TEXT_COLS, VGA_TEXT_PHYS, VGA_TEXT_ROWS};
 /// Light grey on black.
 const VGA_ATTR: u16 = 0x07 << 8;
 
@@ -116,7 +113,7 @@ pub fn init(info: &BootInfo) -> Option<Found> {
                         base,
                         pitch: fb.pitch as usize,
                         bytes_pp: fb.bpp as usize / 8,
-                        fg: colour(0xCC),
+                        fg: colour(FG_LEVEL as u32),
                         bg: colour(0),
                     },
                     fb.width as usize / font::WIDTH,

@@ -561,13 +561,11 @@ fn user_mode() -> TestResult {
 fn syscall() -> TestResult {
     use crate::arch::user::{self, Exit};
     use crate::uspace::{self, Program};
-    let was_on = arch::interrupts_disable();
-    let _space = uspace::activate();
-    let r = uspace::run(Program::SyscallCheck, [0xabcd, 0, 0, 0], false);
-    drop(_space);
-    if was_on {
-        arch::interrupts_enable();
-    }
+    let r = {
+        let _irq = percpu::IrqGuard::new();
+        let _space = uspace::activate();
+        uspace::run(Program::SyscallCheck, [0xabcd, 0, 0, 0], false)
+    };
     if user::syscall_not_virtualised(&r) {
         return Err(Failure::Skipped(
             "SYSCALL from ring 3 reached the kernel's entry point still in ring 3: this \
@@ -593,50 +591,41 @@ fn smap_smep() -> TestResult {
         !cpu::features().smep || cr4 & cpu::CR4_SMEP != 0,
         "the CPU has SMEP but CR4.SMEP is clear"
     );
-    let was_on = arch::interrupts_disable();
-    let _space = uspace::activate();
-    let mut result = Ok(());
-    if cr4 & cpu::CR4_SMEP != 0 {
-        // SAFETY: must fault (SMEP); were it to run, the user text page holds the programs,
-        // whose first bytes are no valid kernel routine, so the test could not continue either
-        // way: the exec probe catches the fault and returns.
-        let r = unsafe { extable::exec(ul::CODE) };
-        result = expect_fault(
-            "kernel execution of user text",
-            ul::CODE,
-            r,
-            PF_INSTRUCTION | PF_PRESENT,
-            0,
-        );
-    }
-    if result.is_ok() && cr4 & cpu::CR4_SMAP != 0 {
-        let r = extable::read_u64(ul::SHARED).map(|_| ());
-        result = expect_fault(
-            "kernel read of a user page without STAC",
-            ul::SHARED,
-            r,
-            PF_PRESENT,
-            PF_WRITE,
-        );
-        if result.is_ok() {
-            let _ua = UserAccess::begin();
-            let v = extable::read_u64(ul::SHARED);
-            drop(_ua);
-            if v.is_err() {
-                let mut m = Msg::new();
-                let _ = write!(
-                    m,
-                    "a kernel read of a user page inside STAC/CLAC faulted: {v:?}"
-                );
-                result = Err(m.into());
-            }
+    {
+        let _irq = percpu::IrqGuard::new();
+        let _space = uspace::activate();
+        if cr4 & cpu::CR4_SMEP != 0 {
+            // SAFETY: must fault (SMEP); were it to run, the user text page holds the
+            // programs, whose first bytes are no valid kernel routine: the exec probe catches
+            // the fault and returns.
+            let r = unsafe { extable::exec(ul::CODE) };
+            expect_fault(
+                "kernel execution of user text",
+                ul::CODE,
+                r,
+                PF_INSTRUCTION | PF_PRESENT,
+                0,
+            )?;
+        }
+        if cr4 & cpu::CR4_SMAP != 0 {
+            let r = extable::read_u64(ul::SHARED).map(|_| ());
+            expect_fault(
+                "kernel read of a user page without STAC",
+                ul::SHARED,
+                r,
+                PF_PRESENT,
+                PF_WRITE,
+            )?;
+            let v = {
+                let _ua = UserAccess::begin();
+                extable::read_u64(ul::SHARED)
+            };
+            ensure!(
+                v.is_ok(),
+                "a kernel read of a user page inside STAC/CLAC faulted: {v:?}"
+            );
         }
     }
-    drop(_space);
-    if was_on {
-        arch::interrupts_enable();
-    }
-    result?;
     if cr4 & cpu::CR4_SMAP == 0 {
         return Err(Failure::Skipped(if cpu::features().smap {
             "SMEP checked; SMAP is off (nosmap on the command line)"

@@ -152,7 +152,7 @@ fn main() {
             record("end", |r| {
                 r.str("status", "bad_cmdline");
             });
-            sys::finish(0x14);
+            sys::finish(kernel_core::qemu_exit::BAD_CMDLINE);
         }
     };
     let hz = tsc_hz();
@@ -206,7 +206,11 @@ fn main() {
         r.str("status", if ok { "pass" } else { "fail" });
     });
     if pid1 {
-        sys::finish(if ok { 0x10 } else { 0x11 });
+        sys::finish(if ok {
+            kernel_core::qemu_exit::PASS
+        } else {
+            kernel_core::qemu_exit::FAIL
+        });
     }
 }
 

@@ -30,8 +30,6 @@ pub const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: usize = 1 << 4;
 const LINUX_REBOOT_MAGIC1: usize = 0xfee1_dead;
 const LINUX_REBOOT_MAGIC2: usize = 672_274_793;
 const LINUX_REBOOT_CMD_POWER_OFF: usize = 0x4321_fedc;
-/// QEMU's isa-debug-exit port (the runner's VM); QEMU exits with (v << 1) | 1.
-const QEMU_DEBUG_EXIT_PORT: u16 = 0xf4;
 
 /// # Safety
 /// The call's arguments must be valid for system call `n`.
@@ -187,7 +185,7 @@ pub fn finish(code: u8) -> ! {
     // SAFETY: iopl(3) lets PID 1 (root) reach the exit device's port; OUT to it ends QEMU.
     unsafe {
         if syscall(SYS_IOPL, [3, 0, 0, 0, 0, 0]) == 0 {
-            asm!("out dx, al", in("dx") QEMU_DEBUG_EXIT_PORT, in("al") code, options(nomem, nostack));
+            asm!("out dx, al", in("dx") kernel_core::qemu_exit::PORT, in("al") code, options(nomem, nostack));
         }
         syscall(
             SYS_REBOOT,

@@ -115,39 +115,28 @@ pub fn command(r: &Results) -> Option<String> {
 }
 
 pub fn command_from_args(args: &[String]) -> String {
-    // The recipe: runner run --kernel ELF --results results/latest --quiet ARGS.
-    match args {
-        [run, k, _, res, latest, quiet, rest @ ..]
-            if run == "run"
-                && k == "--kernel"
-                && res == "--results"
-                && latest == "results/latest"
-                && quiet == "--quiet" =>
+    // The justfile's recipes: `runner SUB FLAG VALUE --results LATEST --quiet ARGS`.
+    const RECIPES: [(&str, &str, &str, &str); 2] = [
+        ("run", "--kernel", "results/latest", "just bench"),
+        (
+            "linux",
+            "--init",
+            "results/linux-latest",
+            "just bench-linux",
+        ),
+    ];
+    for (sub, flag, latest, recipe) in RECIPES {
+        if let [a, f, _, r, l, q, rest @ ..] = args
+            && (a.as_str(), f.as_str(), r.as_str(), l.as_str(), q.as_str())
+                == (sub, flag, "--results", latest, "--quiet")
         {
-            let mut s = String::from("just bench");
-            for a in rest {
-                s.push(' ');
-                s.push_str(a);
-            }
-            s
+            return std::iter::once(recipe)
+                .chain(rest.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" ");
         }
-        // The Linux recipe: runner linux --init PROGRAM --results results/linux-latest --quiet.
-        [linux, init, _, res, latest, quiet, rest @ ..]
-            if linux == "linux"
-                && init == "--init"
-                && res == "--results"
-                && latest == "results/linux-latest"
-                && quiet == "--quiet" =>
-        {
-            let mut s = String::from("just bench-linux");
-            for a in rest {
-                s.push(' ');
-                s.push_str(a);
-            }
-            s
-        }
-        _ => format!("runner {}", args.join(" ")),
     }
+    format!("runner {}", args.join(" "))
 }
 
 fn is_shootdown_row(r: &BenchResult) -> bool {

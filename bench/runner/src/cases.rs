@@ -1044,45 +1044,20 @@ mod tests {
         let missed_user = r#"{"type":"check","name":"shootdown_oracle_no_stale_reads_user","pass":true,"detail":"0 reads"}"#;
         let ok = recs(&[good, caught, caught_user]);
         assert_eq!(evaluate(&c, &ev(OutcomeKind::TestFailed, &[], &ok)), Ok(()));
+        let refused = |c: &Case, lines: &[&str]| {
+            evaluate(c, &ev(OutcomeKind::TestFailed, &[], &recs(lines))).unwrap_err()
+        };
         // Caught by the kernel readers but not by the ring-3 readers: the case fails.
-        let e = evaluate(
-            &c,
-            &ev(
-                OutcomeKind::TestFailed,
-                &[],
-                &recs(&[good, caught, missed_user]),
-            ),
-        )
-        .unwrap_err();
+        let e = refused(&c, &[good, caught, missed_user]);
         assert!(e.contains("no_stale_reads_user"), "{e}");
         // The broken variant went unnoticed: the case fails.
-        let e = evaluate(
-            &c,
-            &ev(
-                OutcomeKind::TestFailed,
-                &[],
-                &recs(&[good, missed, caught_user]),
-            ),
-        )
-        .unwrap_err();
+        let e = refused(&c, &[good, missed, caught_user]);
         assert!(e.contains("to fail"), "{e}");
         // A result without its _ns figures, or no result at all.
         let no_ns = good.replace(r#","p50_ns":1"#, "");
-        let e = evaluate(
-            &c,
-            &ev(
-                OutcomeKind::TestFailed,
-                &[],
-                &recs(&[&no_ns, caught, caught_user]),
-            ),
-        )
-        .unwrap_err();
+        let e = refused(&c, &[&no_ns, caught, caught_user]);
         assert!(e.contains("p50_ns"), "{e}");
-        let e = evaluate(
-            &c,
-            &ev(OutcomeKind::TestFailed, &[], &recs(&[caught, caught_user])),
-        )
-        .unwrap_err();
+        let e = refused(&c, &[caught, caught_user]);
         assert!(e.contains("expected results for shootdown_oracle"), "{e}");
         // A passing case with a failed check fails.
         c.failing_checks = &[];

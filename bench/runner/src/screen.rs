@@ -11,19 +11,16 @@ use std::time::Duration;
 
 use kernel_core::font;
 
-/// The first line of the kernel's end-of-run summary (`kernel/src/bench/onscreen.rs`).
-pub const SUMMARY_START: &str = "== benchmark summary: ";
-/// The kernel's last line before it halts without an exit device (`kernel/src/exit.rs`).
-pub const HALT_LINE: &str = "this one halts";
-/// The font file the kernel was built with (kernel/build.rs).
-pub const FONT_PF2: &str = "/usr/share/grub/ascii.pf2";
-/// The kernel's framebuffer colours: grey 0xCC on black (`kernel/src/screen.rs`).
-pub const FG: [u8; 3] = [0xCC, 0xCC, 0xCC];
+use kernel_core::screen::{
+    FG_LEVEL, VGA_TEXT_COLS as VGA_COLS, VGA_TEXT_PHYS, VGA_TEXT_ROWS as VGA_ROWS,
+};
+pub use kernel_core::screen::{HALT_LINE, SUMMARY_START};
+
+/// The font file the kernel is built with (kernel/build.rs).
+pub use kernel_core::font::DEFAULT_PF2 as FONT_PF2;
+/// The kernel's framebuffer colours: grey on black (`kernel/src/screen.rs`).
+pub const FG: [u8; 3] = [FG_LEVEL; 3];
 pub const BG: [u8; 3] = [0, 0, 0];
-/// The legacy VGA text buffer: 80 × 25 cells of character and attribute.
-pub const VGA_TEXT_PHYS: u64 = 0xB8000;
-pub const VGA_COLS: usize = 80;
-pub const VGA_ROWS: usize = 25;
 
 /// Which screen a run is checked on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -384,7 +384,10 @@ impl ResolvedVm {
             "-nodefaults".into(),
             "-no-reboot".into(),
             "-device".into(),
-            "isa-debug-exit,iobase=0xf4,iosize=0x04".into(),
+            format!(
+                "isa-debug-exit,iobase={:#x},iosize=0x04",
+                kernel_core::qemu_exit::PORT
+            ),
         ];
         match self.accel {
             Accel::Kvm => a.extend(["-accel".into(), "kvm".into()]),

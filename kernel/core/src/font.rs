@@ -9,6 +9,10 @@
 //! is `width u16be, height u16be, x_offset i16be, y_offset i16be, device_width i16be`, then
 //! its bitmap, `width × height` bits row by row, most significant bit first, not padded.
 
+/// GRUB's ASCII font (GNU Unifont, 8x16), installed with grub-common: the font the kernel is
+/// built with unless `KERNEL_FONT_PF2` names another, and the one the host draws with.
+pub const DEFAULT_PF2: &str = "/usr/share/grub/ascii.pf2";
+
 /// Cell size of the console font.
 pub const WIDTH: usize = 8;
 /// Cell height.

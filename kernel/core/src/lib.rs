@@ -33,7 +33,9 @@ pub mod frame;
 pub mod json;
 mod le;
 pub mod paging;
+pub mod qemu_exit;
 pub mod result;
+pub mod screen;
 pub mod stats;
 pub mod uspace;
 

@@ -151,10 +151,6 @@ pub enum Exit {
     Killed { vector: u64, rip: u64, cr2: u64 },
 }
 
-/// Value `enter_raw` returns for a killed program (the kill path sets it; SYS_EXIT cannot
-/// produce it because `enter` checks the per-CPU kill record too).
-const KILLED: u64 = 0xdead_0000_0000_0001;
-
 /// Run a user program on this CPU until it exits or is killed. The user address space must
 /// be loaded (CR3) and map `call.rip` and `call.rsp`.
 pub fn enter(call: &UserCall) -> Exit {
@@ -163,8 +159,9 @@ pub fn enter(call: &UserCall) -> Exit {
     // SAFETY: `call` is complete; enter_raw saves and restores every callee-saved register and
     // RFLAGS, and comes back on the same stack (SYS_EXIT or the kill path).
     let v = unsafe { enter_raw(call) };
+    // The kill path records why; an exit leaves the record as cleared above.
     let k = KILL_INFO.with(|k| *k);
-    if v == KILLED && k[0] != u64::MAX {
+    if k[0] != u64::MAX {
         Exit::Killed {
             vector: k[0],
             rip: k[1],
@@ -180,7 +177,7 @@ pub fn enter(call: &UserCall) -> Exit {
 /// stack (ring 0; the exit path sees a kernel CS and leaves GS alone).
 pub fn kill(frame: &mut ExceptionFrame, cr2: u64) {
     KILL_INFO.with(|k| *k = [frame.vector, frame.rip, cr2]);
-    return_to_caller(frame, KILLED);
+    return_to_caller(frame, 0);
 }
 
 /// The program reached its exit trap: return `value` to `enter`'s caller.
@@ -238,14 +235,14 @@ global_asm!(
     " mov [rax], rsp",
     " mov r11, rdi",
     " push {user_ds}",
-    " push qword ptr [r11 + 8]",
-    " push qword ptr [r11 + 16]",
+    " push qword ptr [r11 + {call_rsp}]",
+    " push qword ptr [r11 + {call_rflags}]",
     " push {user_cs}",
-    " push qword ptr [r11]",
-    " mov rdi, [r11 + 24]",
-    " mov rsi, [r11 + 32]",
-    " mov rdx, [r11 + 40]",
-    " mov r10, [r11 + 48]",
+    " push qword ptr [r11 + {call_rip}]",
+    " mov rdi, [r11 + {call_args}]",
+    " mov rsi, [r11 + {call_args} + 8]",
+    " mov rdx, [r11 + {call_args} + 16]",
+    " mov r10, [r11 + {call_args} + 24]",
     " xor eax, eax", " xor ebx, ebx", " xor ecx, ecx", " xor ebp, ebp", " xor r8d, r8d",
     " xor r9d, r9d", " xor r11d, r11d", " xor r12d, r12d", " xor r13d, r13d",
     " xor r14d, r14d", " xor r15d, r15d",
@@ -279,6 +276,10 @@ global_asm!(
     " popfq",
     " pop r15", " pop r14", " pop r13", " pop r12", " pop rbp", " pop rbx",
     " ret",
+    call_rip = const core::mem::offset_of!(UserCall, rip),
+    call_rsp = const core::mem::offset_of!(UserCall, rsp),
+    call_rflags = const core::mem::offset_of!(UserCall, rflags),
+    call_args = const core::mem::offset_of!(UserCall, args),
     ret_rsp = sym USER_RETURN_RSP,
     scratch = sym USER_SCRATCH_RSP,
     rsp0_addr = sym TSS_RSP0_ADDR,

@@ -134,7 +134,8 @@ pub fn show(ok: bool) {
     let t = TABLE.lock();
     crate::screen::clear();
     println!(
-        "== benchmark summary: {} ==  medians (p50); cyc = TSC ticks",
+        "{}{} ==  medians (p50); cyc = TSC ticks",
+        kernel_core::screen::SUMMARY_START,
         if ok { "PASS" } else { "FAIL" }
     );
     let mut line = FmtBuf::<96>::new();

@@ -63,8 +63,6 @@ pub static SHARED: Shared = Shared {
 /// an arena or of the shootdown region are written by their one owner without it).
 static PML4: spin::Once<u64> = spin::Once::new();
 static TABLES: spin::Mutex<()> = spin::Mutex::new(());
-/// Stacks mapped so far (one bit per CPU).
-static STACKS: [AtomicU64; MAX_CPUS / 64] = [const { AtomicU64::new(0) }; MAX_CPUS / 64];
 
 const fn user_flags(writable: bool, executable: bool) -> PageFlags {
     PageFlags {
@@ -244,14 +242,10 @@ pub fn pte_slot(virt: u64) -> Option<&'static AtomicU64> {
     mm::pte_slot_in(pml4(), virt)
 }
 
-/// Top of CPU `cpu`'s user stack, mapped on first use.
+/// Top of CPU `cpu`'s user stack, mapped on first use (`map_fresh` keeps a mapped page).
 fn stack_top(cpu: usize) -> u64 {
     let top = ul::stack_top(cpu as u64);
-    let bit = 1u64 << (cpu % 64);
-    if STACKS[cpu / 64].load(Ordering::Acquire) & bit == 0 {
-        map_fresh(top - PAGE_SIZE, PAGE_SIZE);
-        STACKS[cpu / 64].fetch_or(bit, Ordering::AcqRel);
-    }
+    map_fresh(top - PAGE_SIZE, PAGE_SIZE);
     top
 }
 
