@@ -18,7 +18,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use kernel_core::paging::{PTE_ADDR_MASK, PTE_G, PTE_P, PTE_RW, PTE_US, PTE_XD};
+use kernel_core::paging::{PTE_ADDR_MASK, PTE_G, PTE_P, PTE_RW, PTE_US};
 use percpu::{layout, percpu};
 
 use crate::arch::idt::{ExceptionFrame, PF_PRESENT, PF_USER, PF_WRITE};
@@ -56,14 +56,14 @@ percpu! {
 /// The shared zero frame (physical), set up by `init`.
 static ZERO_FRAME: AtomicU64 = AtomicU64::new(0);
 
-/// Leaf flags of a demand-zero page: present, writable, no-execute, global (the arena is in
-/// the shared kernel half).
-const ANON_FLAGS: u64 = PTE_P | PTE_RW | PTE_XD | PTE_G;
+/// Leaf flags of a demand-zero page: present, writable, global (the arena is in the shared
+/// kernel half); no-execute is added where the CPU has it (`mm::xd`).
+const ANON_FLAGS: u64 = PTE_P | PTE_RW | PTE_G;
 /// Leaf flags of the shared zero page: read-only.
-const ZERO_FLAGS: u64 = PTE_P | PTE_XD | PTE_G;
+const ZERO_FLAGS: u64 = PTE_P | PTE_G;
 /// The same in a user arena: user-accessible, not global (the space has its own PCID).
-const USER_ANON_FLAGS: u64 = PTE_P | PTE_RW | PTE_US | PTE_XD;
-const USER_ZERO_FLAGS: u64 = PTE_P | PTE_US | PTE_XD;
+const USER_ANON_FLAGS: u64 = PTE_P | PTE_RW | PTE_US;
+const USER_ZERO_FLAGS: u64 = PTE_P | PTE_US;
 
 /// Which arena of this CPU: its kernel arena (in its per-CPU window) or its arena in the user
 /// address space (`kernel_core::uspace::arena`).
@@ -94,9 +94,10 @@ impl Space {
 
     /// Leaf flags of (a private zeroed page, the shared zero page).
     fn flags(self) -> (u64, u64) {
+        let xd = mm::xd();
         match self {
-            Space::Kernel => (ANON_FLAGS, ZERO_FLAGS),
-            Space::User => (USER_ANON_FLAGS, USER_ZERO_FLAGS),
+            Space::Kernel => (ANON_FLAGS | xd, ZERO_FLAGS | xd),
+            Space::User => (USER_ANON_FLAGS | xd, USER_ZERO_FLAGS | xd),
         }
     }
 }

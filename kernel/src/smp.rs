@@ -6,6 +6,7 @@ use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use kernel_core::bootinfo::{BootInfo, RegionKind};
 use kernel_core::cmdline::{Options, WakeStrategy};
+use kernel_core::cpuset::CpuSet;
 use kernel_core::paging::{CacheMode, Mapper, PageFlags, PageSize, PhysMem};
 use percpu::{MAX_CPUS, PERCPU_BASE, WINDOW_SIZE, layout, window_base};
 use trampoline::{HEADER_OFFSET, TRAMPOLINE_SIZE, TrampolineHeader};
@@ -40,6 +41,8 @@ static ONLINE_COUNT: AtomicU32 = AtomicU32::new(1);
 static FOUND_COUNT: AtomicU32 = AtomicU32::new(1);
 /// APIC id of the AP told to check in late (failure injection), u64::MAX for none.
 static LATE_APIC: AtomicU64 = AtomicU64::new(u64::MAX);
+/// APs that checked in after the BSP gave up on them (they park; reported by the BSP).
+static LATE_ARRIVALS: AtomicU32 = AtomicU32::new(0);
 /// Make logical CPU 1 overflow its stack once online (`crash=ap_stack_overflow`).
 pub static AP_STACK_OVERFLOW: AtomicBool = AtomicBool::new(false);
 
@@ -63,6 +66,11 @@ pub fn found_count() -> usize {
 }
 pub fn is_online(cpu: usize) -> bool {
     cpu == 0 || STATE[cpu].load(Ordering::Acquire) == STATE_ONLINE
+}
+/// The logical CPUs that are online, the BSP included: a set, not `0..online_count()` (an AP
+/// that missed its deadline leaves a hole).
+pub fn online_set() -> CpuSet {
+    (0..cpu_count()).filter(|c| is_online(*c)).collect()
 }
 pub fn apic_id_of(cpu: usize) -> u32 {
     APIC_IDS[cpu].load(Ordering::Relaxed)
@@ -103,10 +111,19 @@ pub fn init(info: &BootInfo, opts: &Options) {
     if let Some(fake) = opts.smp_fake_apic
         && n < MAX_CPUS
     {
-        {
-            println!("smp: failure injection: adding made-up APIC id {fake}");
-            ids[n] = fake;
-            n += 1;
+        match refuse_fake_apic_id(fake, &ids[..n]) {
+            Some(why) => {
+                println!("smp: error: made-up APIC id {fake} refused: {why}");
+                record!("error", |r| r
+                    .str("kind", "smp_fake_apic")
+                    .u64("apic_id", fake as u64)
+                    .str("message", why));
+            }
+            None => {
+                println!("smp: failure injection: adding made-up APIC id {fake}");
+                ids[n] = fake;
+                n += 1;
+            }
         }
     }
     if let Some(late) = opts.smp_late {
@@ -137,6 +154,20 @@ pub fn init(info: &BootInfo, opts: &Options) {
         }
     }
     report(opts.smp_wake.unwrap_or(WakeStrategy::Parallel));
+}
+
+/// Why a made-up APIC id (failure injection) cannot be woken: it is a CPU that exists (the
+/// BSP would be sent INIT) or an id the APIC mode cannot address.
+fn refuse_fake_apic_id(fake: u32, ids: &[u32]) -> Option<&'static str> {
+    if fake == ids[0] {
+        Some("it is the BSP's own APIC id")
+    } else if ids.contains(&fake) {
+        Some("a CPU with that APIC id exists")
+    } else if !apic::x2apic() && fake > apic::XAPIC_MAX_ID {
+        Some("xAPIC mode addresses APIC ids up to 254 only")
+    } else {
+        None
+    }
 }
 
 /// Copy the trampoline to its low page and fill its header; returns the page's address.
@@ -263,16 +294,17 @@ fn wake(apic_id: u32, cpu: usize, skip: Option<u32>) -> bool {
     true
 }
 
-fn send_init(apic_id: u32) {
+fn send_init(apic_id: u32) -> Result<(), apic::IpiError> {
     apic::clear_esr();
     apic::send_ipi(
         apic_id,
         apic::ICR_INIT | apic::ICR_TRIGGER_LEVEL | apic::ICR_LEVEL_ASSERT,
-    );
+    )?;
     // INIT level de-assert exists only in xAPIC mode (not supported in x2APIC mode, SDM 11.12.10).
     if !apic::x2apic() {
-        apic::send_ipi(apic_id, apic::ICR_INIT | apic::ICR_TRIGGER_LEVEL);
+        apic::send_ipi(apic_id, apic::ICR_INIT | apic::ICR_TRIGGER_LEVEL)?;
     }
+    apic::wait_sent()
 }
 
 /// Stop every other online CPU at the end of a run on bare metal: an INIT IPI puts a CPU in
@@ -285,8 +317,7 @@ pub fn stop_other_cpus() -> usize {
     let me = arch::cpu_id() as usize;
     let mut stopped = 0;
     for cpu in 0..cpu_count() {
-        if cpu != me && is_online(cpu) {
-            send_init(apic_id_of(cpu));
+        if cpu != me && is_online(cpu) && send_init(apic_id_of(cpu)).is_ok() {
             stopped += 1;
         }
     }
@@ -295,10 +326,26 @@ pub fn stop_other_cpus() -> usize {
 
 fn send_sipi(apic_id: u32, page: u64) {
     apic::clear_esr();
-    apic::send_ipi(apic_id, apic::ICR_STARTUP | (page >> 12) as u32);
+    if let Err(e) = apic::send_ipi(apic_id, apic::ICR_STARTUP | (page >> 12) as u32)
+        .and_then(|()| apic::wait_sent())
+    {
+        println!("smp: the SIPI to APIC id {apic_id} was not sent: {e:?}");
+        return;
+    }
     let esr = apic::read_esr();
     if esr != 0 {
         println!("smp: APIC error status {esr:#x} after the SIPI to APIC id {apic_id}");
+    }
+}
+
+/// INIT to one AP; false (with a message) when it could not be sent.
+fn init_ap(apic_id: u32) -> bool {
+    match send_init(apic_id) {
+        Ok(()) => true,
+        Err(e) => {
+            println!("smp: error: the INIT IPI to APIC id {apic_id} was not sent: {e:?}");
+            false
+        }
     }
 }
 
@@ -312,12 +359,39 @@ fn deadline_ticks(opts: &Options, aps: usize) -> u64 {
     tsc::hz().max(1_000_000) / 1000 * ms
 }
 
+/// Time an AP that checked in (ARRIVED) gets to finish coming online before it is given up.
+const ARRIVED_GRACE_MS: u64 = 1000;
+
 /// Wait until `cpu` is online or the deadline passes; on expiry the slot is abandoned, so a
-/// late arrival parks itself instead of joining.
+/// late arrival parks itself instead of joining. An AP that arrived but never finishes (it
+/// faulted or hangs in its set-up) is abandoned after a second deadline.
 fn wait_for(cpu: usize, deadline: u64) -> bool {
+    let mut arrived_deadline = None;
     loop {
         match STATE[cpu].load(Ordering::Acquire) {
             STATE_ONLINE => return true,
+            STATE_ARRIVED => {
+                let end = *arrived_deadline.get_or_insert_with(|| {
+                    tsc::rdtsc().max(deadline) + tsc::hz().max(1_000_000) / 1000 * ARRIVED_GRACE_MS
+                });
+                if tsc::rdtsc() > end
+                    && STATE[cpu]
+                        .compare_exchange(
+                            STATE_ARRIVED,
+                            STATE_ABANDONED,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        )
+                        .is_ok()
+                {
+                    println!(
+                        "smp: error: logical CPU {cpu} checked in but did not finish coming \
+                         online within {ARRIVED_GRACE_MS} ms more"
+                    );
+                    return false;
+                }
+                core::hint::spin_loop();
+            }
             _ if tsc::rdtsc() > deadline => {
                 if STATE[cpu]
                     .compare_exchange(
@@ -330,7 +404,7 @@ fn wait_for(cpu: usize, deadline: u64) -> bool {
                 {
                     return false;
                 }
-                // It arrived at the last moment: wait for it to finish coming online.
+                // It arrived at the last moment: the arrived deadline applies.
             }
             _ => core::hint::spin_loop(),
         }
@@ -347,8 +421,7 @@ fn wake_all(page: u64, ids: &[u32], opts: &Options) {
     match strategy {
         WakeStrategy::Serial => {
             for (cpu, &id) in ids.iter().enumerate().skip(1) {
-                if wake(id, cpu, opts.smp_skip) {
-                    send_init(id);
+                if wake(id, cpu, opts.smp_skip) && init_ap(id) {
                     tsc::delay_us(INIT_DELAY_US);
                     send_sipi(id, page);
                     tsc::delay_us(SIPI_DELAY_US);
@@ -363,12 +436,12 @@ fn wake_all(page: u64, ids: &[u32], opts: &Options) {
             }
         }
         WakeStrategy::Parallel => {
-            let woken: [bool; MAX_CPUS] = core::array::from_fn(|cpu| {
+            let mut woken: [bool; MAX_CPUS] = core::array::from_fn(|cpu| {
                 cpu > 0 && cpu < ids.len() && wake(ids[cpu], cpu, opts.smp_skip)
             });
             for cpu in 1..ids.len() {
                 if woken[cpu] {
-                    send_init(ids[cpu]);
+                    woken[cpu] = init_ap(ids[cpu]);
                 }
             }
             tsc::delay_us(INIT_DELAY_US);
@@ -410,6 +483,10 @@ fn report_missing(cpu: usize, apic_id: u32, deadline: u64) {
 }
 
 fn report(strategy: WakeStrategy) {
+    let late = LATE_ARRIVALS.load(Ordering::Acquire);
+    if late > 0 {
+        println!("smp: {late} AP(s) arrived after their deadline and are parked");
+    }
     for cpu in 0..cpu_count() {
         if !is_online(cpu) {
             continue;
@@ -484,6 +561,10 @@ extern "C" fn ap_main(cpu: u64, apic_id: u64) -> ! {
             core::hint::spin_loop();
         }
     }
+    // The IDT first: a CPU that parks below must survive an NMI (with no IDT it would
+    // triple-fault, which on real chipsets can reset the whole platform). The IDT is shared
+    // and read-only; GS already points at this CPU's window.
+    arch::idt::load();
     if STATE[cpu]
         .compare_exchange(
             STATE_WAKING,
@@ -493,14 +574,12 @@ extern "C" fn ap_main(cpu: u64, apic_id: u64) -> ! {
         )
         .is_err()
     {
-        // Too late (or twice): this CPU's slot is no longer waiting. Touch nothing shared.
-        println!(
-            "smp: AP with APIC id {apic_id} (logical {cpu}) arrived after its deadline; parked"
-        );
+        // Too late (or twice): this CPU's slot is no longer waiting. Touch nothing shared
+        // (not even the console): count itself and park.
+        LATE_ARRIVALS.fetch_add(1, Ordering::AcqRel);
         arch::halt_forever();
     }
     cpu_local::enter_window(window_base(cpu).unwrap());
-    arch::idt::load();
     cpu::enable_pcid();
     arch::user::init_this_cpu();
     apic::enable_this_cpu();
@@ -528,7 +607,19 @@ extern "C" fn ap_main(cpu: u64, apic_id: u64) -> ! {
     ID_CHECK.get().store(cpu as u64, Ordering::Relaxed);
     record_topology();
     ONLINE_TSC[cpu].store(tsc::rdtsc(), Ordering::Relaxed);
-    STATE[cpu].store(STATE_ONLINE, Ordering::Release);
+    if STATE[cpu]
+        .compare_exchange(
+            STATE_ARRIVED,
+            STATE_ONLINE,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_err()
+    {
+        // The BSP gave up on this CPU while it set itself up: park.
+        LATE_ARRIVALS.fetch_add(1, Ordering::AcqRel);
+        arch::halt_forever();
+    }
 
     if cpu == 1 && AP_STACK_OVERFLOW.load(Ordering::Acquire) {
         crate::crash::overflow_stack();

@@ -4,6 +4,7 @@
 
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use kernel_core::cpuset::CpuSet;
 use percpu::percpu;
 
 use crate::arch::{self, apic, idt, tsc};
@@ -55,23 +56,56 @@ pub fn ap_idle() -> ! {
     }
 }
 
-/// Post `f(arg)` to `cpu` (online, idle: its previous work finished) and wake it.
-pub fn post(cpu: usize, f: fn(u64), arg: u64) {
-    assert!(
-        cpu != 0 && smp::is_online(cpu),
-        "cpu {cpu} cannot take work"
-    );
+/// Why work could not be posted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PostError {
+    /// Not an online AP (the BSP posts; an AP that never came up takes nothing).
+    NotOnline,
+    /// Its previous work has not finished (a timed-out benchmark left it running).
+    Busy,
+    /// The wake-up IPI could not be sent.
+    Ipi(apic::IpiError),
+}
+
+impl core::fmt::Display for PostError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PostError::NotOnline => f.write_str("not an online AP"),
+            PostError::Busy => f.write_str("still running earlier work"),
+            PostError::Ipi(e) => write!(f, "wake-up IPI not sent ({e:?})"),
+        }
+    }
+}
+
+/// Post `f(arg)` to `cpu` (an online AP whose previous work finished) and wake it.
+pub fn post(cpu: usize, f: fn(u64), arg: u64) -> Result<(), PostError> {
+    if cpu == 0 || cpu >= smp::cpu_count() || !smp::is_online(cpu) {
+        return Err(PostError::NotOnline);
+    }
     let slot = SLOT.remote(cpu);
     let seq = slot.posted.load(Ordering::Relaxed);
-    assert_eq!(
-        seq,
-        slot.done.load(Ordering::Acquire),
-        "cpu {cpu} is still busy"
-    );
+    if seq != slot.done.load(Ordering::Acquire) {
+        return Err(PostError::Busy);
+    }
     slot.func.store(f as usize, Ordering::Relaxed);
     slot.arg.store(arg, Ordering::Relaxed);
     slot.posted.store(seq + 1, Ordering::Release);
-    apic::send_ipi(smp::apic_id_of(cpu), apic::ICR_FIXED | idt::VEC_WORK as u32);
+    apic::send_ipi(smp::apic_id_of(cpu), apic::ICR_FIXED | idt::VEC_WORK as u32)
+        .map_err(PostError::Ipi)
+}
+
+/// The online APs that can take work now (their last work finished): the CPUs a benchmark
+/// may use. A CPU left running by a timed-out benchmark is not in it.
+pub fn available_aps() -> CpuSet {
+    let mut set = smp::online_set();
+    set.remove(0);
+    let mut out = CpuSet::new();
+    for cpu in set.iter() {
+        if is_done(cpu) {
+            out.insert(cpu);
+        }
+    }
+    out
 }
 
 /// Whether `cpu` finished its last posted work.

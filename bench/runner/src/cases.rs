@@ -99,6 +99,10 @@ pub const SUITE_BENCHES: &[&str] = &[
     "shootdown_oracle",
 ];
 
+/// Every per-configuration check of the shootdown oracle (protocol × delivery × space ×
+/// pages × variant): under a broken variant each one must fail.
+pub const ORACLE_CHECKS: &str = "shootdown_oracle_no_stale_reads/*";
+
 const G: u64 = 1 << 30;
 const M: u64 = 1 << 20;
 
@@ -275,19 +279,19 @@ pub fn all_cases() -> Vec<Case> {
                 "skip-invlpg",
                 Some("shootdown_break=skip_invlpg"),
                 OutcomeKind::TestFailed,
-                &[
-                    "shootdown_oracle_no_stale_reads",
-                    "shootdown_oracle_no_stale_reads_user",
-                ][..],
+                &[ORACLE_CHECKS][..],
             ),
             (
                 "leave-out",
                 Some("shootdown_break=leave_out"),
                 OutcomeKind::TestFailed,
-                &[
-                    "shootdown_oracle_no_stale_reads",
-                    "shootdown_oracle_no_stale_reads_user",
-                ][..],
+                &[ORACLE_CHECKS][..],
+            ),
+            (
+                "skip-local",
+                Some("shootdown_break=skip_local"),
+                OutcomeKind::TestFailed,
+                &[ORACLE_CHECKS][..],
             ),
             (
                 "ack-delay",
@@ -692,7 +696,7 @@ fn check_bench_records(case: &Case, recs: &[Record]) -> Result<(), String> {
         let name = records::str_field(r, "name").unwrap_or("?");
         let pass = r.get("pass").and_then(serde_json::Value::as_bool) == Some(true);
         let detail = records::str_field(r, "detail").unwrap_or("");
-        let expect_fail = case.failing_checks.contains(&name);
+        let expect_fail = case.failing_checks.iter().any(|f| check_matches(f, name));
         if pass == expect_fail {
             return Err(format!(
                 "expected check '{name}' to {}, it did not ({detail})",
@@ -702,7 +706,8 @@ fn check_bench_records(case: &Case, recs: &[Record]) -> Result<(), String> {
     }
     for want in case.failing_checks {
         if !recs.iter().any(|r| {
-            records::record_type(r) == "check" && records::str_field(r, "name") == Some(want)
+            records::record_type(r) == "check"
+                && records::str_field(r, "name").is_some_and(|n| check_matches(want, n))
         }) {
             return Err(format!(
                 "expected a failing check '{want}', got no such check"
@@ -710,6 +715,16 @@ fn check_bench_records(case: &Case, recs: &[Record]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Whether a check name matches an expected failing check: exactly, or by prefix when the
+/// expectation ends in `/*` (`shootdown_oracle_no_stale_reads/*`: every per-configuration
+/// check of the oracle, and at least one must exist).
+pub fn check_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == pattern,
+    }
 }
 
 /// The cases to run: the CI set, or all with `all`; only names containing `filter`.
@@ -1030,29 +1045,26 @@ mod tests {
     #[test]
     fn bench_record_checks() {
         let mut c = find("shootdown-oracle-skip-invlpg-tcg");
-        assert_eq!(
-            c.failing_checks,
-            [
-                "shootdown_oracle_no_stale_reads",
-                "shootdown_oracle_no_stale_reads_user"
-            ]
-        );
+        assert_eq!(c.failing_checks, [ORACLE_CHECKS]);
         let good = r#"{"type":"result","bench":"shootdown_oracle","kind":"workload","params":{},"unit":"cycles","n":1,"warmup":0,"min":1,"p50":1,"p90":1,"p99":1,"p999":1,"max":1,"mean":1,"stddev":0,"min_ns":1,"p50_ns":1,"p90_ns":1,"p99_ns":1,"p999_ns":1,"max_ns":1,"mean_ns":1,"stddev_ns":0,"hist":[[1,1]]}"#;
-        let caught = r#"{"type":"check","name":"shootdown_oracle_no_stale_reads","pass":false,"detail":"5 reads"}"#;
-        let caught_user = r#"{"type":"check","name":"shootdown_oracle_no_stale_reads_user","pass":false,"detail":"3 reads"}"#;
-        let missed = r#"{"type":"check","name":"shootdown_oracle_no_stale_reads","pass":true,"detail":"0 reads"}"#;
-        let missed_user = r#"{"type":"check","name":"shootdown_oracle_no_stale_reads_user","pass":true,"detail":"0 reads"}"#;
+        let caught = r#"{"type":"check","name":"shootdown_oracle_no_stale_reads/kernel/ipi/unicast/1/read","pass":false,"detail":"5 reads"}"#;
+        let caught_user = r#"{"type":"check","name":"shootdown_oracle_no_stale_reads/user/ipi/unicast/1/read","pass":false,"detail":"3 reads"}"#;
+        let missed = r#"{"type":"check","name":"shootdown_oracle_no_stale_reads/kernel/ipi/unicast/1/read","pass":true,"detail":"0 reads"}"#;
+        let missed_user = r#"{"type":"check","name":"shootdown_oracle_no_stale_reads/user/ipi/unicast/1/read","pass":true,"detail":"0 reads"}"#;
         let ok = recs(&[good, caught, caught_user]);
         assert_eq!(evaluate(&c, &ev(OutcomeKind::TestFailed, &[], &ok)), Ok(()));
         let refused = |c: &Case, lines: &[&str]| {
             evaluate(c, &ev(OutcomeKind::TestFailed, &[], &recs(lines))).unwrap_err()
         };
-        // Caught by the kernel readers but not by the ring-3 readers: the case fails.
+        // Caught in one configuration but not in another: the case fails (one check per
+        // configuration, so a blind configuration cannot hide behind a good one).
         let e = refused(&c, &[good, caught, missed_user]);
-        assert!(e.contains("no_stale_reads_user"), "{e}");
-        // The broken variant went unnoticed: the case fails.
+        assert!(e.contains("user/ipi/unicast/1/read"), "{e}");
         let e = refused(&c, &[good, missed, caught_user]);
         assert!(e.contains("to fail"), "{e}");
+        // No oracle check at all.
+        let e = refused(&c, &[good]);
+        assert!(e.contains("got no such check"), "{e}");
         // A result without its _ns figures, or no result at all.
         let no_ns = good.replace(r#","p50_ns":1"#, "");
         let e = refused(&c, &[&no_ns, caught, caught_user]);

@@ -58,17 +58,20 @@ pub enum ShootdownBreak {
     SkipInvlpg,
     /// One target is left out of the request.
     LeaveOut,
+    /// The initiator does not invalidate its own TLB.
+    SkipLocal,
 }
 
 impl ShootdownBreak {
     /// Every variant, in [`Self::NAMES`] order.
-    pub const ALL: [ShootdownBreak; 3] = [
+    pub const ALL: [ShootdownBreak; 4] = [
         ShootdownBreak::None,
         ShootdownBreak::SkipInvlpg,
         ShootdownBreak::LeaveOut,
+        ShootdownBreak::SkipLocal,
     ];
     /// The command-line names.
-    pub const NAMES: &[&str] = &["none", "skip_invlpg", "leave_out"];
+    pub const NAMES: &[&str] = &["none", "skip_invlpg", "leave_out", "skip_local"];
     /// This variant's command-line name.
     pub fn name(self) -> &'static str {
         Self::NAMES[self as usize]
@@ -267,8 +270,9 @@ pub static OPTIONS: &[OptSpec] = &[
     OptSpec {
         key: "shootdown_break",
         kind: OptKind::Choice(ShootdownBreak::NAMES),
-        help: "oracle test: none, skip_invlpg (a target acks without invalidating) or \
-               leave_out (a target is not asked)",
+        help: "oracle test: none, skip_invlpg (a target acks without invalidating), \
+               leave_out (a target is not asked) or skip_local (the initiator does not \
+               invalidate its own TLB)",
     },
     OptSpec {
         key: "shootdown_ack_delay",

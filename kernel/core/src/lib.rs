@@ -27,6 +27,7 @@ pub const LOW_MEMORY_END: u64 = 0x10_0000;
 pub mod acpi;
 pub mod bootinfo;
 pub mod cmdline;
+pub mod cpuset;
 pub mod fmtbuf;
 pub mod font;
 pub mod frame;

@@ -21,7 +21,10 @@ const REG_SVR: u32 = 0xF0;
 const REG_ESR: u32 = 0x280;
 const REG_ICR_LOW: u32 = 0x300;
 const REG_ICR_HIGH: u32 = 0x310;
+const REG_LVT_CMCI: u32 = 0x2F0;
 const REG_LVT_TIMER: u32 = 0x320;
+const REG_LVT_THERMAL: u32 = 0x330;
+const REG_LVT_PMC: u32 = 0x340;
 const REG_LVT_LINT0: u32 = 0x350;
 const REG_LVT_LINT1: u32 = 0x360;
 const REG_LVT_ERROR: u32 = 0x370;
@@ -31,6 +34,10 @@ const SVR_APIC_ENABLE: u32 = 1 << 8;
 /// Spurious-interrupt vector (its low 4 bits must be 1s on old APICs).
 pub const SPURIOUS_VECTOR: u8 = 0xFF;
 const LVT_MASKED: u32 = 1 << 16;
+/// Version register bits 23:16: the index of the last LVT entry (SDM vol. 3A, 11.4.8).
+const VERSION_MAX_LVT_SHIFT: u32 = 16;
+/// Largest APIC id an xAPIC physical destination can name (0xFF is the broadcast id).
+pub const XAPIC_MAX_ID: u32 = 0xFE;
 
 // Interrupt command register (Intel SDM vol. 3A, figure 11-12).
 pub const ICR_FIXED: u32 = 0 << 8;
@@ -40,6 +47,8 @@ const ICR_DELIVERY_PENDING: u32 = 1 << 12;
 pub const ICR_LEVEL_ASSERT: u32 = 1 << 14;
 pub const ICR_TRIGGER_LEVEL: u32 = 1 << 15;
 pub const ICR_DEST_ALL_BUT_SELF: u32 = 3 << 18;
+/// Destination shorthand field (bits 19:18): 0 = no shorthand.
+const ICR_DEST_SHORTHAND_MASK: u32 = 3 << 18;
 /// Destination mode logical (bit 11): the destination is a logical id / cluster mask.
 pub const ICR_DEST_LOGICAL: u32 = 1 << 11;
 
@@ -98,6 +107,16 @@ pub fn enable_this_cpu() {
     for lvt in [REG_LVT_TIMER, REG_LVT_LINT0, REG_LVT_LINT1, REG_LVT_ERROR] {
         write(lvt, LVT_MASKED);
     }
+    // Entries firmware may have programmed (thermal, performance counters, CMCI) would fire
+    // into empty gates: mask those the APIC has, as Linux's `clear_local_APIC` does. Their
+    // existence follows the version register's last-LVT index (PMC 4, thermal 5, CMCI 6); an
+    // x2APIC MSR that does not exist would #GP.
+    let max_lvt = (version() >> VERSION_MAX_LVT_SHIFT) & 0xFF;
+    for (lvt, index) in [(REG_LVT_PMC, 4), (REG_LVT_THERMAL, 5), (REG_LVT_CMCI, 6)] {
+        if max_lvt >= index {
+            write(lvt, LVT_MASKED);
+        }
+    }
     write(REG_TPR, 0);
     write(REG_SVR, SVR_APIC_ENABLE | SPURIOUS_VECTOR as u32);
     clear_esr();
@@ -151,29 +170,70 @@ pub fn read_esr() -> u32 {
     read(REG_ESR)
 }
 
-/// Send one IPI: `icr` holds the vector, delivery mode and flags; `dest` is the APIC id
-/// (ignored with a shorthand). Returns false if an xAPIC never accepted it.
-pub fn send_ipi(dest: u32, icr: u32) -> bool {
+/// Why an IPI was not sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpiError {
+    /// The destination is beyond what the APIC mode can address (xAPIC: 8-bit ids, 0xFF is
+    /// the broadcast id); the IPI would silently reach another CPU.
+    Unaddressable(u32),
+    /// An xAPIC never accepted the command (delivery status stayed pending).
+    NotAccepted,
+}
+
+/// Send one IPI: `icr` holds the vector, delivery mode and flags; `dest` is the APIC id in
+/// physical mode, or the logical id (x2APIC: cluster << 16 | mask) in logical mode, ignored
+/// with a shorthand.
+///
+/// Ordering: the IPI must not overtake the stores it announces (a request slot, a pending
+/// bit, a work slot). An xAPIC ICR write is an uncacheable store, ordered after earlier
+/// stores. A WRMSR to the x2APIC ICR is *not* serialising, and MFENCE alone does not order
+/// it (it is neither a load nor a store): Intel SDM vol. 3A 11.12.3 and the note on x2APIC
+/// MSR accesses; Linux issues `mfence; lfence` before it (`weak_wrmsr_fence`, commit
+/// "x86/apic: Add extra serialization for non-serializing MSRs"). The fence is here, once,
+/// for every x2APIC IPI, inside any timed region as it is in Linux.
+pub fn send_ipi(dest: u32, icr: u32) -> Result<(), IpiError> {
+    let shorthand = icr & ICR_DEST_SHORTHAND_MASK != 0;
     if x2apic() {
-        // SAFETY: writing the x2APIC ICR MSR sends the IPI; no memory effects.
+        // SAFETY: MFENCE drains earlier stores to memory; LFENCE then keeps the WRMSR from
+        // executing before the MFENCE completed. No memory is touched (not `nomem`, so the
+        // compiler keeps earlier stores before it too).
+        unsafe { core::arch::asm!("mfence", "lfence", options(nostack, preserves_flags)) };
+        // SAFETY: writing the x2APIC ICR MSR sends the IPI; the fence above orders it.
         unsafe {
             cpu::wrmsr(
                 X2APIC_MSR_BASE + REG_ICR_LOW / 16,
                 (dest as u64) << 32 | icr as u64,
             )
         };
-        true
+        Ok(())
     } else {
+        if !shorthand && icr & ICR_DEST_LOGICAL == 0 && dest > XAPIC_MAX_ID {
+            return Err(IpiError::Unaddressable(dest));
+        }
+        // Wait until the previous command was accepted before writing the next (as Linux's
+        // `__xapic_wait_icr_idle`), so a fan-out of IPIs is not serialised on each delivery.
+        wait_icr_idle()?;
         write(REG_ICR_HIGH, dest << 24);
         write(REG_ICR_LOW, icr);
-        let mut spins = 0;
-        while read(REG_ICR_LOW) & ICR_DELIVERY_PENDING != 0 {
-            spins += 1;
-            if spins > ICR_SPIN_LIMIT {
-                return false;
-            }
-            core::hint::spin_loop();
-        }
-        true
+        Ok(())
     }
+}
+
+/// Bounded wait for the xAPIC's delivery status to leave "send pending".
+fn wait_icr_idle() -> Result<(), IpiError> {
+    let mut spins = 0;
+    while read(REG_ICR_LOW) & ICR_DELIVERY_PENDING != 0 {
+        spins += 1;
+        if spins > ICR_SPIN_LIMIT {
+            return Err(IpiError::NotAccepted);
+        }
+        core::hint::spin_loop();
+    }
+    Ok(())
+}
+
+/// Wait until the last IPI sent from this CPU was accepted (xAPIC; immediate in x2APIC
+/// mode, which has no delivery status). The INIT/SIPI sequence uses it before its delays.
+pub fn wait_sent() -> Result<(), IpiError> {
+    if x2apic() { Ok(()) } else { wait_icr_idle() }
 }

@@ -250,6 +250,11 @@ extern "C" fn exception_dispatch(frame: &mut ExceptionFrame) {
         super::apic::eoi();
         return;
     }
+    if vector == VEC_PAGE_FAULT as u64 && frame.error_code & PF_RESERVED != 0 {
+        // A reserved bit in a paging entry (e.g. XD without NX) faults again on every retry:
+        // never a demand fault, a probe or a user kill, always a fatal report.
+        crate::report::unexpected_exception(frame)
+    }
     if vector == VEC_PAGE_FAULT as u64 && crate::demand::try_handle(frame) {
         return;
     }

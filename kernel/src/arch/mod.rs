@@ -98,3 +98,26 @@ pub fn invlpg(virt: u64) {
     // SAFETY: INVLPG only drops a cached translation.
     unsafe { asm!("invlpg [{}]", in(reg) virt, options(nostack, preserves_flags)) };
 }
+
+/// INVPCID invalidation types (Intel SDM vol. 2A, "INVPCID").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum InvpcidType {
+    /// One linear address in one PCID (non-global translations only).
+    Address = 0,
+    /// Every non-global translation of one PCID.
+    SingleContext = 1,
+    /// Every translation of every PCID, global ones included.
+    AllIncludingGlobal = 2,
+}
+
+/// INVPCID of `kind` for `pcid` (12 bits) and `addr`. The caller checks that the CPU has
+/// INVPCID; with CR4.PCIDE off, `pcid` must be 0 for the first two types.
+pub fn invpcid(kind: InvpcidType, pcid: u64, addr: u64) {
+    let desc = [pcid & 0xFFF, addr];
+    // SAFETY: INVPCID only drops cached translations; the descriptor's reserved bits 63:12 of
+    // the first word are zero, and the type is one of the architectural ones.
+    unsafe {
+        asm!("invpcid {}, [{}]", in(reg) kind as u64, in(reg) &desc, options(nostack, preserves_flags))
+    };
+}

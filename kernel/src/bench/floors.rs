@@ -88,7 +88,7 @@ fn run_kernel(s: &Settings) -> bool {
     demand::prepare(crate::arch::cpu_id() as usize);
     let page = arena_start;
     let slot = mm::pte_slot(page).expect("arena tables exist");
-    let entry = frames[0] | kernel_core::paging::PTE_P | kernel_core::paging::PTE_XD;
+    let entry = frames[0] | kernel_core::paging::PTE_P | mm::xd();
     let n = measure(s, buf, || {
         let t0 = time::start();
         slot.store(entry, Ordering::Relaxed);
@@ -177,22 +177,7 @@ pub fn flush_global_pge() {
 
 /// INVPCID type 2: all contexts, global entries included (SDM vol. 2A "INVPCID").
 pub fn invpcid_all_including_global() {
-    let desc = [0u64; 2];
-    // SAFETY: type 2 ignores the descriptor's contents; only the TLB changes.
-    unsafe {
-        core::arch::asm!("invpcid {}, [{}]", in(reg) 2u64, in(reg) &desc, options(nostack, preserves_flags))
-    };
-}
-
-/// INVPCID type 1: every non-global translation of one PCID (with CR4.PCIDE off, `pcid`
-/// must be 0).
-pub fn invpcid_single_context(pcid: u64) {
-    let desc = [pcid & 0xFFF, 0u64];
-    // SAFETY: type 1 reads the PCID from the descriptor; only the TLB changes. The caller
-    // passes the current PCID (0 when PCIDs are off), which is always valid.
-    unsafe {
-        core::arch::asm!("invpcid {}, [{}]", in(reg) 1u64, in(reg) &desc, options(nostack, preserves_flags))
-    };
+    arch::invpcid(arch::InvpcidType::AllIncludingGlobal, 0, 0);
 }
 
 percpu! {
@@ -280,20 +265,30 @@ fn spin_with_interrupts(_: u64) {
     SPINNING.store(false, Ordering::Release);
 }
 
-/// IPI round trip: CPU 0 sends a fixed IPI to CPU 1, which is running (not halted) with
+/// IPI round trip: CPU 0 sends a fixed IPI to the first online idle AP, which is running (not halted) with
 /// interrupts on; its handler writes an acknowledgement that CPU 0 spins on.
 fn ipi_roundtrip(s: &Settings, buf: &mut [u64]) {
-    if smp::online_count() < 2 {
-        super::skip("ipi_roundtrip", "needs 2 CPUs online");
+    let Some(cpu) = work::available_aps().min() else {
+        super::skip("ipi_roundtrip", "needs 2 CPUs online and idle");
         return;
-    }
+    };
     idt::set_handler(idt::VEC_PING, on_ping);
     SPIN_STOP.store(false, Ordering::Release);
-    work::post(1, spin_with_interrupts, 0);
+    if let Err(e) = work::post(cpu, spin_with_interrupts, 0) {
+        crate::println!("bench: ipi_roundtrip: cpu {cpu}: {e}");
+        super::skip("ipi_roundtrip", "its target CPU cannot take work");
+        return;
+    }
+    let spin_deadline = crate::arch::tsc::rdtsc() + crate::arch::tsc::hz();
     while !SPINNING.load(Ordering::Acquire) {
+        if crate::arch::tsc::rdtsc() > spin_deadline {
+            super::skip("ipi_roundtrip", "its target did not start within 1 s");
+            SPIN_STOP.store(true, Ordering::Release);
+            return;
+        }
         core::hint::spin_loop();
     }
-    let target = smp::apic_id_of(1);
+    let target = smp::apic_id_of(cpu);
     let _irq = percpu::IrqGuard::new();
     let deadline_ticks = crate::arch::tsc::hz(); // one second per ping at most
     let mut lost = false;
@@ -308,7 +303,7 @@ fn ipi_roundtrip(s: &Settings, buf: &mut [u64]) {
         }
         let before = PINGS.load(Ordering::Acquire);
         let t0 = time::start();
-        apic::send_ipi(target, apic::ICR_FIXED | idt::VEC_PING as u32);
+        let _ = apic::send_ipi(target, apic::ICR_FIXED | idt::VEC_PING as u32);
         while PINGS.load(Ordering::Acquire) == before {
             if crate::arch::tsc::rdtsc().wrapping_sub(t0) > deadline_ticks {
                 lost = true;
@@ -320,7 +315,7 @@ fn ipi_roundtrip(s: &Settings, buf: &mut [u64]) {
     });
     drop(_irq);
     SPIN_STOP.store(true, Ordering::Release);
-    work::wait(1, 1000);
+    work::wait(cpu, 1000);
     if lost {
         crate::record!("error", |r| r
             .str("kind", "bench")

@@ -428,14 +428,20 @@ pub fn pte_slot(virt: u64) -> Option<&'static AtomicU64> {
 
 /// The 4 KiB page-table entry of `virt` in the tables rooted at `root` (see `pte_slot`).
 pub fn pte_slot_in(root: u64, virt: u64) -> Option<&'static AtomicU64> {
+    entry_slot_in(root, virt, 1)
+}
+
+/// The paging entry of `virt` at `level` (1: PTE, 2: PDE, 3: PDPTE, 4: PML4E) in the tables
+/// rooted at `root`; None when a table above it is missing or a large page ends the walk.
+pub fn entry_slot_in(root: u64, virt: u64, level: u32) -> Option<&'static AtomicU64> {
     use kernel_core::paging::{PTE_ADDR_MASK, PTE_PS};
     let mut table = root;
-    for level in (1..=4).rev() {
-        let index = (virt >> (12 + 9 * (level - 1))) & 0x1FF;
+    for l in (level..=4).rev() {
+        let index = (virt >> (12 + 9 * (l - 1))) & 0x1FF;
         // SAFETY: `table` is a page-table frame of the kernel's tables (reached through the
         // direct map, which maps all RAM); entries are 8-byte aligned and accessed atomically.
         let slot = unsafe { &*((phys_to_virt(table) + index * 8) as *const AtomicU64) };
-        if level == 1 {
+        if l == level {
             return Some(slot);
         }
         let e = slot.load(Ordering::Relaxed);
@@ -448,6 +454,17 @@ pub fn pte_slot_in(root: u64, virt: u64) -> Option<&'static AtomicU64> {
 }
 
 /// Take one frame from the global allocator (not zeroed).
+/// The execute-disable bit for a leaf the kernel writes by hand: PTE_XD where the CPU has NX
+/// (and EFER.NXE is on), 0 elsewhere, where bit 63 is reserved and would make every access
+/// through the entry fault with the RSVD bit (Intel SDM vol. 3A, 4.5 and table 4-19).
+pub fn xd() -> u64 {
+    if cpu::features().nx {
+        kernel_core::paging::PTE_XD
+    } else {
+        0
+    }
+}
+
 pub fn alloc_frame() -> Option<u64> {
     FRAMES.lock().as_mut().and_then(|a| a.alloc())
 }

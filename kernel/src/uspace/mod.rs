@@ -43,7 +43,12 @@ pub struct Shared {
     pub read_pages: AtomicU64,
     /// Reads that returned an older generation.
     pub stale_reads: AtomicU64,
-    _pad: [u64; 4],
+    /// Non-zero: readers also write the generation they expect at this byte offset of each
+    /// page they read (the oracle's writer variant).
+    pub write_offset: AtomicU64,
+    /// Bytes between two pages a reader reads (4096: consecutive pages).
+    pub read_stride: AtomicU64,
+    _pad: [u64; 2],
     /// Per CPU: the generation its last complete pass expected.
     pub checked: [AtomicU64; MAX_CPUS],
 }
@@ -55,7 +60,9 @@ pub static SHARED: Shared = Shared {
     generation: AtomicU64::new(0),
     read_pages: AtomicU64::new(0),
     stale_reads: AtomicU64::new(0),
-    _pad: [0; 4],
+    write_offset: AtomicU64::new(0),
+    read_stride: AtomicU64::new(4096),
+    _pad: [0; 2],
     checked: [const { AtomicU64::new(0) }; MAX_CPUS],
 };
 
@@ -158,16 +165,64 @@ fn cr3_value(flush: bool) -> u64 {
     }
 }
 
+/// How the TLB of a CPU that is not running the space learns of changes to it (Linux's
+/// `tlb_gen` and `invalidate_user_asid` pattern). With PCIDs, leaving the space keeps its
+/// PCID's entries (NOFLUSH), so a change made while a CPU is elsewhere must reach that PCID:
+/// - a shootdown request for the space that arrives while the CPU runs another PCID
+///   invalidates [`USER_PCID`] explicitly with INVPCID where the CPU has it, else marks the
+///   PCID stale (`invalidate_inactive`);
+/// - a change made without any shootdown (the benchmark remapping the region while no
+///   reader runs) bumps the space's generation (`changed_without_shootdown`);
+/// - `activate` loads the space without a flush only when this CPU has seen the current
+///   generation and its PCID is not stale, so PCIDs really keep their entries across switches.
+static SPACE_GEN: AtomicU64 = AtomicU64::new(1);
+
+percpu::percpu! {
+    /// The space generation this CPU's PCID-1 entries reflect (0: never loaded).
+    static SEEN_GEN: u64 = 0;
+    /// 1 when a request for the space reached this CPU while it ran another PCID and could
+    /// not be applied to USER_PCID directly (no INVPCID).
+    static USER_PCID_STALE: u8 = 0;
+}
+
+/// The space's translations changed without a shootdown reaching every CPU: every CPU
+/// flushes its PCID on its next `activate`.
+pub fn changed_without_shootdown() {
+    SPACE_GEN.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Apply an invalidation of the space on a CPU that is not running it: INVPCID on
+/// USER_PCID (type 0 per page, type 1 for everything) where the CPU has INVPCID, else mark
+/// the PCID stale so the next `activate` flushes it. Without PCIDs the CPU holds none of the
+/// space's entries (loading another CR3 flushed them), and marking is harmless.
+pub fn invalidate_inactive(start: u64, pages: u64, full: bool) {
+    if cpu::pcid_enabled() && cpu::features().invpcid {
+        if full {
+            arch::invpcid(arch::InvpcidType::SingleContext, USER_PCID, 0);
+        } else {
+            for i in 0..pages {
+                arch::invpcid(arch::InvpcidType::Address, USER_PCID, start + i * PAGE_SIZE);
+            }
+        }
+    } else {
+        USER_PCID_STALE.write(1);
+    }
+}
+
 /// This CPU runs in the user address space until the guard drops (back to the kernel's
-/// tables). Loading it flushes the space's own (non-global) translations, so a CPU starts
-/// from a TLB that holds nothing stale of it.
+/// tables, PCID 0, keeping the space's entries). Loading it flushes the space's PCID unless
+/// this CPU has seen every change since it last ran it (see [`SPACE_GEN`]).
 pub struct Active(());
 
 pub fn activate() -> Active {
-    let v = cr3_value(true);
+    let g = SPACE_GEN.load(Ordering::Acquire);
+    let flush = SEEN_GEN.read() != g || USER_PCID_STALE.read() != 0;
+    let v = cr3_value(flush);
     // SAFETY: the space's kernel half is the kernel's, so the running code, stack and data
     // stay mapped at the same addresses.
     unsafe { arch::write_cr3(v) };
+    SEEN_GEN.write(g);
+    USER_PCID_STALE.write(0);
     Active(())
 }
 
@@ -240,6 +295,11 @@ pub fn prepare_tables(virt: u64, len: u64) {
 /// The 4 KiB PTE of `virt` in this space (None when a table on the way is missing).
 pub fn pte_slot(virt: u64) -> Option<&'static AtomicU64> {
     mm::pte_slot_in(pml4(), virt)
+}
+
+/// The page-directory entry of `virt` in the space (its 2 MiB span's page table).
+pub fn pde_slot(virt: u64) -> Option<&'static AtomicU64> {
+    mm::entry_slot_in(pml4(), virt, 2)
 }
 
 /// Top of CPU `cpu`'s user stack, mapped on first use (`map_fresh` keeps a mapped page).

@@ -223,8 +223,10 @@ global_asm!(
     " jmp uprog_exit",
     "",
     // reader(region, shared, checked): the shootdown target in ring 3. Until shared.stop:
-    // read shared.read_pages pages of the region, count each value below shared.gen in
-    // shared.stale (LOCK INC), then store the generation the pass expected at *checked.
+    // read shared.read_pages pages of the region, shared.read_stride bytes apart, count each value below shared.gen in
+    // shared.stale (LOCK INC), write the generation at shared.write_offset of the page when
+    // that is non-zero (the writer variant), then store the generation the pass expected at
+    // *checked.
     ".global uprog_reader",
     "uprog_reader:",
     "82:",
@@ -233,6 +235,8 @@ global_asm!(
     " jnz 89f",
     " mov r8, [rsi + {off_gen}]",
     " mov r9, [rsi + {off_pages}]",
+    " mov r11, [rsi + {off_write}]",
+    " mov r12, [rsi + {off_stride}]",
     " xor ecx, ecx",
     " mov r10, rdi",
     "83:",
@@ -243,7 +247,11 @@ global_asm!(
     " jae 84f",
     " lock inc qword ptr [rsi + {off_stale}]",
     "84:",
-    " add r10, 4096",
+    " test r11, r11",
+    " jz 86f",
+    " mov [r10 + r11], r8",
+    "86:",
+    " add r10, r12",
     " inc rcx",
     " jmp 83b",
     "85:",
@@ -270,6 +278,8 @@ global_asm!(
     off_gen = const core::mem::offset_of!(super::Shared, generation),
     off_pages = const core::mem::offset_of!(super::Shared, read_pages),
     off_stale = const core::mem::offset_of!(super::Shared, stale_reads),
+    off_write = const core::mem::offset_of!(super::Shared, write_offset),
+    off_stride = const core::mem::offset_of!(super::Shared, read_stride),
 );
 
 unsafe extern "C" {

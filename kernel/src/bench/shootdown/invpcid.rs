@@ -1,13 +1,14 @@
 //! IPI delivery with INVPCID for full flushes (SDM vol. 2A "INVPCID"): type 2 (all contexts,
 //! globals included) in the kernel half instead of toggling CR4.PGE; type 1 (single context:
-//! the current PCID's non-global translations) in the user address space, which leaves the
+//! the user PCID's non-global translations, named explicitly) in the user address space, which leaves the
 //! kernel's global entries and other PCIDs alone, unlike a CR3 reload without PCIDs. Single
 //! pages use INVLPG (INVPCID's individual-address type leaves global translations alone).
 
 use super::{Protocol, Request, Space};
-use crate::arch::{self, cpu};
-use crate::bench::floors::{invpcid_all_including_global, invpcid_single_context};
+use crate::arch::{self, InvpcidType, cpu};
+use crate::bench::floors::invpcid_all_including_global;
 use crate::mm::PAGE_SIZE;
+use crate::uspace::USER_PCID;
 
 pub struct InvpcidFull;
 
@@ -21,14 +22,23 @@ impl Protocol for InvpcidFull {
     }
 
     fn invalidate(&self, req: &Request) {
-        if req.full {
-            match req.space {
-                Space::Kernel => invpcid_all_including_global(),
-                Space::User => invpcid_single_context(arch::read_cr3() & 0xFFF),
+        // User-space requests name the space's PCID explicitly (not "the current one"), so
+        // the flush is right whichever PCID this CPU runs. With PCIDs off the only PCID is 0.
+        let user_pcid = if cpu::pcid_enabled() { USER_PCID } else { 0 };
+        match (req.space, req.full) {
+            (Space::Kernel, true) => invpcid_all_including_global(),
+            (Space::User, true) => arch::invpcid(InvpcidType::SingleContext, user_pcid, 0),
+            // INVPCID's address type leaves global translations alone: INVLPG for the kernel
+            // half (it drops global entries in every PCID).
+            (Space::Kernel, false) => {
+                for i in 0..req.pages {
+                    arch::invlpg(req.start + i * PAGE_SIZE);
+                }
             }
-        } else {
-            for i in 0..req.pages {
-                arch::invlpg(req.start + i * PAGE_SIZE);
+            (Space::User, false) => {
+                for i in 0..req.pages {
+                    arch::invpcid(InvpcidType::Address, user_pcid, req.start + i * PAGE_SIZE);
+                }
             }
         }
     }

@@ -18,22 +18,25 @@ mod ipi;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use kernel_core::cmdline::ShootdownBreak;
-use kernel_core::paging::{PTE_G, PTE_P, PTE_RW, PTE_US, PTE_XD};
+pub use kernel_core::cpuset::{ClusterList, CpuSet};
+use kernel_core::paging::{PTE_ADDR_MASK, PTE_G, PTE_P, PTE_RW, PTE_US};
 use kernel_core::uspace as ul;
 use percpu::{MAX_CPUS, layout, percpu, window_base};
 
 use super::{Kind, P, SAMPLES, Settings, check, emit, skip, time};
-use crate::arch::user::Exit;
+use crate::arch::user::{Exit, UserAccess};
 use crate::arch::{apic, idt, tsc};
 pub use crate::demand::Space;
 use crate::mm::{self, PAGE_SIZE};
 use crate::uspace::{self, Program, SHARED};
 use crate::{println, smp, work};
 
+const _: () = assert!(kernel_core::cpuset::CAPACITY == MAX_CPUS);
+
 /// What to invalidate: `pages` pages from `start`, or everything when `full`, in the kernel
-/// half (global translations) or in the user address space (the one loaded on every CPU the
-/// request reaches: each initiator and target runs in it; a CPU that loads it later starts
-/// from a flushed PCID, see `uspace::activate`).
+/// half (global translations) or in the user address space. A target that runs another
+/// address space when a user-space request reaches it applies it to the space's PCID
+/// without loading it (`uspace::invalidate_inactive`).
 #[derive(Clone, Copy, Debug)]
 pub struct Request {
     pub start: u64,
@@ -49,7 +52,8 @@ pub trait Protocol: Sync {
     fn unsupported(&self) -> Option<&'static str> {
         None
     }
-    /// Invalidate `req` on the calling CPU (initiator and targets alike).
+    /// Invalidate `req` on the calling CPU (initiator and targets alike), which runs the
+    /// request's address space.
     fn invalidate(&self, req: &Request);
 }
 
@@ -57,28 +61,37 @@ pub trait Protocol: Sync {
 pub static PROTOCOLS: &[&dyn Protocol] = &[&ipi::PlainIpi, &invpcid::InvpcidFull];
 
 /// How the IPIs reach the targets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Delivery {
+#[derive(Clone, Copy, Debug)]
+pub enum Delivery<'a> {
     /// One fixed IPI per target.
     Unicast,
-    /// One IPI with the all-excluding-self shorthand (targets = every other online CPU).
+    /// One IPI with the all-excluding-self shorthand: only when the targets are exactly the
+    /// online CPUs other than the initiator.
     AllButSelf,
-    /// x2APIC logical destination: one IPI per cluster of up to 16 CPUs.
-    ClusterMulticast,
+    /// x2APIC logical destination: one IPI per cluster of up to 16 CPUs, the destinations
+    /// computed once per target set (outside the timed region).
+    ClusterMulticast(&'a ClusterList),
 }
 
-impl Delivery {
-    pub fn name(self) -> &'static str {
+impl Delivery<'_> {
+    pub fn name(&self) -> &'static str {
         match self {
             Delivery::Unicast => "unicast",
             Delivery::AllButSelf => "all_but_self",
-            Delivery::ClusterMulticast => "x2apic_cluster",
+            Delivery::ClusterMulticast(_) => "x2apic_cluster",
         }
     }
 }
 
 /// Largest number of CPUs the transport addresses (pending sets are bitmaps).
 const SET_WORDS: usize = MAX_CPUS / 64;
+
+/// Bits of the acknowledgement word that count the acks still missing; the bits above hold
+/// the request's sequence number, so an ack that arrives after its request timed out cannot
+/// count towards the next one.
+const ACK_COUNT_BITS: u32 = 16;
+const ACK_COUNT_MASK: u64 = (1 << ACK_COUNT_BITS) - 1;
+const _: () = assert!(MAX_CPUS < 1 << ACK_COUNT_BITS);
 
 /// One initiator's current request.
 pub struct RequestSlot {
@@ -87,7 +100,10 @@ pub struct RequestSlot {
     full: AtomicBool,
     user: AtomicBool,
     protocol: AtomicUsize,
-    acks_left: AtomicU64,
+    /// Sequence number of the current request.
+    seq: AtomicU64,
+    /// `seq << ACK_COUNT_BITS | acks still missing`.
+    acks: AtomicU64,
 }
 
 percpu! {
@@ -100,12 +116,14 @@ percpu! {
         full: AtomicBool::new(false),
         user: AtomicBool::new(false),
         protocol: AtomicUsize::new(0),
-        acks_left: AtomicU64::new(0),
+        seq: AtomicU64::new(0),
+        acks: AtomicU64::new(0),
     };
 }
 
 /// Failure injection and test knobs, set by the benchmark before a run.
 static BREAK_SKIP_INVLPG_CPU: AtomicUsize = AtomicUsize::new(usize::MAX);
+static BREAK_SKIP_LOCAL: AtomicBool = AtomicBool::new(false);
 static NEVER_ACK_CPU: AtomicUsize = AtomicUsize::new(usize::MAX);
 static ACK_DELAY: AtomicU64 = AtomicU64::new(0);
 
@@ -115,6 +133,16 @@ pub fn init() {
 
 fn on_shootdown_ipi(_: &mut idt::ExceptionFrame) {
     serve_pending();
+}
+
+/// Invalidate `req` on this CPU with protocol `proto`: directly when this CPU runs the
+/// request's space (the kernel half is in every space), else on the space's PCID.
+fn invalidate_here(proto: usize, req: &Request) {
+    if req.space == Space::User && !uspace::is_active() {
+        uspace::invalidate_inactive(req.start, req.pages, req.full);
+    } else {
+        PROTOCOLS[proto].invalidate(req);
+    }
 }
 
 /// Serve every request pending for this CPU: invalidate, then acknowledge.
@@ -131,6 +159,7 @@ pub fn serve_pending() {
             let initiator = w * 64 + bits.trailing_zeros() as usize;
             bits &= bits - 1;
             let slot = REQUEST.remote(initiator);
+            let seq = slot.seq.load(Ordering::Acquire);
             let req = Request {
                 start: slot.start.load(Ordering::Relaxed),
                 pages: slot.pages.load(Ordering::Relaxed),
@@ -141,9 +170,9 @@ pub fn serve_pending() {
                     Space::Kernel
                 },
             };
-            let proto = PROTOCOLS[slot.protocol.load(Ordering::Relaxed)];
+            let proto = slot.protocol.load(Ordering::Relaxed);
             if BREAK_SKIP_INVLPG_CPU.load(Ordering::Relaxed) != me {
-                proto.invalidate(&req);
+                invalidate_here(proto, &req);
             }
             let delay = ACK_DELAY.load(Ordering::Relaxed);
             if delay != 0 {
@@ -155,49 +184,17 @@ pub fn serve_pending() {
             if NEVER_ACK_CPU.load(Ordering::Relaxed) == me {
                 continue;
             }
-            // The acknowledgement comes after the invalidation (Release orders it after).
-            slot.acks_left.fetch_sub(1, Ordering::Release);
+            // The acknowledgement comes after the invalidation (the flush instructions
+            // serialise; Release orders the ack after them), and only for the request it
+            // served: a late ack of a timed-out request changes nothing.
+            let _ = slot
+                .acks
+                .fetch_update(Ordering::Release, Ordering::Relaxed, |a| {
+                    (a >> ACK_COUNT_BITS == seq & (u64::MAX >> ACK_COUNT_BITS)
+                        && a & ACK_COUNT_MASK != 0)
+                        .then(|| a - 1)
+                });
         }
-    }
-}
-
-/// A set of logical CPUs.
-#[derive(Clone, Copy)]
-pub struct CpuSet {
-    words: [u64; SET_WORDS],
-}
-
-impl CpuSet {
-    pub const fn new() -> Self {
-        CpuSet {
-            words: [0; SET_WORDS],
-        }
-    }
-    pub fn insert(&mut self, cpu: usize) {
-        self.words[cpu / 64] |= 1 << (cpu % 64);
-    }
-    pub fn remove(&mut self, cpu: usize) {
-        self.words[cpu / 64] &= !(1 << (cpu % 64));
-    }
-    pub fn len(&self) -> usize {
-        self.words.iter().map(|w| w.count_ones() as usize).sum()
-    }
-    /// Members in increasing order (skips empty words, one step per member).
-    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        let mut word = 0;
-        let mut bits = self.words[0];
-        core::iter::from_fn(move || {
-            while bits == 0 {
-                word += 1;
-                if word == SET_WORDS {
-                    return None;
-                }
-                bits = self.words[word];
-            }
-            let b = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            Some(word * 64 + b)
-        })
     }
 }
 
@@ -207,7 +204,9 @@ pub struct Timeout {
 }
 
 /// Invalidate `req` on this CPU and on every CPU of `targets` with protocol `proto`; returns
-/// once all have acknowledged, or after `timeout_ticks`.
+/// once all have acknowledged, or after `timeout_ticks`. `delivery` must reach exactly
+/// `targets` (the caller checks `AllButSelf` against the online set, and builds the cluster
+/// list from `targets`).
 pub fn shootdown(
     proto: usize,
     req: &Request,
@@ -217,60 +216,51 @@ pub fn shootdown(
 ) -> Result<(), Timeout> {
     let me = crate::arch::cpu_id() as usize;
     let slot = REQUEST.get();
+    let seq = slot.seq.load(Ordering::Relaxed).wrapping_add(1) & (u64::MAX >> ACK_COUNT_BITS);
     slot.start.store(req.start, Ordering::Relaxed);
     slot.pages.store(req.pages, Ordering::Relaxed);
     slot.full.store(req.full, Ordering::Relaxed);
     slot.user.store(req.space == Space::User, Ordering::Relaxed);
     slot.protocol.store(proto, Ordering::Relaxed);
-    slot.acks_left
-        .store(targets.len() as u64, Ordering::Relaxed);
+    slot.acks
+        .store(seq << ACK_COUNT_BITS | targets.len() as u64, Ordering::Relaxed);
+    slot.seq.store(seq, Ordering::Release);
     for t in targets.iter() {
         PENDING.remote(t)[me / 64].fetch_or(1 << (me % 64), Ordering::Release);
     }
     let icr = apic::ICR_FIXED | idt::VEC_SHOOTDOWN as u32;
+    // `send_ipi` fences each x2APIC ICR write after the stores above (see its comment).
     match delivery {
         Delivery::Unicast => {
             for t in targets.iter() {
-                apic::send_ipi(smp::apic_id_of(t), icr);
+                let _ = apic::send_ipi(smp::apic_id_of(t), icr);
             }
         }
         Delivery::AllButSelf => {
-            apic::send_ipi(0, icr | apic::ICR_DEST_ALL_BUT_SELF);
+            let _ = apic::send_ipi(0, icr | apic::ICR_DEST_ALL_BUT_SELF);
         }
-        Delivery::ClusterMulticast => {
-            // x2APIC logical ids: cluster = id[19:4], bit id[3:0] (SDM vol. 3A, 11.12.10.2).
-            let mut sent: [u32; 64] = [u32::MAX; 64];
-            let mut nsent = 0;
-            for t in targets.iter() {
-                let cluster = smp::apic_id_of(t) >> 4;
-                if sent[..nsent].contains(&cluster) {
-                    continue;
-                }
-                let mut mask = 0u32;
-                for u in targets.iter() {
-                    let id = smp::apic_id_of(u);
-                    if id >> 4 == cluster {
-                        mask |= 1 << (id & 0xF);
-                    }
-                }
-                apic::send_ipi(cluster << 16 | mask, icr | apic::ICR_DEST_LOGICAL);
-                if nsent < sent.len() {
-                    sent[nsent] = cluster;
-                    nsent += 1;
-                }
+        Delivery::ClusterMulticast(list) => {
+            for &dest in list.destinations() {
+                let _ = apic::send_ipi(dest, icr | apic::ICR_DEST_LOGICAL);
             }
         }
     }
-    PROTOCOLS[proto].invalidate(req);
+    if !BREAK_SKIP_LOCAL.load(Ordering::Relaxed) {
+        invalidate_here(proto, req);
+    }
     let t0 = tsc::rdtsc();
     loop {
-        let left = slot.acks_left.load(Ordering::Acquire);
+        let left = slot.acks.load(Ordering::Acquire) & ACK_COUNT_MASK;
         if left == 0 {
             return Ok(());
         }
         // Serve requests aimed at this CPU while waiting (no deadlock between initiators).
         serve_pending();
         if tsc::rdtsc() - t0 > timeout_ticks {
+            // Withdraw the request from targets that have not taken it yet.
+            for t in targets.iter() {
+                PENDING.remote(t)[me / 64].fetch_and(!(1 << (me % 64)), Ordering::AcqRel);
+            }
             return Err(Timeout { acks_missing: left });
         }
         core::hint::spin_loop();
@@ -282,19 +272,50 @@ pub fn shootdown(
 // The region: 512 pages, in the kernel half (the BSP's arena, global pages, readers in ring 0)
 // or in the user address space (`kernel_core::uspace::REGION`, non-global user pages, readers
 // in ring 3 running `uspace::programs` "reader"). Two frame sets alternate: generation g maps
-// set g % 2, whose pages hold g. The readers check every value against the published
-// generation (`uspace::SHARED`, shared with ring 3), and each reports the generation its last
-// complete pass expected, so the initiator knows every target has looked after a change.
+// set g % 2, whose pages hold g (generations start at 1). After each shootdown returns, the
+// old set is poisoned (POISON = 0, below every generation), so a read through a translation
+// of any age that survived the shootdown is caught. The readers check every value against
+// the published generation (`uspace::SHARED`, shared with ring 3), and each reports the
+// generation its last complete pass expected, so the initiator knows every target has looked
+// after a change. The initiator reads the changed pages itself after each return (its own
+// invalidation is checked too). In the writer variant the readers also write the generation
+// into each page; the old set must still hold the poison when it is reused.
 
 /// Pages of the test region: the largest shootdown.
 const REGION_PAGES: usize = ul::REGION_PAGES as usize;
-/// Leaf flags of the kernel region: kernel half, global, as any kernel mapping.
-const REGION_FLAGS: u64 = PTE_P | PTE_RW | PTE_XD | PTE_G;
-/// Leaf flags of the user region: user pages are never global.
-const USER_REGION_FLAGS: u64 = PTE_P | PTE_RW | PTE_US | PTE_XD;
+/// What every word the oracle checks holds once its frame is no longer mapped.
+const POISON: u64 = 0;
+/// Where the writer variant's readers write in each page (away from the word they read).
+const WRITE_OFFSET: u64 = 2048;
 
-/// The region's two frame sets.
-static FRAMES: spin::Mutex<[[u64; REGION_PAGES]; 2]> = spin::Mutex::new([[0; REGION_PAGES]; 2]);
+/// Leaf flags of the region: in the kernel half global, as any kernel mapping; user pages are
+/// never global. No-execute where the CPU has it.
+fn region_flags(space: Space) -> u64 {
+    match space {
+        Space::Kernel => PTE_P | PTE_RW | PTE_G | mm::xd(),
+        Space::User => PTE_P | PTE_RW | PTE_US | mm::xd(),
+    }
+}
+
+/// What a shootdown changes: leaf PTEs (`Pte`), or the user region's page-directory entry,
+/// swapped between two page tables (`Pde`: paging-structure caches must go too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Level {
+    Pte,
+    Pde,
+}
+
+/// The region's two frame sets, and for the PDE variant the user region's two page tables
+/// (table s maps frame set s).
+struct Frames {
+    sets: [[u64; REGION_PAGES]; 2],
+    tables: [u64; 2],
+}
+
+static FRAMES: spin::Mutex<Frames> = spin::Mutex::new(Frames {
+    sets: [[0; REGION_PAGES]; 2],
+    tables: [0; 2],
+});
 static READERS_RUNNING: AtomicU64 = AtomicU64::new(0);
 /// A ring-3 reader that ended other than by SYS_EXIT(0) (it was killed).
 static READER_FAILED: AtomicBool = AtomicBool::new(false);
@@ -334,11 +355,18 @@ fn reader(_: u64) {
     while SHARED.stop.load(Ordering::Acquire) == 0 {
         let expect = SHARED.generation.load(Ordering::Acquire);
         let n = SHARED.read_pages.load(Ordering::Relaxed);
+        let stride = SHARED.read_stride.load(Ordering::Relaxed);
+        let write = SHARED.write_offset.load(Ordering::Relaxed);
         for i in 0..n {
+            let page = base + i * stride;
             // SAFETY: the region's pages are always mapped (to one set or the other).
-            let v = unsafe { ((base + i * PAGE_SIZE) as *const u64).read_volatile() };
+            let v = unsafe { (page as *const u64).read_volatile() };
             if v < expect {
                 SHARED.stale_reads.fetch_add(1, Ordering::Relaxed);
+            }
+            if write != 0 {
+                // SAFETY: as above; the word at WRITE_OFFSET is the writer variant's.
+                unsafe { ((page + write) as *mut u64).write_volatile(expect) };
             }
         }
         SHARED.checked[me].store(expect, Ordering::Release);
@@ -347,8 +375,8 @@ fn reader(_: u64) {
     READERS_RUNNING.fetch_sub(1, Ordering::AcqRel);
 }
 
-/// A ring-3 target: load the user address space (a fresh PCID or a flushed TLB) and run the
-/// reader program with interrupts on; shootdown IPIs interrupt it in ring 3.
+/// A ring-3 target: load the user address space and run the reader program with interrupts
+/// on; shootdown IPIs interrupt it in ring 3.
 fn user_reader(_: u64) {
     let me = crate::arch::cpu_id() as usize;
     let _space = uspace::activate();
@@ -362,55 +390,119 @@ fn user_reader(_: u64) {
     READERS_RUNNING.fetch_sub(1, Ordering::AcqRel);
 }
 
-/// Write generation `g` into its frame set's first `pages` frames (through the direct map).
-fn prepare_generation(frames: &[[u64; REGION_PAGES]; 2], g: u64, pages: usize) {
-    for f in &frames[(g % 2) as usize][..pages] {
-        // SAFETY: our frame, through the direct map.
-        unsafe { (mm::phys_to_virt(*f) as *mut u64).write_volatile(g) };
+/// The word at `offset` of frame `f` (through the direct map).
+fn frame_word(f: u64, offset: u64) -> &'static AtomicU64 {
+    // SAFETY: a frame of the region's sets, ours, reached through the direct map; the offset
+    // is 8-byte aligned inside the page.
+    unsafe { &*((mm::phys_to_virt(f) + offset) as *const AtomicU64) }
+}
+
+/// Write generation `g` into its frame set's first `pages` frames; with `check_writes`, first
+/// count the frames whose writer word is no longer the poison (a write through a translation
+/// that survived the shootdown that unmapped the set).
+fn prepare_generation(frames: &Frames, g: u64, pages: usize, check_writes: bool) -> u64 {
+    let mut stale_writes = 0;
+    for &f in &frames.sets[(g % 2) as usize][..pages] {
+        if check_writes && frame_word(f, WRITE_OFFSET).load(Ordering::Relaxed) != POISON {
+            stale_writes += 1;
+        }
+        frame_word(f, 0).store(g, Ordering::Relaxed);
+        frame_word(f, WRITE_OFFSET).store(POISON, Ordering::Relaxed);
+    }
+    stale_writes
+}
+
+/// Poison the first `pages` frames of the set generation `g` used: it is no longer mapped.
+fn poison(frames: &Frames, g: u64, pages: usize) {
+    for &f in &frames.sets[(g % 2) as usize][..pages] {
+        frame_word(f, 0).store(POISON, Ordering::Relaxed);
+        frame_word(f, WRITE_OFFSET).store(POISON, Ordering::Relaxed);
     }
 }
 
-/// Point the region's first `pages` PTEs at generation `g`'s frames: the change a shootdown
-/// makes visible.
-fn remap(space: Space, frames: &[[u64; REGION_PAGES]; 2], g: u64, pages: usize) {
+/// Point the region's first `pages` PTEs at generation `g`'s frames (or, at `Level::Pde`,
+/// the region's PDE at generation `g`'s page table): the change a shootdown makes visible.
+fn remap(space: Space, level: Level, frames: &Frames, g: u64, pages: usize) {
     let base = region(space);
-    let flags = match space {
-        Space::Kernel => REGION_FLAGS,
-        Space::User => USER_REGION_FLAGS,
-    };
-    for (i, f) in frames[(g % 2) as usize][..pages].iter().enumerate() {
-        region_pte(space, base + i as u64 * PAGE_SIZE).store(f | flags, Ordering::Release);
+    let set = (g % 2) as usize;
+    match level {
+        Level::Pte => {
+            let flags = region_flags(space);
+            for (i, f) in frames.sets[set][..pages].iter().enumerate() {
+                region_pte(space, base + i as u64 * PAGE_SIZE).store(f | flags, Ordering::Release);
+            }
+        }
+        Level::Pde => {
+            let pde = uspace::pde_slot(base).expect("region PDE");
+            let e = pde.load(Ordering::Relaxed);
+            pde.store(
+                (e & !PTE_ADDR_MASK) | frames.tables[set],
+                Ordering::Release,
+            );
+        }
     }
+}
+
+/// Read the first `pages` pages of the region on this CPU (which runs its space) and count
+/// those that do not hold generation `g`: the initiator's own check after a shootdown.
+fn initiator_stale(space: Space, g: u64, read: Reads) -> u64 {
+    let base = region(space);
+    let _user = (space == Space::User).then(UserAccess::begin);
+    (0..read.count as u64)
+        .filter(|i| {
+            let page = base + i * read.stride as u64 * PAGE_SIZE;
+            // SAFETY: the region's pages are always mapped; user pages inside UserAccess.
+            let v = unsafe { (page as *const u64).read_volatile() };
+            v != g
+        })
+        .count() as u64
 }
 
 /// One configuration's outcome.
 struct Outcome {
     samples: usize,
     timed_out: bool,
+    /// Old values seen by the initiator's own reads, and writes that reached an old frame.
+    initiator_stale: u64,
+    stale_writes: u64,
+}
+
+/// Which of the changed pages are read: `count` pages, `stride` pages apart from the
+/// region's first. Few pages spread over the region keep a reader's TLB footprint small, so
+/// an emulator's small or direct-mapped TLB does not evict a stale entry before it is read.
+#[derive(Clone, Copy, Debug)]
+struct Reads {
+    count: usize,
+    stride: usize,
+}
+
+impl Reads {
+    const fn first(count: usize) -> Reads {
+        Reads { count, stride: 1 }
+    }
 }
 
 /// One measured configuration.
 struct Config<'a> {
     space: Space,
     proto: usize,
-    delivery: Delivery,
+    delivery: Delivery<'a>,
     targets: &'a CpuSet,
-    /// Pages changed (and read by the targets).
+    /// Pages changed (0: the whole region, with a full flush).
     pages: usize,
+    /// The pages the readers (and the initiator, after each shootdown) read.
+    read: Reads,
     full: bool,
+    level: Level,
+    /// The readers also write (the writer variant).
+    write: bool,
     /// A target not asked (the oracle's `leave_out`).
     leave_out: Option<usize>,
 }
 
 /// Run `samples + warmup` shootdowns of one configuration; samples go into `buf`. Readers
 /// must be running on the targets, and on this CPU the region's space must be loaded.
-fn measure(
-    s: &Settings,
-    c: &Config,
-    buf: &mut [u64],
-    frames: &[[u64; REGION_PAGES]; 2],
-    timeout_ticks: u64,
-) -> Outcome {
+fn measure(s: &Settings, c: &Config, buf: &mut [u64], frames: &Frames, timeout_ticks: u64) -> Outcome {
     let mut asked = *c.targets;
     if let Some(v) = c.leave_out {
         asked.remove(v);
@@ -421,12 +513,17 @@ fn measure(
         full: c.full,
         space: c.space,
     };
-    let mut kept = 0;
+    let mut out = Outcome {
+        samples: 0,
+        timed_out: false,
+        initiator_stale: 0,
+        stale_writes: 0,
+    };
     for i in 0..s.warmup + s.samples {
         let g = SHARED.generation.load(Ordering::Relaxed) + 1;
-        prepare_generation(frames, g, c.pages);
+        out.stale_writes += prepare_generation(frames, g, c.pages, c.write);
         let t0 = time::start();
-        remap(c.space, frames, g, c.pages);
+        remap(c.space, c.level, frames, g, c.pages);
         let r = shootdown(c.proto, &req, &asked, c.delivery, timeout_ticks);
         let t1 = time::stop();
         if let Err(e) = r {
@@ -436,11 +533,12 @@ fn measure(
                 asked.len(),
                 timeout_ticks / (tsc::hz() / 1000).max(1)
             );
-            return Outcome {
-                samples: kept,
-                timed_out: true,
-            };
+            out.timed_out = true;
+            return out;
         }
+        // The old frames are unmapped on every CPU now: poison them, then check this CPU.
+        poison(frames, g - 1, c.pages);
+        out.initiator_stale += initiator_stale(c.space, g, c.read);
         SHARED.generation.store(g, Ordering::Release);
         // Every target completes one check pass against g before the next change, so a stale
         // translation cannot go unnoticed (bounded: a broken target still reads).
@@ -450,41 +548,57 @@ fn measure(
                 core::hint::spin_loop();
             }
         }
-        if i >= s.warmup && kept < buf.len() {
-            buf[kept] = t1 - t0;
-            kept += 1;
+        if i >= s.warmup && out.samples < buf.len() {
+            buf[out.samples] = t1 - t0;
+            out.samples += 1;
         }
     }
-    Outcome {
-        samples: kept,
-        timed_out: false,
-    }
+    out
 }
 
-/// Bring every page of the region to the current generation (no reader runs), then start
-/// the readers of `space` on `targets`, reading `pages` pages.
-fn start_readers(space: Space, frames: &[[u64; REGION_PAGES]; 2], targets: &CpuSet, pages: usize) {
+/// Bring the region to the current generation (no reader runs; the old set poisoned), then
+/// start the readers of `space` on `targets`, reading `pages` pages.
+fn start_readers(c: &Config, frames: &Frames) -> bool {
+    let (space, targets, write) = (c.space, c.targets, c.write);
     let g = SHARED.generation.load(Ordering::Relaxed);
-    prepare_generation(frames, g, REGION_PAGES);
-    remap(space, frames, g, REGION_PAGES);
+    prepare_generation(frames, g, REGION_PAGES, false);
+    poison(frames, g + 1, REGION_PAGES);
+    if c.level == Level::Pde {
+        fill_pde_tables(frames);
+    }
+    remap(space, c.level, frames, g, REGION_PAGES);
+    if space == Space::User {
+        uspace::changed_without_shootdown();
+    }
     crate::bench::floors::flush_global_pge();
     SHARED.stop.store(0, Ordering::Release);
     SHARED
         .read_pages
-        .store(pages.max(1) as u64, Ordering::Release);
+        .store(c.read.count.max(1) as u64, Ordering::Release);
+    SHARED
+        .read_stride
+        .store(c.read.stride as u64 * PAGE_SIZE, Ordering::Release);
+    SHARED
+        .write_offset
+        .store(if write { WRITE_OFFSET } else { 0 }, Ordering::Release);
     let before = READERS_RUNNING.load(Ordering::Acquire);
     let job = match space {
         Space::Kernel => reader as fn(u64),
         Space::User => user_reader,
     };
+    let mut posted = 0;
     for t in targets.iter() {
-        work::post(t, job, 0);
+        match work::post(t, job, 0) {
+            Ok(()) => posted += 1,
+            Err(e) => println!("bench: shootdown: cpu {t} cannot run a reader: {e}"),
+        }
     }
-    let want = before + targets.len() as u64;
+    let want = before + posted;
     let deadline = tsc::rdtsc() + tsc::hz();
     while READERS_RUNNING.load(Ordering::Acquire) < want && tsc::rdtsc() < deadline {
         core::hint::spin_loop();
     }
+    posted == targets.len() as u64 && READERS_RUNNING.load(Ordering::Acquire) >= want
 }
 
 /// Stop the readers; false if one did not finish in 5 s or a ring-3 reader was killed.
@@ -494,58 +608,108 @@ fn stop_readers(targets: &CpuSet) -> bool {
     finished && !READER_FAILED.swap(false, Ordering::AcqRel)
 }
 
-/// Allocate the frame sets, build the region's tables in both spaces and map generation 0.
-fn setup() -> spin::MutexGuard<'static, [[u64; REGION_PAGES]; 2]> {
+/// Allocate the frame sets and the PDE variant's second page table, build the region's
+/// tables in both spaces and map generation 1.
+fn setup() -> spin::MutexGuard<'static, Frames> {
     crate::demand::prepare(0);
     uspace::prepare_tables(ul::REGION, ul::REGION_PAGES * PAGE_SIZE);
     let mut frames = FRAMES.lock();
-    if frames[0][0] == 0 {
-        for set in frames.iter_mut() {
+    if frames.sets[0][0] == 0 {
+        for set in frames.sets.iter_mut() {
             let got = mm::alloc_frames(set);
             assert_eq!(got, REGION_PAGES, "out of memory for the shootdown region");
         }
+        let pde = uspace::pde_slot(ul::REGION).expect("region PDE");
+        frames.tables[0] = pde.load(Ordering::Relaxed) & PTE_ADDR_MASK;
+        frames.tables[1] = mm::alloc_frame().expect("out of memory for the region's table");
     }
-    SHARED.generation.store(0, Ordering::Release);
+    SHARED.generation.store(1, Ordering::Release);
     for t in SHARED.checked.iter() {
         t.store(0, Ordering::Relaxed);
     }
-    prepare_generation(&frames, 0, REGION_PAGES);
+    prepare_generation(&frames, 1, REGION_PAGES, false);
     for space in [Space::Kernel, Space::User] {
-        remap(space, &frames, 0, REGION_PAGES);
+        remap(space, Level::Pte, &frames, 1, REGION_PAGES);
     }
+    uspace::changed_without_shootdown();
     crate::bench::floors::flush_global_pge();
     frames
+}
+
+/// Before a PDE configuration: table s maps frame set s, all 512 pages (table 0 is the one
+/// the region's PTEs live in, so PTE-level configurations rewrite it as they go).
+fn fill_pde_tables(frames: &Frames) {
+    let flags = region_flags(Space::User);
+    for s in 0..2 {
+        for (i, f) in frames.sets[s].iter().enumerate() {
+            // SAFETY: a page-table frame of ours (the region's), through the direct map, 512
+            // entries of 8 bytes; no CPU walks it while no reader runs and it is not loaded
+            // or it maps the same frames.
+            let e = unsafe {
+                &*((mm::phys_to_virt(frames.tables[s]) + i as u64 * 8) as *const AtomicU64)
+            };
+            e.store(f | flags, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Undo a PDE configuration: the region's PDE back to table 0 (whose PTEs the next
+/// configuration rewrites), every CPU's PCID flushed on its next load.
+fn restore_pde(frames: &Frames) {
+    let pde = uspace::pde_slot(ul::REGION).expect("region PDE");
+    let e = pde.load(Ordering::Relaxed);
+    pde.store((e & !PTE_ADDR_MASK) | frames.tables[0], Ordering::Release);
+    uspace::changed_without_shootdown();
+    crate::bench::floors::flush_global_pge();
 }
 
 fn timeout_ticks(s: &Settings) -> u64 {
     tsc::hz() / 1000 * s.opts.timeout_ms.unwrap_or(1000)
 }
 
-fn others(n: usize) -> CpuSet {
-    let mut set = CpuSet::new();
-    for cpu in 1..=n {
-        set.insert(cpu);
+/// The CPUs a shootdown benchmark may use as targets: the online APs that are idle, in
+/// increasing order, and whether they are every other online CPU (the condition for the
+/// all-but-self shorthand). Busy CPUs (left running by a timed-out group) are reported.
+fn target_pool(bench: &str) -> (CpuSet, bool) {
+    let aps = work::available_aps();
+    let others = smp::online_count() - 1;
+    if aps.len() < others {
+        super::pf::skip_busy(bench, others - aps.len());
     }
-    set
+    (aps, aps.len() == others)
 }
 
 /// Start readers, measure one configuration, stop the readers. Err: an error record was
-/// written (a target never acknowledged).
-fn run_config(
-    s: &Settings,
-    c: &Config,
-    buf: &mut [u64],
-    frames: &[[u64; REGION_PAGES]; 2],
-    bench: &str,
-) -> Result<(usize, bool), ()> {
+/// written (a target never acknowledged, or a reader could not start).
+fn run_config(s: &Settings, c: &Config, buf: &mut [u64], frames: &Frames, bench: &str) -> Result<(Outcome, bool), ()> {
     let touched = if c.pages == 0 { REGION_PAGES } else { c.pages };
     let c = Config {
         pages: touched,
         ..*c
     };
-    start_readers(c.space, frames, c.targets, touched);
-    let out = measure(s, &c, buf, frames, timeout_ticks(s));
+    let started = start_readers(&c, frames);
+    let out = if started {
+        measure(s, &c, buf, frames, timeout_ticks(s))
+    } else {
+        Outcome {
+            samples: 0,
+            timed_out: false,
+            initiator_stale: 0,
+            stale_writes: 0,
+        }
+    };
     let stopped = stop_readers(c.targets);
+    if c.level == Level::Pde {
+        restore_pde(frames);
+    }
+    SHARED.write_offset.store(0, Ordering::Release);
+    if !started {
+        crate::record!("error", |r| r
+            .str("kind", "bench")
+            .str("bench", bench)
+            .str("message", "a reader did not start within 1 s"));
+        return Err(());
+    }
     if out.timed_out {
         crate::record!("error", |r| r
             .str("kind", "bench")
@@ -553,33 +717,45 @@ fn run_config(
             .str("message", "a target never acknowledged a shootdown"));
         return Err(());
     }
-    Ok((out.samples, stopped))
+    Ok((out, stopped))
 }
 
-/// The sweep: space × protocol × targets × delivery × pages.
+fn pages_param(pages: usize) -> P {
+    if pages == 0 {
+        P::S("full")
+    } else {
+        P::U(pages as u64)
+    }
+}
+
+/// The sweep: space × protocol × targets × delivery × pages. Targets 0 is the no-IPI control
+/// (the initiator's own invalidation and the transport's bookkeeping).
 pub fn run_sweep(s: &Settings) -> bool {
-    let online = smp::online_count();
-    let max = s.opts.cpus.map_or(online, |c| (c as usize).min(online));
-    if max < 2 {
-        skip("shootdown", "needs 2 CPUs online");
+    let (pool, everyone) = target_pool("shootdown");
+    let max_targets = s
+        .opts
+        .cpus
+        .map_or(pool.len(), |c| (c as usize).saturating_sub(1).min(pool.len()));
+    if max_targets < 1 {
+        skip("shootdown", "needs 2 CPUs online and idle");
         return true;
     }
     let _irq = percpu::IrqGuard::new();
     let frames = setup();
     let ceiling = s.opts.flush_ceiling.unwrap_or(32) as usize;
-    let mut target_counts = [0usize; 12];
-    let mut nt = 0;
+    let mut target_counts = [0usize; 14];
+    let mut nt = 1; // target_counts[0] = 0: the control
     let mut t = 1;
-    while t < max - 1 && !s.quick {
+    while t < max_targets && !s.quick {
         target_counts[nt] = t;
         nt += 1;
         t *= 2;
     }
-    if s.quick && max - 1 > 1 {
+    if s.quick && max_targets > 1 {
         target_counts[nt] = 1;
         nt += 1;
     }
-    target_counts[nt] = max - 1;
+    target_counts[nt] = max_targets;
     nt += 1;
     let page_counts: &[usize] = if s.quick {
         &[1, 8, 64, 0]
@@ -595,6 +771,7 @@ pub fn run_sweep(s: &Settings) -> bool {
     let mut buf = SAMPLES.lock();
     let mut ok = true;
     SHARED.stale_reads.store(0, Ordering::Release);
+    let mut initiator = 0;
     for space in [Space::Kernel, Space::User] {
         // The initiator runs in the space whose mappings it changes.
         let _active = (space == Space::User).then(uspace::activate);
@@ -606,18 +783,16 @@ pub fn run_sweep(s: &Settings) -> bool {
                 continue;
             }
             for &ntargets in &target_counts[..nt] {
-                let targets = others(ntargets);
-                for delivery in [
-                    Delivery::Unicast,
-                    Delivery::AllButSelf,
-                    Delivery::ClusterMulticast,
-                ] {
-                    if delivery == Delivery::AllButSelf && ntargets != online - 1 {
-                        continue; // the shorthand reaches every other CPU: only for the full set
-                    }
-                    if delivery == Delivery::ClusterMulticast && !apic::x2apic() {
-                        continue; // refused above, with a skip record
-                    }
+                let targets = pool.first(ntargets);
+                let clusters = ClusterList::build(&targets, smp::apic_id_of);
+                let mut deliveries = [Some(Delivery::Unicast), None, None];
+                if ntargets > 0 && ntargets == pool.len() && everyone {
+                    deliveries[1] = Some(Delivery::AllButSelf);
+                }
+                if ntargets > 0 && apic::x2apic() {
+                    deliveries[2] = Some(Delivery::ClusterMulticast(&clusters));
+                }
+                for delivery in deliveries.into_iter().flatten() {
                     for &pages in page_counts {
                         let full = pages == 0 || pages > ceiling;
                         let c = Config {
@@ -626,20 +801,20 @@ pub fn run_sweep(s: &Settings) -> bool {
                             delivery,
                             targets: &targets,
                             pages,
+                            // The sweep's readers read every changed page.
+                            read: Reads::first(if pages == 0 { REGION_PAGES } else { pages }),
                             full,
+                            level: Level::Pte,
+                            write: false,
                             leave_out: None,
                         };
-                        let Ok((n, stopped)) =
+                        let Ok((out, stopped)) =
                             run_config(s, &c, &mut buf[..], &frames, "shootdown")
                         else {
                             return false;
                         };
                         ok &= stopped;
-                        let pages_p = if pages == 0 {
-                            P::S("full")
-                        } else {
-                            P::U(pages as u64)
-                        };
+                        initiator += out.initiator_stale;
                         emit(
                             "shootdown",
                             Kind::Workload,
@@ -648,19 +823,19 @@ pub fn run_sweep(s: &Settings) -> bool {
                                 ("delivery", P::S(delivery.name())),
                                 ("space", P::S(space_name(space))),
                                 ("targets", P::U(ntargets as u64)),
-                                ("pages", pages_p),
+                                ("pages", pages_param(pages)),
                                 ("flush", P::S(if full { "full" } else { "pages" })),
                             ],
                             "cycles",
                             s.warmup,
-                            &mut buf[..n],
+                            &mut buf[..out.samples],
                         );
                     }
                 }
             }
         }
     }
-    let stale = SHARED.stale_reads.swap(0, Ordering::AcqRel);
+    let stale = SHARED.stale_reads.swap(0, Ordering::AcqRel) + initiator;
     let mut d = kernel_core::fmtbuf::FmtBuf::<96>::new();
     let _ = core::fmt::Write::write_fmt(&mut d, format_args!("{stale} stale reads over the sweep"));
     ok &= check("shootdown_sweep_no_stale_reads", stale == 0, d.as_str());
@@ -669,24 +844,52 @@ pub fn run_sweep(s: &Settings) -> bool {
 
 fn reset_knobs() {
     BREAK_SKIP_INVLPG_CPU.store(usize::MAX, Ordering::Release);
+    BREAK_SKIP_LOCAL.store(false, Ordering::Release);
     NEVER_ACK_CPU.store(usize::MAX, Ordering::Release);
     ACK_DELAY.store(0, Ordering::Release);
 }
 
-/// The oracle: shootdowns under the generation check, with the broken variants and the
-/// ack delay of the command line, for every protocol the CPU has, in both spaces (ring-0 and
-/// ring-3 readers), for 1 and 8 pages and a full flush. Passes when no target ever read an old
-/// frame after a shootdown returned (and, with an ack delay D, when every sample is at least D).
+/// The oracle's variants of a configuration: what changes and what the readers do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    /// Leaf PTEs change; readers read.
+    Read,
+    /// Leaf PTEs change; readers also write (the old frame must stay untouched).
+    Write,
+    /// The user region's PDE swaps page tables (paging-structure caches); readers read.
+    Pde,
+}
+
+impl Variant {
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Read => "read",
+            Variant::Write => "write",
+            Variant::Pde => "pde",
+        }
+    }
+}
+
+/// The oracle: shootdowns under the generation check, with the broken variant and the ack
+/// delay of the command line, for every protocol the CPU has, in both spaces (ring-0 and
+/// ring-3 readers), every delivery the machine allows, 1 and 8 pages and a full flush, plus
+/// the writer and the page-directory variants. One check per configuration: no target and
+/// not the initiator ever read an old frame after a shootdown returned, and no write reached
+/// one (with an ack delay D, also: every sample is at least D). A broken variant must fail
+/// every configuration's check: one with no detection power shows as a passing check.
 pub fn run_oracle(s: &Settings) -> bool {
-    let online = smp::online_count();
-    let max = s.opts.cpus.map_or(online, |c| (c as usize).min(online));
-    if max < 2 {
-        skip("shootdown_oracle", "needs 2 CPUs online");
+    let (pool, everyone) = target_pool("shootdown_oracle");
+    let max_targets = s
+        .opts
+        .cpus
+        .map_or(pool.len(), |c| (c as usize).saturating_sub(1).min(pool.len()));
+    if max_targets < 1 {
+        skip("shootdown_oracle", "needs 2 CPUs online and idle");
         return true;
     }
-    let ntargets = (max - 1).min(3);
-    let targets = others(ntargets);
-    let victim = ntargets; // the last target
+    let targets = pool.first(max_targets.min(3));
+    let ntargets = targets.len();
+    let victim = targets.max().expect("a target"); // the last target
     let breakage = s.opts.breakage.unwrap_or(ShootdownBreak::None);
     BREAK_SKIP_INVLPG_CPU.store(
         if breakage == ShootdownBreak::SkipInvlpg {
@@ -696,6 +899,7 @@ pub fn run_oracle(s: &Settings) -> bool {
         },
         Ordering::Release,
     );
+    BREAK_SKIP_LOCAL.store(breakage == ShootdownBreak::SkipLocal, Ordering::Release);
     NEVER_ACK_CPU.store(
         if s.opts.never_ack { victim } else { usize::MAX },
         Ordering::Release,
@@ -710,34 +914,82 @@ pub fn run_oracle(s: &Settings) -> bool {
     );
     let _irq = percpu::IrqGuard::new();
     let frames = setup();
+    let clusters = ClusterList::build(&targets, smp::apic_id_of);
+    let mut deliveries = [Some(Delivery::Unicast), None, None];
+    if everyone && ntargets == pool.len() {
+        deliveries[1] = Some(Delivery::AllButSelf);
+    } else {
+        skip(
+            "shootdown_oracle",
+            "all_but_self delivery: the oracle's targets are not every other online CPU",
+        );
+    }
+    if apic::x2apic() {
+        deliveries[2] = Some(Delivery::ClusterMulticast(&clusters));
+    }
     let mut buf = SAMPLES.lock();
     let mut ok = true;
     let mut min_sample = u64::MAX;
-    let mut stale = [0u64; 2];
+    let mut configs = 0;
     for space in [Space::Kernel, Space::User] {
-        SHARED.stale_reads.store(0, Ordering::Release);
         let _active = (space == Space::User).then(uspace::activate);
         for (pi, proto) in PROTOCOLS.iter().enumerate() {
             if proto.unsupported().is_some() {
                 continue;
             }
-            for pages in [1usize, 8, 0] {
+            let mut plan = [None; 12];
+            let mut np = 0;
+            for delivery in deliveries.iter().flatten() {
+                for pages in [1usize, 8, 0] {
+                    plan[np] = Some((*delivery, pages, Variant::Read));
+                    np += 1;
+                }
+            }
+            plan[np] = Some((Delivery::Unicast, 8, Variant::Write));
+            np += 1;
+            if space == Space::User {
+                // The whole 2 MiB span changes at once: only a full flush covers it.
+                plan[np] = Some((Delivery::Unicast, 0, Variant::Pde));
+                np += 1;
+            }
+            for (delivery, pages, variant) in plan[..np].iter().flatten().copied() {
+                // A full flush changes all 512 pages; 8 of them, spread over the region, are
+                // read (see `Reads`).
+                let read = if pages == 0 {
+                    Reads {
+                        count: 8,
+                        stride: REGION_PAGES / 8,
+                    }
+                } else {
+                    Reads::first(pages)
+                };
                 let c = Config {
                     space,
                     proto: pi,
-                    delivery: Delivery::Unicast,
+                    delivery,
                     targets: &targets,
                     pages,
+                    read,
                     full: pages == 0,
+                    level: if variant == Variant::Pde {
+                        Level::Pde
+                    } else {
+                        Level::Pte
+                    },
+                    write: variant == Variant::Write,
                     leave_out,
                 };
-                let Ok((n, stopped)) = run_config(s, &c, &mut buf[..], &frames, "shootdown_oracle")
+                SHARED.stale_reads.store(0, Ordering::Release);
+                let Ok((out, stopped)) =
+                    run_config(s, &c, &mut buf[..], &frames, "shootdown_oracle")
                 else {
                     reset_knobs();
                     return false;
                 };
                 ok &= stopped;
-                if let Some(m) = buf[..n].iter().min() {
+                configs += 1;
+                let readers = SHARED.stale_reads.swap(0, Ordering::AcqRel);
+                if let Some(m) = buf[..out.samples].iter().min() {
                     min_sample = min_sample.min(*m);
                 }
                 emit(
@@ -745,50 +997,50 @@ pub fn run_oracle(s: &Settings) -> bool {
                     Kind::Workload,
                     &[
                         ("protocol", P::S(proto.name())),
+                        ("delivery", P::S(delivery.name())),
                         ("space", P::S(space_name(space))),
                         ("targets", P::U(ntargets as u64)),
-                        (
-                            "pages",
-                            if pages == 0 {
-                                P::S("full")
-                            } else {
-                                P::U(pages as u64)
-                            },
-                        ),
+                        ("pages", pages_param(pages)),
+                        ("variant", P::S(variant.name())),
                         ("break", P::S(breakage.name())),
                         ("ack_delay", P::U(delay)),
                     ],
                     "cycles",
                     s.warmup,
-                    &mut buf[..n],
+                    &mut buf[..out.samples],
                 );
+                let mut name = kernel_core::fmtbuf::FmtBuf::<128>::new();
+                let _ = core::fmt::Write::write_fmt(
+                    &mut name,
+                    format_args!(
+                        "shootdown_oracle_no_stale_reads/{}/{}/{}/{}/{}",
+                        space_name(space),
+                        proto.name(),
+                        delivery.name(),
+                        PagesName(pages),
+                        variant.name()
+                    ),
+                );
+                let mut d = kernel_core::fmtbuf::FmtBuf::<224>::new();
+                let _ = core::fmt::Write::write_fmt(
+                    &mut d,
+                    format_args!(
+                        "after a shootdown returned: {readers} reads of an old frame by {} \
+                         readers, {} by the initiator, {} writes into an old frame \
+                         (break={}, victim cpu {victim})",
+                        if space == Space::User { "ring-3" } else { "kernel" },
+                        out.initiator_stale,
+                        out.stale_writes,
+                        breakage.name()
+                    ),
+                );
+                let stale = readers + out.initiator_stale + out.stale_writes;
+                ok &= check(name.as_str(), stale == 0, d.as_str());
             }
         }
-        stale[space as usize] = SHARED.stale_reads.swap(0, Ordering::AcqRel);
     }
     reset_knobs();
-    // One check per space, so a broken variant must be caught by the ring-0 readers and by
-    // the ring-3 readers alike.
-    for (space, name) in [
-        (Space::Kernel, "shootdown_oracle_no_stale_reads"),
-        (Space::User, "shootdown_oracle_no_stale_reads_user"),
-    ] {
-        let n = stale[space as usize];
-        let mut d = kernel_core::fmtbuf::FmtBuf::<160>::new();
-        let _ = core::fmt::Write::write_fmt(
-            &mut d,
-            format_args!(
-                "{n} reads of an old frame by {} readers after a shootdown returned (break={})",
-                if space == Space::User {
-                    "ring-3"
-                } else {
-                    "kernel"
-                },
-                breakage.name()
-            ),
-        );
-        ok &= check(name, n == 0, d.as_str());
-    }
+    println!("bench: shootdown oracle: {configs} configurations checked");
     if delay > 0 {
         let mut d = kernel_core::fmtbuf::FmtBuf::<128>::new();
         let _ = core::fmt::Write::write_fmt(
@@ -798,4 +1050,17 @@ pub fn run_oracle(s: &Settings) -> bool {
         ok &= check("shootdown_waits_for_acks", min_sample >= delay, d.as_str());
     }
     ok
+}
+
+/// A page count as a check name shows it.
+struct PagesName(usize);
+
+impl core::fmt::Display for PagesName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.0 == 0 {
+            f.write_str("full")
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
 }
