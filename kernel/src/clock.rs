@@ -75,6 +75,20 @@ pub fn init(info: &BootInfo, how: TscCalibration) {
             with_ref(timers.1, |hpet| tsc::init(Method::Auto, pm, hpet))
         });
     }
+    if let Some((hz, src)) = tsc::rejected() {
+        println!(
+            "clock: error: TSC rate {hz} Hz from {} refused (implausible, or contradicted by a \
+             fixed timer); using {} Hz from {}",
+            src.name(),
+            tsc::hz(),
+            tsc::source().name()
+        );
+        crate::record!("error", |r| r
+            .str("kind", "clock")
+            .str("message", "a TSC rate source was refused")
+            .str("source", src.name())
+            .u64("refused_hz", hz));
+    }
     if tsc::hz() == 0 {
         println!("clock: error: no way to find the TSC rate (no CPUID leaf, timer or PIT)");
         crate::record!("error", |r| r

@@ -6,6 +6,7 @@ use crate::arch::{cpu, tsc};
 
 pub fn print(info: &BootInfo) {
     let f = cpu::features();
+    let sync = crate::tsc_sync::result().unwrap_or_default();
     let m = &info.memory;
     let memory_bytes = m.total(RegionKind::Usable)
         + m.total(RegionKind::Kernel)
@@ -20,6 +21,27 @@ pub fn print(info: &BootInfo) {
         .str("tsc_fence", crate::bench::time::fence().name())
         .bool("rdtscp", crate::bench::time::has_rdtscp())
         .bool("invariant_tsc", f.invariant_tsc)
+        .str(
+            "tsc_sync",
+            if sync.cpus_checked == 0 {
+                "unchecked"
+            } else if sync.synchronised() {
+                "synchronised"
+            } else {
+                "not_synchronised"
+            }
+        )
+        .u64("tsc_sync_cpus_checked", sync.cpus_checked)
+        .u64("tsc_sync_warps", sync.warps)
+        .u64("tsc_sync_max_warp", sync.max_warp)
+        .str(
+            "tsc_adjust",
+            match sync.adjust {
+                None => "absent",
+                Some((true, _)) => "equal",
+                Some((false, _)) => "differs",
+            }
+        )
         .str("hypervisor", f.hypervisor_str())
         .u64("cpus_found", crate::smp::found_count() as u64)
         .u64("cpus_possible", crate::smp::cpu_count() as u64)

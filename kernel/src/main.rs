@@ -23,6 +23,7 @@ mod report;
 mod screen;
 mod selftest;
 mod smp;
+mod tsc_sync;
 mod uspace;
 mod work;
 
@@ -53,6 +54,20 @@ extern "C" fn kernel_main(loader_magic: u32, loader_info: u32) -> ! {
 
     let info = match boot::read_boot_info(loader_magic, loader_info) {
         Ok(info) => BOOT_INFO.call_once(|| info),
+        Err(
+            e @ (kernel_core::bootinfo::BootInfoError::CmdlineTooLong
+            | kernel_core::bootinfo::BootInfoError::CmdlineNotUtf8),
+        ) => {
+            // A command line the kernel cannot take is a bad command line (exit 41), like
+            // an unknown option, not an unreadable boot.
+            println!("error: {e}");
+            let mut msg = kernel_core::fmtbuf::FmtBuf::<160>::new();
+            let _ = core::fmt::Write::write_fmt(&mut msg, format_args!("bad command line: {e}"));
+            record!("error", |r| r
+                .str("kind", "cmdline")
+                .str("message", msg.as_str()));
+            exit::finish(ExitCode::BadCmdline);
+        }
         Err(e) => {
             println!("boot: error: cannot read the loader's information: {e}");
             record!("error", |r| r
@@ -88,9 +103,18 @@ extern "C" fn kernel_main(loader_magic: u32, loader_info: u32) -> ! {
         smp::AP_STACK_OVERFLOW.store(true, core::sync::atomic::Ordering::Release);
     }
     smp::init(info, &opts);
+    crate::work::init();
+    tsc_sync::check();
     context::print(info);
 
     if opts.crash == Some(cmdline::Crash::ApStackOverflow) {
+        if !smp::is_online(1) || smp::cpu_count() < 2 {
+            println!("error: crash=ap_stack_overflow needs 2 CPUs online (logical CPU 1)");
+            record!("error", |r| r
+                .str("kind", "crash")
+                .str("message", "crash=ap_stack_overflow needs 2 CPUs online"));
+            exit::finish(ExitCode::Fail);
+        }
         // Logical CPU 1 reports its double fault and ends the run; wait for it (bounded).
         arch::tsc::delay_us(30_000_000);
         panic!("crash=ap_stack_overflow: no AP reported a double fault within 30 s");
@@ -99,6 +123,12 @@ extern "C" fn kernel_main(loader_magic: u32, loader_info: u32) -> ! {
         crash::inject(crash);
     }
     if let Some(tests) = opts.tests {
+        if opts.bench.groups.is_some() {
+            println!("kernel: test= given: the self-tests run and bench= is ignored");
+            record!("error", |r| r
+                .str("kind", "cmdline")
+                .str("message", "test= and bench= together: bench= is ignored"));
+        }
         let ok = selftest::run(&tests);
         exit::finish(if ok { ExitCode::Pass } else { ExitCode::Fail });
     }

@@ -580,21 +580,25 @@ pub enum CmdlineError<'a> {
 
 impl fmt::Display for CmdlineError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Words as typed, with control characters and other non-printable characters
+        // escaped, so a message on a terminal shows what was really there.
         match *self {
-            CmdlineError::UnknownKey { word } => write!(f, "unknown option '{word}'"),
+            CmdlineError::UnknownKey { word } => write!(f, "unknown option '{}'", Escaped(word)),
             CmdlineError::FlagWithValue { word, spec } => {
-                write!(f, "option '{}' takes no value, got '{word}'", spec.key)
+                write!(f, "option '{}' takes no value, got '{}'", spec.key, Escaped(word))
             }
             CmdlineError::MissingValue { word, spec } => write!(
                 f,
-                "option '{}' needs a value, got '{word}' (expected {})",
+                "option '{}' needs a value, got '{}' (expected {})",
                 spec.key,
+                Escaped(word),
                 Syntax(spec)
             ),
             CmdlineError::InvalidValue { value, spec } => {
                 write!(
                     f,
-                    "invalid value '{value}' for option '{}' (expected ",
+                    "invalid value '{}' for option '{}' (expected ",
+                    Escaped(value),
                     spec.key
                 )?;
                 write_expected(f, spec.kind)?;
@@ -606,11 +610,18 @@ impl fmt::Display for CmdlineError<'_> {
                 spec,
             } => {
                 if element.is_empty() {
-                    write!(f, "empty element in '{value}' for option '{}'", spec.key)?;
+                    write!(
+                        f,
+                        "empty element in '{}' for option '{}'",
+                        Escaped(value),
+                        spec.key
+                    )?;
                 } else {
                     write!(
                         f,
-                        "unknown element '{element}' in '{value}' for option '{}'",
+                        "unknown element '{}' in '{}' for option '{}'",
+                        Escaped(element),
+                        Escaped(value),
                         spec.key
                     )?;
                 }
@@ -619,9 +630,34 @@ impl fmt::Display for CmdlineError<'_> {
                 f.write_str(")")
             }
             CmdlineError::Duplicate { word, spec } => {
-                write!(f, "option '{}' given twice (again in '{word}')", spec.key)
+                write!(
+                    f,
+                    "option '{}' given twice (again in '{}')",
+                    spec.key,
+                    Escaped(word)
+                )
             }
         }
+    }
+}
+
+/// A string as typed, with non-printable characters escaped (`\x01`, `\u{85}`).
+struct Escaped<'a>(&'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                if (c as u32) < 0x80 {
+                    write!(f, "\\x{:02x}", c as u32)?;
+                } else {
+                    write!(f, "\\u{{{:x}}}", c as u32)?;
+                }
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -1091,6 +1127,8 @@ mod bench_option_tests {
 
     #[test]
     fn bench_keys() {
+        let e = parse("test=all\x01").unwrap_err().to_string();
+        assert!(e.contains("'all\\x01'"), "{e}");
         let o = parse("bench=pf,shootdown bench_samples=50 bench_quick shootdown_break=leave_out")
             .unwrap();
         assert!(o.bench.selected(1) && o.bench.selected(3));

@@ -172,26 +172,41 @@ global_asm!(
     " swapgs",
     "3:",
     " iretq",
-    // NMI, #DF, #MC may arrive between SYSCALL and its SWAPGS (or SWAPGS and SYSRETQ), where
-    // CS says kernel but GS is the user's: decide by the GS base itself (kernel addresses
-    // have bit 63 set), as Linux's paranoid entry does, and restore what was found.
+    // NMI, #DF, #MC may arrive anywhere: between SYSCALL and its SWAPGS (or SWAPGS and
+    // SYSRETQ), where CS says kernel but GS is the user's, or in ring 3 after the program
+    // set its own GS base with WRGSBASE (CR4.FSGSBASE is on), so neither CS nor the GS
+    // base's value can be trusted. The paranoid entry therefore never SWAPGSes: it saves the
+    // GS base it finds, loads this CPU's own window (the IST stack it runs on lies inside
+    // that window, whose 16 MiB alignment gives its base), and restores the saved base on
+    // the way out (Linux's FSGSBASE paranoid path, with the window found from the stack
+    // instead of a per-CPU offset table). Early on the BSP, before the windows exist, its
+    // IST stacks are outside the per-CPU region and the GS base is left as it is. WRMSR is
+    // serialising, so no speculative GS use passes it (SWAPGS speculation does not apply).
     "paranoid_common:",
     " PUSH_GPRS",
     " cld",
     " mov ecx, {gs_base_msr}",
     " rdmsr",
-    " xor ebx, ebx",
-    " test edx, edx",
-    " js 4f",
-    " swapgs",
-    " mov ebx, 1",
+    " mov r12d, eax",
+    " mov r13d, edx",
+    " mov rax, rsp",
+    " movabs rbx, {percpu_base}",
+    " cmp rax, rbx",
+    " jb 4f",
+    " movabs rbx, {percpu_end}",
+    " cmp rax, rbx",
+    " jae 4f",
+    " and rax, {window_mask}",
+    " mov rdx, rax",
+    " shr rdx, 32",
+    " wrmsr",
     "4:",
     " mov rdi, rsp",
     " call {dispatch}",
-    " test ebx, ebx",
-    " jz 5f",
-    " swapgs",
-    "5:",
+    " mov ecx, {gs_base_msr}",
+    " mov eax, r12d",
+    " mov edx, r13d",
+    " wrmsr",
     " POP_GPRS",
     " add rsp, 16",
     " iretq",
@@ -213,6 +228,9 @@ global_asm!(
     ".text",
     dispatch = sym exception_dispatch,
     gs_base_msr = const crate::cpu_local::IA32_GS_BASE,
+    percpu_base = const percpu::PERCPU_BASE,
+    percpu_end = const percpu::PERCPU_END,
+    window_mask = const -(percpu::WINDOW_SIZE as i64),
 );
 
 unsafe extern "C" {

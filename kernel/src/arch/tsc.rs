@@ -50,7 +50,11 @@ pub fn hz() -> u64 {
 }
 
 pub fn source() -> Source {
-    match SOURCE.load(Ordering::Relaxed) {
+    source_of(SOURCE.load(Ordering::Relaxed))
+}
+
+fn source_of(v: u8) -> Source {
+    match v {
         1 => Source::CpuidLeaf15,
         2 => Source::HypervisorLeaf,
         3 => Source::Pit,
@@ -133,9 +137,55 @@ pub fn init(method: Method, pm: Option<&RefTimer>, hpet: Option<&RefTimer>) {
         Method::Force(Source::CpuidLeaf15) => leaf15.or(leaf15_16),
         Method::Force(_) => hv,
     };
+    let chosen = chosen.filter(|(hz, src)| {
+        let ok = PLAUSIBLE_HZ.contains(hz);
+        if !ok {
+            REJECTED.store(*hz, Ordering::Relaxed);
+            REJECTED_SOURCE.store(*src as u8, Ordering::Relaxed);
+        }
+        ok
+    });
+    // A rate stated by CPUID (leaf 0x15/0x16 or a hypervisor's leaf) is checked against a
+    // fixed timer where there is one: an emulator may copy a real part's leaves while its
+    // TSC ticks at another rate (Bochs), and a wrong rate would scale every figure.
+    let chosen = match chosen {
+        Some((hz, src))
+            if method == Method::Auto
+                && matches!(
+                src,
+                Source::CpuidLeaf15 | Source::CpuidLeaf15And16 | Source::HypervisorLeaf
+            ) =>
+        {
+            match pm_cal().or_else(hpet_cal) {
+                Some((m, msrc))
+                    if PLAUSIBLE_HZ.contains(&m) && m.abs_diff(hz) * 100 > hz * CPUID_TOLERANCE_PCT =>
+                {
+                    REJECTED.store(hz, Ordering::Relaxed);
+                    REJECTED_SOURCE.store(src as u8, Ordering::Relaxed);
+                    Some((m, msrc))
+                }
+                _ => Some((hz, src)),
+            }
+        }
+        other => other,
+    };
     let (hz, src) = chosen.unwrap_or((0, Source::Unknown));
     HZ.store(hz, Ordering::Relaxed);
     SOURCE.store(src as u8, Ordering::Relaxed);
+}
+
+/// How far (percent) a CPUID-stated rate may be from a fixed timer's before the timer wins.
+const CPUID_TOLERANCE_PCT: u64 = 5;
+
+/// A rate `init` found and refused (implausible, or a CPUID rate the fixed timers
+/// contradict), and its source; 0 when none was refused.
+static REJECTED: AtomicU64 = AtomicU64::new(0);
+static REJECTED_SOURCE: AtomicU8 = AtomicU8::new(0);
+
+/// The rate `init` refused and where it came from, if any.
+pub fn rejected() -> Option<(u64, Source)> {
+    let hz = REJECTED.load(Ordering::Relaxed);
+    (hz != 0).then(|| (hz, source_of(REJECTED_SOURCE.load(Ordering::Relaxed))))
 }
 
 /// Window of one calibration against a fixed timer.
@@ -145,7 +195,7 @@ const REF_ATTEMPTS: usize = 5;
 /// TSC ticks per second measured against `t`: TSC and reference over about 10 ms, five
 /// times, the median. None if the reference does not move.
 pub fn calibrate_against(t: &RefTimer) -> Option<u64> {
-    let window = t.hz * REF_WINDOW_MS / 1000;
+    let window = (t.hz * REF_WINDOW_MS / 1000).min(t.mask / 2);
     let mut samples = [0u64; REF_ATTEMPTS];
     for s in samples.iter_mut() {
         let r0 = (t.read)() & t.mask;
@@ -170,44 +220,46 @@ const PIT_CH2_DATA: u16 = 0x42;
 const PIT_MODE_COMMAND: u16 = 0x43;
 /// Channel 2, access lobyte/hibyte, mode 0 (interrupt on terminal count), binary.
 const PIT_CH2_MODE0_LOHI: u8 = 0b1011_0000;
-/// NMI status and control port: bit 0 gates channel 2, bit 1 enables the speaker,
-/// bit 5 reads channel 2's output.
+/// Channel 2, counter latch command (the count is frozen until both bytes are read).
+const PIT_CH2_LATCH: u8 = 0b1000_0000;
+/// NMI status and control port: bit 0 gates channel 2, bit 1 enables the speaker.
 const PORT_NMI_SC: u16 = 0x61;
 const NMI_SC_CH2_GATE: u8 = 1 << 0;
 const NMI_SC_SPEAKER: u8 = 1 << 1;
-const NMI_SC_CH2_OUT: u8 = 1 << 5;
-/// Calibration window per attempt.
-const PIT_WINDOW_MS: u64 = 10;
-const PIT_ATTEMPTS: usize = 5;
 
-/// Count TSC ticks over a PIT channel-2 countdown; the median of a few windows. None when the
-/// PIT does not count (absent on some modern machines).
+/// Plausible TSC rates: anything outside is a broken source (an unbacked port reads 0xFF, a
+/// CPUID leaf copied from another part), never a real clock. The lower bound admits
+/// emulators that tick the TSC per instruction (Bochs at 50 MIPS).
+pub const PLAUSIBLE_HZ: core::ops::RangeInclusive<u64> = 10_000_000..=20_000_000_000;
+
+/// Calibrate against the PIT's channel 2, read as a counter: started at 0xFFFF in mode 0,
+/// it counts down at 1.193182 MHz and wraps, and each read latches the count. The TSC and the
+/// count are read together at both ends of each window, like the other fixed timers, so a
+/// window that is observed late (a preempted vCPU, an SMI) is measured, not assumed: the
+/// method corrects itself. None when the PIT does not count (absent, or an unbacked port
+/// that reads 0xFF).
 pub fn calibrate_pit() -> Option<u64> {
-    let latch = PIT_FREQUENCY_HZ * PIT_WINDOW_MS / 1000;
-    let mut samples = [0u64; PIT_ATTEMPTS];
-    for s in samples.iter_mut() {
-        let ctl = inb(PORT_NMI_SC);
-        outb(PORT_NMI_SC, (ctl & !NMI_SC_SPEAKER) & !NMI_SC_CH2_GATE);
-        outb(PIT_MODE_COMMAND, PIT_CH2_MODE0_LOHI);
-        outb(PIT_CH2_DATA, latch as u8);
-        outb(PIT_CH2_DATA, (latch >> 8) as u8);
-        outb(PORT_NMI_SC, (ctl & !NMI_SC_SPEAKER) | NMI_SC_CH2_GATE);
-        let t0 = rdtsc();
-        // A bound of 5e9 ticks (0.5 s at 10 GHz, 5 s at 1 GHz): a PIT that never fires ends it.
-        let limit = t0 + 5_000_000_000;
-        loop {
-            if inb(PORT_NMI_SC) & NMI_SC_CH2_OUT != 0 {
-                break;
-            }
-            if rdtsc() > limit {
-                return None;
-            }
-        }
-        *s = rdtsc() - t0;
-    }
-    samples.sort_unstable();
-    let ticks = samples[PIT_ATTEMPTS / 2];
-    Some(ticks * 1000 / PIT_WINDOW_MS)
+    let ctl = inb(PORT_NMI_SC);
+    outb(PORT_NMI_SC, (ctl & !NMI_SC_SPEAKER) & !NMI_SC_CH2_GATE);
+    outb(PIT_MODE_COMMAND, PIT_CH2_MODE0_LOHI);
+    outb(PIT_CH2_DATA, 0xFF);
+    outb(PIT_CH2_DATA, 0xFF);
+    outb(PORT_NMI_SC, (ctl & !NMI_SC_SPEAKER) | NMI_SC_CH2_GATE);
+    let read = || {
+        outb(PIT_MODE_COMMAND, PIT_CH2_LATCH);
+        let lo = inb(PIT_CH2_DATA) as u64;
+        let hi = inb(PIT_CH2_DATA) as u64;
+        // Counts down: turn it into a counter that goes up.
+        0xFFFF - (hi << 8 | lo)
+    };
+    let t = RefTimer {
+        hz: PIT_FREQUENCY_HZ,
+        mask: 0xFFFF,
+        read: &read,
+    };
+    let hz = calibrate_against(&t);
+    outb(PORT_NMI_SC, ctl);
+    hz
 }
 
 /// Busy-wait for `us` microseconds (needs `init`).

@@ -266,9 +266,22 @@ global_asm!(
     " pop r10", " pop r9", " pop r8", " pop rdx", " pop rsi", " pop rdi",
     " pop r11",
     " pop rcx",
+    // SYSRETQ with a non-canonical RCX raises #GP in ring 0 on the user's RSP and GS (Intel;
+    // the SDM's SYSRET operation): return there only with a canonical lower-half RIP (bits
+    // 63:47 clear), else end the program as killed by #GP at that address.
+    " push rcx",
+    " shr rcx, 47",
+    " pop rcx",
+    " jnz 3f",
     " pop rsp",
     " swapgs",
     " sysretq",
+    "3:",
+    " mov rsp, gs:[{ret_rsp}]",
+    " mov rdi, rcx",
+    " call {refused}",
+    " xor eax, eax",
+    " jmp user_killed",
     "2:",
     " mov rax, rdi",
     ".global user_killed",
@@ -287,7 +300,14 @@ global_asm!(
     user_cs = const USER_CS as u64,
     sys_exit = const SYS_EXIT,
     dispatch = sym syscall_dispatch,
+    refused = sym sysret_refused,
 );
+
+/// SYSRETQ would have faulted in ring 0 (non-canonical return RIP): the program ends as if
+/// killed by #GP at that RIP (runs on the kernel stack, GS = kernel).
+extern "C" fn sysret_refused(rip: u64) {
+    KILL_INFO.with(|k| *k = [super::idt::VEC_GENERAL_PROTECTION as u64, rip, 0]);
+}
 
 /// The system calls other than SYS_EXIT (interrupts off, on the kernel stack, GS = kernel).
 extern "C" fn syscall_dispatch(nr: u64, _arg: u64) -> u64 {

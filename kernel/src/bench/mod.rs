@@ -146,6 +146,14 @@ const _: () = {
 /// Run the selected groups; false if any check failed.
 pub fn run(o: &Options) -> bool {
     let settings = Settings::from(o);
+    if tsc::hz() == 0 {
+        // Every figure in ns, every timeout and delay needs the rate: refuse, never guess.
+        println!("bench: error: the TSC rate is unknown; refusing to benchmark");
+        crate::record!("error", |r| r
+            .str("kind", "bench")
+            .str("message", "TSC rate unknown: no trustworthy clock, no benchmark"));
+        return false;
+    }
     crate::demand::init();
     crate::work::init();
     shootdown::init();
