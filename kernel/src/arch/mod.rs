@@ -121,3 +121,26 @@ pub fn invpcid(kind: InvpcidType, pcid: u64, addr: u64) {
         asm!("invpcid {}, [{}]", in(reg) kind as u64, in(reg) &desc, options(nostack, preserves_flags))
     };
 }
+
+/// Bytes of a cache line as CLFLUSH works on them (CPUID.1:EBX[15:8] × 8 on every x86-64 part
+/// so far; 64 is the architectural minimum the kernel relies on).
+pub const CACHE_LINE: u64 = 64;
+
+/// Write back and invalidate every cache line of the 4 KiB page at `virt` from every cache
+/// level (CLFLUSH, SDM vol. 2A), then MFENCE so later accesses miss.
+pub fn flush_page_from_caches(virt: u64) {
+    let mut a = virt & !0xFFF;
+    while a < (virt & !0xFFF) + 4096 {
+        // SAFETY: CLFLUSH of a mapped kernel address only moves data out of the caches.
+        unsafe { asm!("clflush [{}]", in(reg) a, options(nostack, preserves_flags)) };
+        a += CACHE_LINE;
+    }
+    // SAFETY: a fence only.
+    unsafe { asm!("mfence", options(nostack, preserves_flags)) };
+}
+
+/// SFENCE: every earlier store is globally visible before any later one.
+pub fn store_fence() {
+    // SAFETY: a fence only.
+    unsafe { asm!("sfence", options(nostack, preserves_flags)) };
+}

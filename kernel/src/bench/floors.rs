@@ -9,6 +9,9 @@ use super::{Kind, P, SAMPLES, Settings, emit, time};
 use crate::arch::{self, apic, cpu, extable, idt};
 use crate::{cpu_local, demand, mm, smp, work};
 
+/// PTE stores per `pte_write` sample (one page table).
+const PTE_BATCH: u64 = 512;
+
 /// Accesses per sample of the per-CPU read comparison (one access is below TSC resolution).
 const ACCESSES: u64 = 1000;
 
@@ -44,7 +47,10 @@ fn run_kernel(s: &Settings) -> bool {
     emit("tsc_overhead", Kind::Floor, &[], "cycles", w, &mut buf[..n]);
 
     // Exception round trip: a not-present #PF in this CPU's arena (demand paging off), taken
-    // through the kernel's entry path and resumed at the probe's fixup. No INT3/INT n.
+    // through the kernel's entry path and resumed at the probe's fixup. No INT3/INT n. The
+    // arena's tables exist first (as for the faults it is a floor of), so the walk reaches
+    // the PTE level; it omits the fault's retried access and that access's walk.
+    demand::prepare(crate::arch::cpu_id() as usize);
     let (_, arena_end) = demand::arena();
     let unmapped = arena_end - mm::PAGE_SIZE;
     let n = measure(s, buf, || {
@@ -63,13 +69,16 @@ fn run_kernel(s: &Settings) -> bool {
         &mut buf[..n],
     );
 
-    // Zeroing one 4 KiB frame (REP STOSQ), as the fault path does, over 64 rotating frames.
+    // Zeroing one 4 KiB frame (REP STOSQ), as the fault path does, cold: the frame's lines
+    // are flushed from every cache level first (the fault path zeroes frames it has not
+    // touched for a while), over 64 rotating frames.
     let mut frames = [0u64; 64];
     let got = mm::alloc_frames(&mut frames);
     let mut i = 0;
     let n = measure(s, buf, || {
         let f = frames[i % got];
         i += 1;
+        arch::flush_page_from_caches(mm::phys_to_virt(f));
         let t0 = time::start();
         demand::zero_frame(f);
         time::stop() - t0
@@ -77,26 +86,55 @@ fn run_kernel(s: &Settings) -> bool {
     emit(
         "zero_page",
         Kind::Floor,
-        &[("bytes", P::U(4096))],
+        &[("bytes", P::U(4096)), ("cache", P::S("cold"))],
         "cycles",
         w,
         &mut buf[..n],
     );
 
-    // One PTE write in the arena (the store that maps a page), then cleared untimed.
+    // PTE writes: the stores that map pages, 512 of them (one page table of the arena) and an
+    // SFENCE, so the stores are drained rather than parked in the store buffer; a sample is
+    // the batch's time divided by 512, the per-store cost without a timer overhead each.
     let (arena_start, _) = demand::arena();
-    demand::prepare(crate::arch::cpu_id() as usize);
     let page = arena_start;
     let slot = mm::pte_slot(page).expect("arena tables exist");
     let entry = frames[0] | kernel_core::paging::PTE_P | mm::xd();
+    // The first whole 2 MiB span inside the arena: its page table maps nothing else (the
+    // window's first span holds the per-CPU variables and stacks).
+    const SPAN: u64 = 1 << 21;
+    let span = (arena_start + SPAN - 1) & !(SPAN - 1);
+    assert!(span + SPAN <= demand::arena().1, "the arena holds a whole 2 MiB span");
+    let table_base = mm::pte_slot(span)
+        .map(|s| s as *const AtomicU64 as u64)
+        .expect("arena page table");
+    let pte = |k: u64| {
+        // SAFETY: entry k of the page table that maps a 2 MiB span inside this CPU's arena
+        // (unmapped: demand paging is off), a kernel page-table frame reached through the
+        // direct map; 8-byte aligned, accessed atomically.
+        unsafe { &*((table_base + k * 8) as *const AtomicU64) }
+    };
     let n = measure(s, buf, || {
         let t0 = time::start();
-        slot.store(entry, Ordering::Relaxed);
+        for k in 0..PTE_BATCH {
+            pte(k).store(entry, Ordering::Relaxed);
+        }
+        arch::store_fence();
         let t1 = time::stop();
-        slot.store(0, Ordering::Relaxed);
-        t1 - t0
+        for k in 0..PTE_BATCH {
+            pte(k).store(0, Ordering::Relaxed);
+        }
+        (t1 - t0) / PTE_BATCH
     });
-    emit("pte_write", Kind::Floor, &[], "cycles", w, &mut buf[..n]);
+    // Nothing was accessed through those entries, but a speculative walk may have cached one.
+    flush_global_pge();
+    emit(
+        "pte_write",
+        Kind::Floor,
+        &[("batch", P::U(PTE_BATCH))],
+        "cycles",
+        w,
+        &mut buf[..n],
+    );
 
     // INVLPG of one page whose translation is in the TLB (read just before).
     slot.store(entry, Ordering::Relaxed);
