@@ -22,7 +22,7 @@ use kernel_core::paging::{PTE_ADDR_MASK, PTE_G, PTE_P, PTE_RW, PTE_US};
 use percpu::{layout, percpu};
 
 use crate::arch::idt::{ExceptionFrame, PF_PRESENT, PF_USER, PF_WRITE};
-use crate::arch::{self, tsc};
+use crate::arch;
 use crate::cpu_local;
 use crate::mm::{self, PAGE_SIZE};
 
@@ -198,7 +198,9 @@ pub fn try_handle(frame: &mut ExceptionFrame) -> bool {
     if DEMAND_ON.read() == 0 {
         return false;
     }
-    let t0 = tsc::rdtsc();
+    // Fenced timestamps, as every other figure (an unfenced RDTSC may execute before the
+    // work it is meant to follow, or after the work it should precede).
+    let t0 = crate::bench::time::start();
     let addr = arch::read_cr2();
     // A fault from ring 3 is served in the user arena only, a kernel one in the kernel arena.
     let space = if frame.error_code & PF_USER != 0 {
@@ -238,7 +240,7 @@ pub fn try_handle(frame: &mut ExceptionFrame) -> bool {
         return false;
     }
     FAULTS_SERVED.add(1);
-    let cycles = tsc::rdtsc().wrapping_sub(t0);
+    let cycles = crate::bench::time::stop().wrapping_sub(t0);
     HANDLER_CYCLES.write(cycles);
     let log = LOG_PTR.read();
     if log != 0 {
