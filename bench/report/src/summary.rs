@@ -90,7 +90,12 @@ pub(crate) fn problems(r: &Results, prefix: &str) -> Vec<String> {
         // host.json says how the run ended when the kernel could not (e.g. QEMU killed at its
         // timeout); the results above are what arrived before that.
         let why = match (r.host_text("outcome"), r.host_text("outcome_message")) {
-            (Some(o), Some(m)) if o != "pass" => format!(" (runner: {m})"),
+            (Some(o), Some(m)) if o != "pass" => {
+                format!(
+                    " (runner: {})",
+                    m.split_whitespace().collect::<Vec<_>>().join(" ")
+                )
+            }
             _ => String::new(),
         };
         out.push(format!(
