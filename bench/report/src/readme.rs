@@ -57,45 +57,64 @@ pub const SOURCES: &[Source] = &[
     },
 ];
 
-/// Pairs of committed folders for the "Compared with Linux" part: (title, ours, Linux's).
-pub const LINUX_PAIRS: &[(&str, &str, &str)] = &[
-    (
-        "Deterministic mode (icount): instructions",
-        "results/icount",
-        "results/linux-icount",
-    ),
-    ("TCG", "results/tcg", "results/linux-tcg"),
+/// A pair of committed folders for the "Compared with Linux" part: ours and Linux's with its
+/// default mitigations, and optionally Linux with `mitigations=off` (`just bench-linux
+/// --mitigations off --results <mitigations_off>`) beside it.
+pub struct LinuxPair {
+    pub title: &'static str,
+    pub ours: &'static str,
+    pub linux: &'static str,
+    /// Shown when the folder is committed.
+    pub mitigations_off: &'static str,
+}
+
+pub const LINUX_PAIRS: &[LinuxPair] = &[
+    LinuxPair {
+        title: "Deterministic mode (icount): instructions",
+        ours: "results/icount",
+        linux: "results/linux-icount",
+        mitigations_off: "results/linux-icount-mitoff",
+    },
+    LinuxPair {
+        title: "TCG",
+        ours: "results/tcg",
+        linux: "results/linux-tcg",
+        mitigations_off: "results/linux-tcg-mitoff",
+    },
 ];
 
-/// The "Compared with Linux" part: for each pair whose two folders are committed, the metrics
-/// both measure, with the commands that made them.
+/// The "Compared with Linux" part: for each pair whose folders are committed, the metrics both
+/// measure, with the commands that made them; Linux with its default mitigations, then Linux
+/// with `mitigations=off` where that folder is committed too.
 pub fn linux_section(root: &Path) -> Result<String, Error> {
     let mut s = String::new();
-    for (title, ours, linux) in LINUX_PAIRS {
-        let (a, b) = (root.join(ours), root.join(linux));
-        if !b.join("records.jsonl").is_file() {
-            continue;
+    for pair in LINUX_PAIRS {
+        let sides = [
+            (pair.linux, String::new()),
+            (
+                pair.mitigations_off,
+                ", Linux with `mitigations=off`".to_string(),
+            ),
+        ];
+        for (linux, suffix) in sides {
+            let (a, b) = (root.join(pair.ours), root.join(linux));
+            if !b.join("records.jsonl").is_file() {
+                continue;
+            }
+            let (ra, rb) = (load(&a)?, load(&b)?);
+            let _ = writeln!(s, "### {}{suffix}\n", pair.title);
+            let _ = writeln!(
+                s,
+                "Ours: `{}` ({}). Linux: `{}` ({}, {}).\n",
+                command(&ra).unwrap_or_else(|| "?".into()),
+                ra.host_text("started_at").unwrap_or_default(),
+                command(&rb).unwrap_or_else(|| "?".into()),
+                rb.host_text("started_at").unwrap_or_default(),
+                rb.host_text("linux_package").unwrap_or_default(),
+            );
+            s.push_str(&crate::linux::body(&ra, &rb));
+            s.push('\n');
         }
-        let (ra, rb) = (load(&a)?, load(&b)?);
-        let _ = writeln!(s, "### {title}\n");
-        let _ = writeln!(
-            s,
-            "Ours: `{}` ({}). Linux: `{}` ({}, {}).\n",
-            command(&ra).unwrap_or_else(|| "?".into()),
-            ra.host_text("started_at").unwrap_or_default(),
-            command(&rb).unwrap_or_else(|| "?".into()),
-            rb.host_text("started_at").unwrap_or_default(),
-            rb.host_text("linux_package").unwrap_or_default(),
-        );
-        let t = crate::linux::table(&ra, &rb, Path::new(ours), Path::new(linux));
-        // The table without its title lines.
-        let body: String = t
-            .lines()
-            .skip_while(|l| !l.starts_with('|') && !l.starts_with("TSC"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        s.push_str(&body);
-        s.push('\n');
     }
     Ok(s)
 }
@@ -198,10 +217,7 @@ pub fn section(root: &Path) -> Result<String, Error> {
             "\nShootdowns of one page and full flushes (every page count in the summary):\n\n",
         );
         s.push_str(&results_table(&shootdowns));
-        let _ = writeln!(
-            s,
-            "\nGoals (from medians). {GOALS_READING}\n"
-        );
+        let _ = writeln!(s, "\nGoals (from medians). {GOALS_READING}\n");
         s.push_str(&goals_table(&goals(&r.results, &Platform::of(&r))));
         s.push('\n');
     }
@@ -211,9 +227,9 @@ pub fn section(root: &Path) -> Result<String, Error> {
         s.push_str(
             "Debian's stock kernel with the initramfs of `bench/linux` (`just bench-linux`), on \
              the VM configuration of our run, the same record code; Linux/ours above 1 means \
-             Linux takes longer (or, for rates, is faster). The mechanisms differ by design: \
-             a Linux shootdown here is a whole `mprotect` or `madvise` system call with its \
-             own page-table work, ours the remap and the IPIs alone.\n\n",
+             Linux takes longer (or, for rates, is faster). The mechanisms differ by design, \
+             and each table says how beside its ratios (the differences column and its \
+             legend); for shootdowns it also subtracts each side's no-target control.\n\n",
         );
         s.push_str(&linux.replace("### ", "#### "));
     }
@@ -294,5 +310,56 @@ mod tests {
             readme == want,
             "README.md's Results block is stale: run `just readme-results`"
         );
+    }
+
+    /// A committed `mitigations=off` folder gets its table beside the default one.
+    #[test]
+    fn the_linux_part_shows_a_mitigations_off_run_beside_the_default_one() {
+        let root = std::env::temp_dir().join(format!("readme-linux-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let result = |bench: &str, p50: f64| {
+            format!(
+                r#"{{"type":"result","bench":"{bench}","kind":"floor","params":{{}},"unit":"cycles","n":1,"warmup":0,"min":1,"p50":{p50},"p90":1,"p99":1,"p999":1,"max":1,"mean":1,"stddev":0,"hist":[]}}"#
+            )
+        };
+        let write = |dir: &str, context: &str, host: &str, p50: f64| {
+            let d = root.join(dir);
+            std::fs::create_dir_all(&d).unwrap();
+            let recs = format!("{context}\n{}\n", result("syscall_roundtrip", p50));
+            std::fs::write(d.join("records.jsonl"), recs).unwrap();
+            std::fs::write(d.join("host.json"), host).unwrap();
+        };
+        write("results/tcg", r#"{"type":"context"}"#, "{}", 100.0);
+        let linux = r#"{"type":"context","os":"linux"}"#;
+        let s = linux_section(&root).unwrap();
+        assert!(s.is_empty(), "no Linux folder, no part: {s}");
+        write(
+            "results/linux-tcg",
+            linux,
+            r#"{"mitigations":"default"}"#,
+            700.0,
+        );
+        let s = linux_section(&root).unwrap();
+        assert!(
+            s.contains("### TCG\n") && !s.contains("mitigations=off`\n"),
+            "{s}"
+        );
+        write(
+            "results/linux-tcg-mitoff",
+            linux,
+            r#"{"mitigations":"off"}"#,
+            400.0,
+        );
+        let s = linux_section(&root).unwrap();
+        let default_at = s.find("### TCG\n").unwrap();
+        let off_at = s.find("### TCG, Linux with `mitigations=off`\n").unwrap();
+        assert!(default_at < off_at, "{s}");
+        assert!(
+            s[default_at..off_at].contains("Linux mitigations: `default`"),
+            "{s}"
+        );
+        assert!(s[off_at..].contains("Linux mitigations: `off`"), "{s}");
+        assert!(s[off_at..].contains("| 100 | 400 | 4.00 |"), "{s}");
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

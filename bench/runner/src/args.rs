@@ -34,7 +34,9 @@ USAGE:
                             size and asking for its name (refuses a fixed, mounted or too small
                             drive); `just usb /dev/sdX`
     runner readme           rewrite README.md's Results block from results/{icount,tcg,
-                            kvm-software} (run from the repository root; `just readme-results`)
+                            kvm-software} and the Linux folders results/linux-{icount,tcg}
+                            (with -mitoff: Linux with mitigations=off, when committed) (run
+                            from the repository root; `just readme-results`)
     runner compare OLD NEW  two benchmark results folders side by side (NEW/OLD ratios; with
                             repeated runs, whether a difference is beyond the spread)
     runner --help
