@@ -317,6 +317,7 @@ fn compare_single_runs() {
         "{s}"
     );
     assert!(s.contains("- **git_rev**: OLD `5dd648ba3eba` → NEW `0123456789ab`"));
+    assert!(!s.contains("**mitigations**"), "neither side records them");
     assert!(!s.contains("**cpu_model**"));
     let r = table_row(
         &s,
@@ -536,4 +537,25 @@ fn floors_that_cannot_hold_and_platforms_that_cannot_judge() {
     assert!(!s.contains("**Floor invalid:**"), "{s}");
     let g = table_row(&s, "| Page fault (kernel) |");
     assert!(g.contains("| met |"), "{g}");
+}
+
+#[test]
+fn two_linux_runs_differ_in_their_mitigations() {
+    let old = TempDir::new("mit-default");
+    let new = TempDir::new("mit-off");
+    write_run(
+        old.path(),
+        &run_records(1.0, true),
+        Some(r#"{"mitigations":"default"}"#),
+    );
+    write_run(
+        new.path(),
+        &run_records(1.0, true),
+        Some(r#"{"mitigations":"off"}"#),
+    );
+    let s = compare(old.path(), new.path()).unwrap();
+    assert!(
+        s.contains("- **mitigations**: OLD `default` → NEW `off`"),
+        "{s}"
+    );
 }
