@@ -10,7 +10,17 @@ use std::path::Path;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Arguments as text; a folder name that is not UTF-8 is refused, not a panic.
+    let mut args: Vec<String> = Vec::new();
+    for (i, a) in std::env::args_os().skip(1).enumerate() {
+        match a.into_string() {
+            Ok(a) => args.push(a),
+            Err(a) => {
+                eprintln!("report: argument {} ({a:?}) is not valid UTF-8", i + 1);
+                return ExitCode::from(2);
+            }
+        }
+    }
     let out = match args.as_slice() {
         [dir] => bench_report::write_report(Path::new(dir)).map(|r| {
             let files: Vec<String> = r.files.iter().map(|f| f.display().to_string()).collect();

@@ -112,10 +112,12 @@ fn load_side(name: &str, dir: &Path) -> Result<Side, Error> {
 }
 
 /// (label, where, key): the context fields whose differences are listed.
-const CONTEXT_FIELDS: [(&str, bool, &str); 8] = [
+const CONTEXT_FIELDS: [(&str, bool, &str); 9] = [
     ("cpu_model", false, "cpu_model"),
     ("accelerator", true, "accelerator"),
     ("deterministic", true, "deterministic"),
+    // Two Linux baseline runs: default mitigations against `--mitigations off`.
+    ("mitigations", true, "mitigations"),
     ("hypervisor", false, "hypervisor"),
     ("cpus", false, "cpus_online"),
     ("tsc_hz", false, "tsc_hz"),
@@ -154,8 +156,8 @@ fn range_text(e: &Entry) -> String {
 
 /// Compares two results folders and returns a Markdown report:
 ///
-/// - context differences first (cpu_model, accelerator, deterministic, hypervisor, cpus,
-///   tsc_hz, git_rev, cmdline), then problems of either side (incomplete, errors);
+/// - context differences first (cpu_model, accelerator, deterministic, mitigations (Linux
+///   runs), hypervisor, cpus, tsc_hz, git_rev, cmdline), then problems of either side (incomplete, errors);
 /// - a table matching results by (bench, params) ([`crate::BenchResult::key`]): unit, OLD p50,
 ///   NEW p50, NEW/OLD; results on one side only are marked `only in OLD` / `only in NEW`;
 ///   different units (e.g. cycles vs instructions) are flagged and not compared;

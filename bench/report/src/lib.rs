@@ -64,7 +64,7 @@ use std::path::{Path, PathBuf};
 
 pub use compare::compare;
 pub use csv::{bench_csv, csv_files};
-pub use goals::{Goal, Verdict, goals};
+pub use goals::{Goal, Platform, Verdict, goals};
 pub use model::{BenchResult, Object, Params, Results, load, params_label, parse_records};
 pub use plots::{PLOT_FILES, plots};
 pub use repeat::{RepeatRow, aggregate_repeats, find_boots, repeat_rows};

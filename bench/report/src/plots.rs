@@ -126,21 +126,18 @@ fn point(r: &BenchResult, x: f64, w: &Whiskers) -> Point {
     }
 }
 
-/// One dashed line for the sum of the floors' p50 (each floor as chosen by [`floor`]); `None`
-/// when one is missing or in another unit.
+/// One dashed line for the floor made of `benches` (each as chosen by [`floor`], summed by
+/// [`crate::goals::floor_sum`]); `None` when one is missing or in another unit.
 fn floor_sum_line(results: &[BenchResult], benches: &[&str], unit: &str) -> Option<HLine> {
-    let mut y = 0.0;
+    let mut parts = Vec::new();
     for b in benches {
-        let f = floor(results, b).filter(|f| f.unit == unit)?;
-        y += f.p50;
+        parts.push((*b, floor(results, b).filter(|f| f.unit == unit)?));
     }
+    // The timer's overhead counted once, as in the goals.
+    let sum = crate::goals::floor_sum(results, &parts, unit);
     Some(HLine {
-        label: format!(
-            "{} p50 = {} {unit}",
-            benches.join(" + "),
-            crate::fmt::short(y)
-        ),
-        y,
+        label: format!("{} p50 = {} {unit}", sum.desc, crate::fmt::short(sum.value)),
+        y: sum.value,
     })
 }
 

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::Error;
 use crate::fmt::{csv_field, md_cell, median, num, short};
-use crate::goals::goals;
+use crate::goals::{Platform, goals};
 use crate::model::{BenchResult, NS_FIELDS, Params, Results, STAT_FIELDS, load, params_label};
 use crate::plots::{Whiskers, plots_with};
 use crate::summary::{checks_and_skips, context_line, goals_table, problems};
@@ -365,9 +365,17 @@ pub fn repeat_summary(
     s.push_str(&across_table(names, &floors));
     s.push_str("\n## Workloads across boots\n\n");
     s.push_str(&across_table(names, &work));
-    s.push_str("\n## Goals\n\nFrom the medians across boots of each result's p50.\n\n");
+    let _ = write!(
+        s,
+        "\n## Goals\n\nFrom the medians across boots of each result's p50. {}\n\n",
+        crate::summary::GOALS_READING
+    );
     let combined: Vec<BenchResult> = rows.iter().map(|r| r.combined.clone()).collect();
-    s.push_str(&goals_table(&goals(&combined)));
+    let platform = boots.first().map_or_else(
+        || Platform::Emulated("no boot read: the platform is unknown".into()),
+        Platform::of,
+    );
+    s.push_str(&goals_table(&goals(&combined, &platform)));
     s
 }
 

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::fmt::{md_cell, ratio, short};
-use crate::goals::{Goal, Verdict, goals};
+use crate::goals::{Goal, Platform, Verdict, goals};
 use crate::model::{BenchResult, Results, params_label};
 
 /// The one-line context: CPU, hypervisor and accelerator, TSC rate and source, CPUs, memory,
@@ -90,7 +90,12 @@ pub(crate) fn problems(r: &Results, prefix: &str) -> Vec<String> {
         // host.json says how the run ended when the kernel could not (e.g. QEMU killed at its
         // timeout); the results above are what arrived before that.
         let why = match (r.host_text("outcome"), r.host_text("outcome_message")) {
-            (Some(o), Some(m)) if o != "pass" => format!(" (runner: {m})"),
+            (Some(o), Some(m)) if o != "pass" => {
+                format!(
+                    " (runner: {})",
+                    m.split_whitespace().collect::<Vec<_>>().join(" ")
+                )
+            }
             _ => String::new(),
         };
         out.push(format!(
@@ -180,7 +185,13 @@ pub fn results_table(rows: &[&BenchResult]) -> String {
     s
 }
 
-/// The goals as a Markdown table.
+/// What the goals tables say about how a goal is judged.
+pub const GOALS_READING: &str = "A floor made of several measured floors counts the timer's \
+    own overhead (`tsc_overhead`) once, as the workload's one timed sample does; a result below \
+    its floor marks the floor invalid, not the goal met; the cross-CPU goals (shootdowns, fault \
+    throughput) are judged only on bare metal or hardware KVM.";
+
+/// The goals as a Markdown table, then a bold line for each floor found invalid.
 pub fn goals_table(goals: &[Goal]) -> String {
     let mut s = String::from(
         "| goal | result | p50 | reference | ratio | target | verdict | note |\n|---|---|--:|---|--:|---|---|---|\n",
@@ -195,7 +206,7 @@ pub fn goals_table(goals: &[Goal]) -> String {
             .map(|v| format!("{} ({})", short(v), g.reference_desc))
             .unwrap_or_else(|| "–".into());
         let verdict = match g.verdict {
-            Verdict::NotMet => format!("**{}**", g.verdict.as_str()),
+            Verdict::NotMet | Verdict::FloorInvalid => format!("**{}**", g.verdict.as_str()),
             v => v.as_str().to_string(),
         };
         let _ = writeln!(
@@ -209,6 +220,21 @@ pub fn goals_table(goals: &[Goal]) -> String {
             md_cell(&g.target),
             verdict,
             md_cell(&g.note)
+        );
+    }
+    for g in goals.iter().filter(|g| g.verdict == Verdict::FloorInvalid) {
+        let _ = write!(
+            s,
+            "\n**Floor invalid:** {} ({}): p50 {} {} is below its floor {} ({}), ratio {}. The \
+             floor is wrong: it holds work or overhead this workload does not have, so the goal \
+             cannot be judged against it.\n",
+            g.name,
+            g.subject,
+            g.measured.map(short).unwrap_or_default(),
+            g.unit,
+            g.reference.map(short).unwrap_or_default(),
+            g.reference_desc,
+            g.ratio.map(ratio).unwrap_or_default(),
         );
     }
     s
@@ -238,10 +264,8 @@ pub fn summary(r: &Results) -> String {
     s.push_str(&results_table(&floors));
     s.push_str("\n## Workloads\n\n");
     s.push_str(&results_table(&work));
-    s.push_str(
-        "\n## Goals\n\nFrom medians (p50); the reference is the sum of the floors' p50.\n\n",
-    );
-    s.push_str(&goals_table(&goals(&r.results)));
+    let _ = write!(s, "\n## Goals\n\nFrom medians (p50). {GOALS_READING}\n\n");
+    s.push_str(&goals_table(&goals(&r.results, &Platform::of(r))));
     s
 }
 

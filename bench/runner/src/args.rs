@@ -1,10 +1,14 @@
 //! The runner's command line (hand-written: a handful of options, clear errors, fast build).
 
+use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 
 use crate::grub;
-use crate::vm::{Accel, Boot, Firmware, Machine, VmConfig, check_boot_firmware, parse_size};
+use crate::vm::{
+    Accel, Boot, Firmware, Machine, VmConfig, check_boot_firmware, check_cmdline_len,
+    check_multiboot_firmware, parse_size,
+};
 
 pub const USAGE: &str = "\
 runner: boot the kernel under QEMU, stream its serial console, record its results
@@ -30,7 +34,9 @@ USAGE:
                             size and asking for its name (refuses a fixed, mounted or too small
                             drive); `just usb /dev/sdX`
     runner readme           rewrite README.md's Results block from results/{icount,tcg,
-                            kvm-software} (run from the repository root; `just readme-results`)
+                            kvm-software} and the Linux folders results/linux-{icount,tcg}
+                            (with -mitoff: Linux with mitigations=off, when committed) (run
+                            from the repository root; `just readme-results`)
     runner compare OLD NEW  two benchmark results folders side by side (NEW/OLD ratios; with
                             repeated runs, whether a difference is beyond the spread)
     runner --help
@@ -52,8 +58,9 @@ run OPTIONS:
     --memory SIZE           e.g. 128M, 1G, 5G (default 1G)
     --firmware seabios|qboot|ovmf|PATH
                             default qboot (fast); seabios is QEMU's own default BIOS; ovmf is
-                            UEFI (Debian's ovmf package); from a CD the default is seabios
-                            (qboot cannot boot a CD)
+                            UEFI (Debian's ovmf package), for --boot image only (the kernel
+                            and grub boots are BIOS-only and are refused with it); from a CD
+                            the default is seabios (qboot cannot boot a CD)
     --boot kernel|grub|image[:quick|:selftests]
                             kernel (default): QEMU's -kernel loader, Multiboot1; grub: a GRUB
                             CD image built with grub-mkrescue (scripts/setup.sh installs it)
@@ -65,7 +72,10 @@ run OPTIONS:
                             run is marked incomplete); default TCG 30 s + 0.5 s/CPU, icount
                             twice that, KVM 20 s + 0.2 s/CPU; a benchmark run (no test=,
                             help or crash= word) gets 300 s with --quick, else 3600 s
-    --results DIR           write console.log, records.jsonl, host.json into DIR
+    --results DIR           write console.log, records.jsonl, host.json into DIR; a folder
+                            holds one run: what an earlier run wrote there (summary.md, csv/,
+                            plots/, boot-N/, ...) is removed first, and a folder another
+                            runner is using is refused (lock file DIR/.lock)
     --quick                 benchmark: the kernel's bench_quick (every workload, fewer samples)
     --bench LIST            benchmark groups: all or a comma list of floors, pf, pf_throughput,
                             shootdown, shootdown_oracle (kernel bench=)
@@ -79,7 +89,7 @@ run OPTIONS:
     --qemu PATH             QEMU binary, default qemu-system-x86_64
     --qemu-arg ARG          extra QEMU argument, repeatable
     -- KERNEL-ARGS...       kernel command line words (key=value), joined by spaces into -append
-                            (or grub.cfg with --boot grub)
+                            (or grub.cfg with --boot grub); at most 1024 bytes in all
 
 test OPTIONS:
     --all                   the full matrix (default: the CI set)
@@ -102,8 +112,13 @@ EXIT STATUS (run):
     9   QEMU error (any other exit status; its stderr is printed)
     10  QEMU crashed (killed by a signal)
     11  could not start: bad or missing ELF, missing firmware, KVM asked for but unusable,
-        results folder not writable, grub-mkrescue missing or failing (--boot grub)
-EXIT STATUS (test): 0 every case passed or was skipped, 1 a case failed, 2 usage, 11 setup.
+        results folder not writable or in use by another runner, grub-mkrescue missing or
+        failing (--boot grub)
+    SIGINT, SIGTERM or SIGHUP to the runner: QEMU is killed, the results folder is written
+        (host.json, the summary saying the run is incomplete and why), then the runner ends
+        by that signal (a shell shows 130, 143 or 129)
+EXIT STATUS (test): 0 every case passed or was skipped, 1 a case failed (or the matrix was
+    stopped), 2 usage, 11 setup.
 EXIT STATUS (kvm-probe): 0 KVM usable, 1 not usable.
 ";
 
@@ -194,6 +209,23 @@ impl fmt::Display for UsageError {
 
 fn err<T>(msg: impl Into<String>) -> Result<T, UsageError> {
     Err(UsageError(msg.into()))
+}
+
+/// The program's arguments as text (`std::env::args_os()` after the program name): an argument
+/// that is not valid UTF-8 is refused, named by its position and shown with its bytes escaped.
+pub fn from_os(args: impl IntoIterator<Item = OsString>) -> Result<Vec<String>, UsageError> {
+    args.into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            a.into_string().map_err(|a| {
+                UsageError(format!(
+                    "argument {} ({a:?}) is not valid UTF-8: the runner and the kernel command \
+                     line take UTF-8 text only",
+                    i + 1
+                ))
+            })
+        })
+        .collect()
 }
 
 /// Walks `--opt value` / `--opt=value` / `--flag` words.
@@ -513,6 +545,12 @@ fn parse_run(w: &mut Words, linux_mode: bool) -> Result<Cli, UsageError> {
     bench_args.extend(kernel_args);
     let kernel_args = bench_args;
     check_boot(&mut vm, firmware_given, &kernel_args)?;
+    if !linux_mode {
+        // Linux boots from `-kernel` under UEFI too (its EFI stub); our Multiboot kernel does not.
+        check_multiboot_firmware(vm.boot, &vm.firmware).map_err(UsageError)?;
+        // The kernel refuses a longer line at boot: refuse it here, before QEMU starts.
+        check_cmdline_len(&kernel_args).map_err(UsageError)?;
+    }
     // The kernel's own parser, on the host: a bad key or value is refused before QEMU starts.
     let line = kernel_args.join(" ");
     if let Err(e) = kernel_core::cmdline::parse(&line) {
@@ -561,7 +599,7 @@ fn check_boot(
     kernel_args: &[String],
 ) -> Result<(), UsageError> {
     if !vm.boot.is_cd() {
-        return Ok(());
+        return check_boot_firmware(vm.boot, &vm.firmware).map_err(UsageError);
     }
     if !firmware_given {
         vm.firmware = Firmware::SeaBios;
@@ -790,6 +828,92 @@ mod tests {
         assert!(usage_err("test --kernel k --fast").contains("'--fast'"));
         assert!(usage_err("test").contains("--kernel"));
         assert!(usage_err("kvm-probe --x").contains("'--x'"));
+    }
+
+    #[test]
+    fn non_utf8_arguments_are_named_not_a_panic() {
+        use std::os::unix::ffi::OsStringExt;
+        let ok = from_os(["run", "--kernel", "k"].map(OsString::from)).unwrap();
+        assert_eq!(ok, ["run", "--kernel", "k"]);
+        let bad = [
+            OsString::from("run"),
+            OsString::from("--"),
+            OsString::from_vec(b"test=all\xff".to_vec()),
+        ];
+        let UsageError(e) = from_os(bad).unwrap_err();
+        assert!(
+            e.contains("argument 3") && e.contains("test=all\\xFF") && e.contains("UTF-8"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_kernel_command_line_over_the_kernel_limit_is_refused() {
+        let max = kernel_core::bootinfo::CMDLINE_MAX;
+        // "test=" + n letters: exactly the limit passes the length check (and reaches the
+        // kernel's own parser), one byte more is refused before it.
+        let word = |n: usize| format!("test={}", "a".repeat(n));
+        let at = vec![
+            "run".into(),
+            "--kernel".into(),
+            "k".into(),
+            "--".into(),
+            word(max - 5),
+        ];
+        let UsageError(e) = parse(&at).unwrap_err();
+        assert!(e.contains("bad kernel command line"), "{e}");
+        let over = vec![
+            "run".into(),
+            "--kernel".into(),
+            "k".into(),
+            "--".into(),
+            word(max - 4),
+        ];
+        let UsageError(e) = parse(&over).unwrap_err();
+        assert!(
+            e.contains(&format!("{} bytes long", max + 1)) && e.contains(&format!("at most {max}")),
+            "{e}"
+        );
+        // A valid line of many names (the reliability review's case): the same.
+        let names = |n: usize| {
+            let mut v: Vec<String> = ["run", "--kernel", "k", "--"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            v.push(format!("test={}", vec!["higher_half"; n].join(",")));
+            v
+        };
+        assert!(parse(&names(100)).unwrap_err().0.contains("at most 1024"));
+        assert!(matches!(parse(&names(80)), Ok(Cli::Run(_))));
+    }
+
+    #[test]
+    fn uefi_firmware_with_a_bios_only_boot_is_refused() {
+        let e = usage_err("run --kernel k --firmware ovmf");
+        assert!(e.contains("UEFI") && e.contains("--boot image"), "{e}");
+        let e = usage_err("run --kernel k --firmware ovmf --boot kernel -- test=all");
+        assert!(e.contains("-kernel loader"), "{e}");
+        let e = usage_err("run --kernel k --boot grub --firmware ovmf");
+        assert!(e.contains("BIOS only") && e.contains("--boot image"), "{e}");
+        // The image boots under UEFI; the Linux kernel boots from -kernel under OVMF.
+        assert_eq!(
+            run("run --kernel k --boot image --firmware ovmf")
+                .vm
+                .firmware,
+            Firmware::Ovmf
+        );
+        assert!(matches!(
+            p("linux --init i --firmware ovmf"),
+            Ok(Cli::Run(_))
+        ));
+        // A firmware file recognised as UEFI by its header.
+        let f = std::env::temp_dir().join(format!("args-uefi-{}.fd", std::process::id()));
+        let mut data = vec![0u8; 0x100];
+        data[0x28..0x2c].copy_from_slice(b"_FVH");
+        std::fs::write(&f, &data).unwrap();
+        let e = usage_err(&format!("run --kernel k --firmware {}", f.display()));
+        assert!(e.contains("is UEFI"), "{e}");
+        let _ = std::fs::remove_file(&f);
     }
 
     #[test]

@@ -1012,6 +1012,16 @@ mod tests {
         for c in &all {
             let ok = crate::vm::check_boot_firmware(c.vm.boot, &c.vm.firmware);
             assert_eq!(ok, Ok(()), "{}", c.name);
+            if !c.linux {
+                let ok = crate::vm::check_multiboot_firmware(c.vm.boot, &c.vm.firmware);
+                assert_eq!(ok, Ok(()), "{}", c.name);
+                assert_eq!(
+                    crate::vm::check_cmdline_len(&c.kernel_args),
+                    Ok(()),
+                    "{}",
+                    c.name
+                );
+            }
             if c.vm.boot == Boot::Grub {
                 assert_eq!(
                     crate::grub::check_cmdline(&c.kernel_args),

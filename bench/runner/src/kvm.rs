@@ -111,6 +111,10 @@ pub fn try_cpu_model(qemu: &str, cpu: &str) -> Result<(), String> {
         ProcessEnd::Status(s) => Err(why(format!("QEMU exited with status {s}"))),
         ProcessEnd::Signal(sig) => Err(why(format!("QEMU died of signal {sig}"))),
         ProcessEnd::Timeout(t) => Err(why(format!("QEMU did not answer QMP within {t} s"))),
+        ProcessEnd::Interrupted(sig) => Err(why(format!(
+            "the runner got {} during the probe",
+            crate::signals::name(sig)
+        ))),
     }
 }
 

@@ -9,21 +9,34 @@ use runner::kvm::{self, KvmProbe};
 use runner::outcome::{Outcome, exit};
 use runner::run::{self, RunOptions};
 use runner::vm::{Accel, Boot, ResolvedVm, size_label};
+use runner::{errln, out, outln};
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let code = match args::parse(&argv) {
+    let argv = match args::from_os(std::env::args_os().skip(1)) {
+        Ok(v) => v,
         Err(e) => {
-            eprintln!("runner: error: {e}\n\n{USAGE}");
+            errln!("runner: error: {e}");
+            return ExitCode::from(exit::USAGE as u8);
+        }
+    };
+    let cli = args::parse(&argv);
+    if matches!(cli, Ok(Cli::Run(_) | Cli::Test(_)))
+        && let Err(e) = runner::signals::install()
+    {
+        errln!("runner: warning: cannot install the SIGINT/SIGTERM handler: {e}");
+    }
+    let code = match cli {
+        Err(e) => {
+            errln!("runner: error: {e}\n\n{USAGE}");
             exit::USAGE
         }
         Ok(Cli::Help) => {
-            print!("{USAGE}");
+            out!("{USAGE}");
             exit::PASS
         }
         Ok(Cli::Compare { old, new }) => match compare_any(&old, &new) {
             Ok(text) => {
-                println!("{text}");
+                outln!("{text}");
                 exit::PASS
             }
             Err(e) => setup_error(&e.to_string()),
@@ -33,7 +46,7 @@ fn main() -> ExitCode {
             match runner::usb::write_image(&device, &image, yes) {
                 Ok(()) => exit::PASS,
                 Err(e) => {
-                    eprintln!("runner: usb: {e}");
+                    errln!("runner: usb: {e}");
                     exit::FAILED
                 }
             }
@@ -44,13 +57,13 @@ fn main() -> ExitCode {
             }
             match runner::grub::build_image(&a.kernel, a.default, a.menu_timeout, &a.out) {
                 Ok(()) => {
-                    eprintln!(
+                    errln!(
                         "runner: bootable image (BIOS and UEFI, CD or USB stick), menu default \
                          '{}' after {} s",
                         a.default.name(),
                         a.menu_timeout
                     );
-                    println!("{}", a.out.display());
+                    outln!("{}", a.out.display());
                     exit::PASS
                 }
                 Err(e) => setup_error(&e),
@@ -58,12 +71,16 @@ fn main() -> ExitCode {
         }
         Ok(Cli::KvmProbe { qemu }) => {
             let p = kvm::probe(&qemu);
-            println!("{}", p.report());
+            outln!("{}", p.report());
             if p.usable { exit::PASS } else { exit::FAILED }
         }
         Ok(Cli::Run(r)) => cmd_run(r),
         Ok(Cli::Test(t)) => cmd_test(t),
     };
+    // A stop signal: the run's results are written; end by that signal.
+    if let Some(sig) = runner::signals::caught() {
+        runner::signals::die_by(sig);
+    }
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
@@ -82,7 +99,7 @@ fn cmd_readme() -> i32 {
             if let Err(e) = std::fs::write("README.md", new) {
                 return setup_error(&format!("README.md: {e}"));
             }
-            println!("README.md: Results block regenerated from results/");
+            outln!("README.md: Results block regenerated from results/");
             exit::PASS
         }
         Err(e) => setup_error(&e),
@@ -106,14 +123,14 @@ fn compare_any(a: &Path, b: &Path) -> Result<String, bench_report::Error> {
 }
 
 fn setup_error(msg: &str) -> i32 {
-    eprintln!("runner: error: {msg}");
+    errln!("runner: error: {msg}");
     exit::SETUP
 }
 
 fn load_elf(path: &Path) -> Result<Elf, String> {
     let elf = host::load_elf(path)?;
     if let Some(w) = &elf.symbol_warning {
-        eprintln!("runner: warning: {w}");
+        errln!("runner: warning: {w}");
     }
     Ok(elf)
 }
@@ -148,7 +165,7 @@ fn prepare_linux(l: &args::LinuxArgs) -> Result<(Elf, PathBuf), String> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    eprintln!(
+    errln!(
         "runner: Linux baseline: {} {} ({}), initramfs {}",
         linux::PACKAGE,
         linux::VERSION,
@@ -167,6 +184,12 @@ fn prepare_linux(l: &args::LinuxArgs) -> Result<(Elf, PathBuf), String> {
 }
 
 fn cmd_run(mut r: RunArgs) -> i32 {
+    // One runner per results folder, held until this function returns.
+    let _lock = match r.results.as_deref().map(runner::results::lock) {
+        Some(Err(e)) => return setup_error(&e),
+        Some(Ok(l)) => Some(l),
+        None => None,
+    };
     let elf = match &r.linux {
         Some(l) => match prepare_linux(l) {
             Ok((elf, initrd)) => {
@@ -189,7 +212,7 @@ fn cmd_run(mut r: RunArgs) -> i32 {
     let probe = need_probe.then(|| kvm::probe(&r.qemu));
     let accel = match (r.vm.accel, &probe) {
         (Accel::Auto, Some(p)) if p.usable && cases::software_kvm() => {
-            eprintln!(
+            errln!(
                 "runner: this host's KVM is the software backend (kvm_pvm), not VT-x/AMD-V: \
                  faults and IPIs trap to it, so its figures are no hardware numbers; using TCG \
                  (--accel kvm to use it anyway)"
@@ -198,7 +221,7 @@ fn cmd_run(mut r: RunArgs) -> i32 {
         }
         (Accel::Auto, Some(p)) if p.usable => Accel::Kvm,
         (Accel::Auto, Some(p)) => {
-            eprintln!("runner: KVM not usable ({}); using TCG", p.reason);
+            errln!("runner: KVM not usable ({}); using TCG", p.reason);
             Accel::Tcg
         }
         (Accel::Kvm, Some(p)) if !p.usable => {
@@ -215,6 +238,13 @@ fn cmd_run(mut r: RunArgs) -> i32 {
         Ok(v) => v,
         Err(e) => return setup_error(&e),
     };
+    // The parser checked the words; the VM may add `nosmap`.
+    if r.linux.is_none()
+        && let Err(e) = runner::vm::check_cmdline_len(&vm.kernel_words(&r.kernel_args))
+    {
+        errln!("runner: error: {e}");
+        return exit::USAGE;
+    }
     if let Some(l) = &r.linux {
         if vm.accel == Accel::Kvm && cases::software_kvm() {
             return setup_error(
@@ -233,7 +263,7 @@ fn cmd_run(mut r: RunArgs) -> i32 {
         vm.nosmap = false;
     }
     let host = HostInfo::gather(&r.qemu);
-    eprintln!(
+    errln!(
         "runner: {} {} -cpu {} -smp {}{} -m {} firmware {}, boot {}, timeout {} s{}",
         vm.accel,
         vm.machine.name(),
@@ -255,19 +285,27 @@ fn cmd_run(mut r: RunArgs) -> i32 {
         }
     );
     if vm.nosmap {
-        eprintln!(
+        errln!(
             "runner: the software KVM backend (kvm_pvm) cannot run STAC/CLAC: kernel booted \
              with nosmap"
         );
     }
+    if runner::signals::caught().is_some() {
+        // Stopped before QEMU started: nothing was run, the folder keeps the last run.
+        return exit::FAILED;
+    }
+    // The folder holds this run alone from here on, whatever happens to it.
     if let Some(dir) = &r.results
-        && let Err(e) = clear_results(dir, r.repeat > 1)
+        && let Err(e) = runner::results::clear(dir)
     {
         return setup_error(&format!("{}: {e}", dir.display()));
     }
     let mut worst = exit::PASS;
     let mut any_results = false;
     for boot in 1..=r.repeat {
+        if runner::signals::caught().is_some() {
+            break;
+        }
         let dir = r.results.as_ref().map(|d| {
             if r.repeat > 1 {
                 d.join(format!("boot-{boot}"))
@@ -295,13 +333,13 @@ fn cmd_run(mut r: RunArgs) -> i32 {
         };
         if !report.stderr.trim().is_empty() && !matches!(report.outcome, Outcome::QemuError { .. })
         {
-            eprintln!("runner: QEMU stderr:\n{}", report.stderr.trim_end());
+            errln!("runner: QEMU stderr:\n{}", report.stderr.trim_end());
         }
         let secs = report.duration.as_secs_f64();
         if report.outcome == Outcome::Pass {
-            eprintln!("runner: {prefix}PASS ({secs:.1} s)");
+            errln!("runner: {prefix}PASS ({secs:.1} s)");
         } else {
-            eprintln!(
+            errln!(
                 "runner: {prefix}FAIL: {} ({secs:.1} s){}",
                 report.outcome.message(),
                 if report.records_of("result").next().is_some() && !report.records_complete() {
@@ -321,18 +359,22 @@ fn cmd_run(mut r: RunArgs) -> i32 {
         }
     }
     if let Some(dir) = &r.results {
-        if any_results {
+        // A benchmark run gets its summary even when it stopped before its first result: it
+        // says the run is incomplete and why.
+        if any_results || runner::vm::runs_benchmarks(&r.kernel_args) {
             match bench_report::write_report(dir) {
                 Ok(rep) => {
-                    println!("\n{}", rep.summary);
+                    if any_results {
+                        outln!("\n{}", rep.summary);
+                    }
                     for w in &rep.warnings {
-                        eprintln!("runner: report: warning: {w}");
+                        errln!("runner: report: warning: {w}");
                     }
                 }
-                Err(e) => eprintln!("runner: cannot write the benchmark report: {e}"),
+                Err(e) => errln!("runner: cannot write the benchmark report: {e}"),
             }
         }
-        eprintln!("runner: results in {}", dir.display());
+        errln!("runner: results in {}", dir.display());
     }
     worst
 }
@@ -358,28 +400,6 @@ fn note_linux_in_host_json(dir: &Path, l: &args::LinuxArgs) {
     );
     let text = serde_json::to_string_pretty(&serde_json::Value::Object(m)).unwrap_or_default();
     let _ = std::fs::write(&path, text + "\n");
-}
-
-/// Before a run into `dir`: remove the boot folders of an earlier repeated run (the report
-/// would aggregate them) and, for a repeated run, the files of an earlier single run.
-fn clear_results(dir: &Path, repeated: bool) -> std::io::Result<()> {
-    if !dir.exists() {
-        return Ok(());
-    }
-    for e in std::fs::read_dir(dir)?.flatten() {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        let is_boot = name
-            .strip_prefix("boot-")
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-        if is_boot && e.path().is_dir() {
-            std::fs::remove_dir_all(e.path())?;
-        } else if repeated && ["console.log", "records.jsonl", "host.json"].contains(&name.as_ref())
-        {
-            std::fs::remove_file(e.path())?;
-        }
-    }
-    Ok(())
 }
 
 fn describe(c: &Case) -> String {
@@ -430,17 +450,17 @@ fn cmd_test(t: TestArgs) -> i32 {
     let disasm = t.filter.as_deref().is_none_or(|f| DISASM_CASE.contains(f));
     if t.list {
         if disasm {
-            println!(
+            outln!(
                 "{DISASM_CASE:<44} host: objdump the kernel, one gs: instruction per scalar accessor"
             );
         }
         for c in &selected {
-            println!("{}", describe(c));
+            outln!("{}", describe(c));
         }
         return exit::PASS;
     }
     if selected.is_empty() && !disasm {
-        eprintln!("runner: no case matches (see `runner test --list --all`)");
+        errln!("runner: no case matches (see `runner test --list --all`)");
         return exit::FAILED;
     }
     let kernel = t
@@ -456,6 +476,11 @@ fn cmd_test(t: TestArgs) -> i32 {
         .results
         .clone()
         .unwrap_or_else(runner::default_test_runs_dir);
+    // One `runner test` per results folder (each case writes its own subfolder).
+    let _lock = match runner::results::lock(&base) {
+        Ok(l) => l,
+        Err(e) => return setup_error(&e),
+    };
     let mut probe: Option<KvmProbe> = None;
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     let start = Instant::now();
@@ -464,31 +489,42 @@ fn cmd_test(t: TestArgs) -> i32 {
             Ok(lines) => {
                 if t.verbose {
                     for l in &lines {
-                        println!("    {l}");
+                        outln!("    {l}");
                     }
                 }
-                println!("PASS {DISASM_CASE} ({} accessors)", lines.len());
+                outln!("PASS {DISASM_CASE} ({} accessors)", lines.len());
                 passed += 1;
             }
             Err(errs) => {
-                println!("FAIL {DISASM_CASE}:");
+                outln!("FAIL {DISASM_CASE}:");
                 for e in &errs {
-                    println!("    {e}");
+                    outln!("    {e}");
                 }
                 failed += 1;
             }
         }
     }
+    let mut stopped = None;
     for c in &selected {
+        // A stop signal ends the matrix after the case it hit; a closed stdout (`| head`)
+        // leaves no one to read the verdicts.
+        if let Some(sig) = runner::signals::caught() {
+            stopped = Some(format!("stopped by {}", runner::signals::name(sig)));
+            break;
+        }
+        if runner::out::stdout_closed() {
+            stopped = Some("stopped: stdout closed".to_string());
+            break;
+        }
         let kvm_cpu = if c.vm.accel == Accel::Kvm {
             let p = probe.get_or_insert_with(|| kvm::probe(&t.qemu));
             if !p.usable {
-                println!("SKIP {}: KVM not usable: {}", c.name, p.reason);
+                outln!("SKIP {}: KVM not usable: {}", c.name, p.reason);
                 skipped += 1;
                 continue;
             }
             if c.linux && !runner::linux::debian_host() {
-                println!(
+                outln!(
                     "SKIP {}: the Linux baseline fetches Debian's kernel package with apt, and \
                      this host is not Debian (runner linux --linux-deb PATH works anywhere)",
                     c.name
@@ -497,7 +533,7 @@ fn cmd_test(t: TestArgs) -> i32 {
                 continue;
             }
             if c.needs_hardware_tlb && cases::software_kvm() {
-                println!(
+                outln!(
                     "SKIP {}: this host's KVM is the software backend (kvm_pvm), whose shadow \
                      MMU resynchronises on every guest PTE write: no stale translation to catch",
                     c.name
@@ -512,12 +548,17 @@ fn cmd_test(t: TestArgs) -> i32 {
         let vm = match ResolvedVm::new(&c.vm, c.vm.accel, kvm_cpu.as_deref()) {
             Ok(v) => v,
             Err(e) => {
-                println!("FAIL {}: {e}", c.name);
+                outln!("FAIL {}: {e}", c.name);
                 failed += 1;
                 continue;
             }
         };
         let dir = base.join(&c.name);
+        if let Err(e) = runner::results::clear(&dir) {
+            outln!("FAIL {}: {}: {e}", c.name, dir.display());
+            failed += 1;
+            continue;
+        }
         let screen_file = dir.join(match c.screen {
             Some(runner::screen::Kind::Framebuffer) => "screen.ppm",
             _ => "screen-vga.bin",
@@ -541,7 +582,7 @@ fn cmd_test(t: TestArgs) -> i32 {
                     Some(e)
                 }
                 Err(e) => {
-                    println!("FAIL {}: {e}", c.name);
+                    outln!("FAIL {}: {e}", c.name);
                     failed += 1;
                     continue;
                 }
@@ -561,7 +602,7 @@ fn cmd_test(t: TestArgs) -> i32 {
         let report = match run::run(&vm, linux_elf.as_ref().unwrap_or(&elf), &host, &opts) {
             Ok(r) => r,
             Err(e) => {
-                println!("FAIL {}: runner error: {e}", c.name);
+                outln!("FAIL {}: runner error: {e}", c.name);
                 failed += 1;
                 continue;
             }
@@ -572,11 +613,11 @@ fn cmd_test(t: TestArgs) -> i32 {
             .and_then(|()| cases::check_screen(c, &screen_file, &report.console));
         match verdict {
             Ok(()) => {
-                println!("PASS {} ({secs:.1} s)", c.name);
+                outln!("PASS {} ({secs:.1} s)", c.name);
                 passed += 1;
             }
             Err(why) => {
-                println!(
+                outln!(
                     "FAIL {}: {why} (see {})",
                     c.name,
                     short(&dir.join("console.log")).display()
@@ -585,10 +626,18 @@ fn cmd_test(t: TestArgs) -> i32 {
             }
         }
     }
-    println!(
-        "\n{passed} passed, {failed} failed, {skipped} skipped ({:.1} s); results in {}",
+    outln!(
+        "\n{passed} passed, {failed} failed, {skipped} skipped ({:.1} s){}; results in {}",
         start.elapsed().as_secs_f64(),
+        stopped
+            .as_deref()
+            .map(|s| format!(", {s}"))
+            .unwrap_or_default(),
         short(&base).display()
     );
-    if failed > 0 { exit::FAILED } else { exit::PASS }
+    if failed > 0 || stopped.is_some() {
+        exit::FAILED
+    } else {
+        exit::PASS
+    }
 }

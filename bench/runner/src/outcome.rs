@@ -29,8 +29,13 @@ pub mod exit {
     pub const QEMU_ERROR: i32 = 9;
     pub const QEMU_CRASHED: i32 = 10;
     /// The runner could not start: bad or missing ELF, missing firmware, KVM asked for but not
-    /// usable, I/O error on the results folder.
+    /// usable, I/O error on the results folder, results folder in use by another runner.
     pub const SETUP: i32 = 11;
+    /// The runner got stop signal `sig` (SIGINT, SIGTERM, SIGHUP): 128 + sig, as a shell shows
+    /// a process ended by that signal (the runner ends by the signal itself where it can).
+    pub const fn interrupted(sig: i32) -> i32 {
+        128 + sig
+    }
 }
 
 /// How the QEMU process ended.
@@ -40,6 +45,8 @@ pub enum ProcessEnd {
     Signal(i32),
     /// Our deadline passed and we killed QEMU.
     Timeout(f64),
+    /// The runner got this stop signal (SIGINT, SIGTERM, SIGHUP) and killed QEMU.
+    Interrupted(i32),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -66,6 +73,10 @@ pub enum Outcome {
     EndNotPass {
         status: String,
     },
+    /// The runner got a stop signal and killed QEMU.
+    Interrupted {
+        signal: i32,
+    },
 }
 
 /// The outcome without its details: what test cases expect.
@@ -82,6 +93,7 @@ pub enum OutcomeKind {
     QemuError,
     Incomplete,
     EndNotPass,
+    Interrupted,
 }
 
 impl OutcomeKind {
@@ -99,6 +111,7 @@ impl OutcomeKind {
             OutcomeKind::QemuError => "qemu_error",
             OutcomeKind::Incomplete => "incomplete",
             OutcomeKind::EndNotPass => "end_not_pass",
+            OutcomeKind::Interrupted => "interrupted",
         }
     }
 }
@@ -114,6 +127,7 @@ impl fmt::Display for OutcomeKind {
 pub fn classify(end: ProcessEnd, end_record: Option<&str>, stderr: &str) -> Outcome {
     match end {
         ProcessEnd::Timeout(secs) => Outcome::Timeout { secs },
+        ProcessEnd::Interrupted(signal) => Outcome::Interrupted { signal },
         ProcessEnd::Signal(signal) => Outcome::QemuCrashed { signal },
         ProcessEnd::Status(STATUS_PASS) => match end_record {
             None => Outcome::Incomplete,
@@ -134,19 +148,6 @@ pub fn classify(end: ProcessEnd, end_record: Option<&str>, stderr: &str) -> Outc
     }
 }
 
-fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        4 => "SIGILL",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        15 => "SIGTERM",
-        _ => "signal",
-    }
-}
-
 impl Outcome {
     pub fn kind(&self) -> OutcomeKind {
         match self {
@@ -161,6 +162,7 @@ impl Outcome {
             Outcome::QemuError { .. } => OutcomeKind::QemuError,
             Outcome::Incomplete => OutcomeKind::Incomplete,
             Outcome::EndNotPass { .. } => OutcomeKind::EndNotPass,
+            Outcome::Interrupted { .. } => OutcomeKind::Interrupted,
         }
     }
 
@@ -177,6 +179,7 @@ impl Outcome {
             Outcome::Incomplete => exit::INCOMPLETE,
             Outcome::QemuError { .. } => exit::QEMU_ERROR,
             Outcome::QemuCrashed { .. } => exit::QEMU_CRASHED,
+            Outcome::Interrupted { signal } => exit::interrupted(*signal),
         }
     }
 
@@ -197,7 +200,7 @@ impl Outcome {
             Outcome::QemuCrashed { signal } => {
                 format!(
                     "QEMU crashed: killed by signal {signal} ({})",
-                    signal_name(*signal)
+                    crate::signals::name(*signal)
                 )
             }
             Outcome::QemuError { status, stderr } => {
@@ -214,6 +217,10 @@ impl Outcome {
             Outcome::EndNotPass { status } => {
                 format!("the kernel exited with pass but its `end` record says status '{status}'")
             }
+            Outcome::Interrupted { signal } => format!(
+                "interrupted: the runner got {}, QEMU killed",
+                crate::signals::name(*signal)
+            ),
         }
     }
 }
@@ -270,6 +277,13 @@ mod tests {
                 .message()
                 .contains("SIGABRT")
         );
+        let i = classify(ProcessEnd::Interrupted(15), Some("pass"), "");
+        assert_eq!(i.kind(), OutcomeKind::Interrupted);
+        assert_eq!(
+            i.message(),
+            "interrupted: the runner got SIGTERM, QEMU killed"
+        );
+        assert_eq!(i.exit_code(), 143);
     }
 
     #[test]
@@ -288,6 +302,8 @@ mod tests {
                 stderr: String::new(),
             },
             Outcome::QemuCrashed { signal: 6 },
+            Outcome::Interrupted { signal: 2 },
+            Outcome::Interrupted { signal: 15 },
         ];
         let mut codes: Vec<i32> = all.iter().map(Outcome::exit_code).collect();
         assert_eq!(codes[0], 0);

@@ -1,6 +1,7 @@
 //! Running a child process (QEMU) under a deadline, its stdout handed over line by line as it
-//! arrives and its stderr captured. No run can hang the caller: at the deadline the child gets
-//! SIGKILL.
+//! arrives and its stderr captured. No run can hang the caller: at the deadline, or when the
+//! runner gets a stop signal ([`crate::signals`]), the child gets SIGKILL; and the child dies
+//! with the runner ([`crate::signals::die_with_parent`]).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -17,9 +18,18 @@ pub struct Finished {
     pub duration: Duration,
 }
 
+/// Why the runner killed the child.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kill {
+    Deadline,
+    /// The runner got this stop signal.
+    Signal(i32),
+}
+
 /// Spawns `cmd`, writes `stdin_data` to its stdin (kept open until it exits; None: stdin is
 /// /dev/null), calls `on_line` for every stdout line (without its `\n`/`\r\n`; invalid UTF-8
-/// replaced), and kills it when `timeout` has passed.
+/// replaced), and kills it when `timeout` has passed or the runner got a stop signal (even one
+/// that arrived before the call: then the child is killed at once).
 pub fn run_streaming(
     mut cmd: Command,
     stdin_data: Option<&[u8]>,
@@ -32,6 +42,7 @@ pub fn run_streaming(
     } else {
         Stdio::null()
     });
+    crate::signals::die_with_parent(&mut cmd);
     let start = Instant::now();
     let deadline = start + timeout;
     let mut child = cmd.spawn()?;
@@ -70,7 +81,7 @@ pub fn run_streaming(
     });
 
     let mut status: Option<ExitStatus> = None;
-    let mut timed_out = false;
+    let mut killed: Option<Kill> = None;
     loop {
         match rx.recv_timeout(Duration::from_millis(20)) {
             Ok(line) => on_line(&line),
@@ -79,30 +90,30 @@ pub fn run_streaming(
                 if status.is_none() {
                     status = child.try_wait()?;
                 }
-                if status.is_none() && Instant::now() >= deadline {
-                    kill(&mut child);
-                    timed_out = true;
-                    break;
-                }
             }
         }
+        killed = stop(&mut child, &mut status, deadline)?;
+        // After a stop signal, stop reading even if the child has exited meanwhile (something
+        // else may hold its stdout open).
+        if killed.is_some() || (status.is_some() && crate::signals::caught().is_some()) {
+            break;
+        }
     }
-    // Stdout is closed (or the deadline passed): wait for the exit, still under the deadline.
-    if status.is_none() && !timed_out {
+    // Stdout is closed (or the child was killed): wait for the exit, still under the deadline.
+    if status.is_none() && killed.is_none() {
         loop {
             if let Some(s) = child.try_wait()? {
                 status = Some(s);
                 break;
             }
-            if Instant::now() >= deadline {
-                kill(&mut child);
-                timed_out = true;
+            killed = stop(&mut child, &mut status, deadline)?;
+            if killed.is_some() {
                 break;
             }
             thread::sleep(Duration::from_millis(20));
         }
     }
-    if timed_out {
+    if killed.is_some() {
         let _ = child.wait();
     }
     drop(stdin);
@@ -111,20 +122,22 @@ pub fn run_streaming(
         on_line(&line);
     }
     // A process that inherited the pipes could keep them open: never wait on the readers
-    // after a kill (they end on their own when the pipes close).
-    if !timed_out {
+    // after a kill or a stop signal (they end on their own when the pipes close).
+    if killed.is_none() && crate::signals::caught().is_none() {
         let _ = reader.join();
     }
     let stderr = erx.recv_timeout(Duration::from_secs(2)).unwrap_or_default();
     let duration = start.elapsed();
-    let end = if timed_out {
-        ProcessEnd::Timeout(timeout.as_secs_f64())
-    } else {
-        let s = status.expect("exited");
-        match (s.code(), s.signal()) {
-            (Some(code), _) => ProcessEnd::Status(code),
-            (None, Some(sig)) => ProcessEnd::Signal(sig),
-            (None, None) => ProcessEnd::Status(-1),
+    let end = match killed {
+        Some(Kill::Deadline) => ProcessEnd::Timeout(timeout.as_secs_f64()),
+        Some(Kill::Signal(sig)) => ProcessEnd::Interrupted(sig),
+        None => {
+            let s = status.expect("exited");
+            match (s.code(), s.signal()) {
+                (Some(code), _) => ProcessEnd::Status(code),
+                (None, Some(sig)) => ProcessEnd::Signal(sig),
+                (None, None) => ProcessEnd::Status(-1),
+            }
         }
     };
     Ok(Finished {
@@ -132,6 +145,28 @@ pub fn run_streaming(
         stderr,
         duration,
     })
+}
+
+/// Kills the child if it still runs and the deadline has passed or a stop signal came; returns
+/// why it was killed.
+fn stop(
+    child: &mut Child,
+    status: &mut Option<ExitStatus>,
+    deadline: Instant,
+) -> io::Result<Option<Kill>> {
+    let why = match crate::signals::caught() {
+        Some(sig) => Kill::Signal(sig),
+        None if Instant::now() >= deadline => Kill::Deadline,
+        None => return Ok(None),
+    };
+    if status.is_none() {
+        *status = child.try_wait()?;
+    }
+    if status.is_some() {
+        return Ok(None);
+    }
+    kill(child);
+    Ok(Some(why))
 }
 
 fn kill(child: &mut Child) {

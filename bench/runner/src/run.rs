@@ -1,6 +1,7 @@
 //! One boot of the kernel: build the GRUB image if asked for, build QEMU's command line, stream
 //! and annotate the console, collect records, classify the outcome, write the results folder.
 
+use crate::{errln, outln};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -159,7 +160,7 @@ pub fn run(
             None => line.to_string(),
         };
         if opts.echo {
-            println!("{shown}");
+            outln!("{shown}");
         }
         if let Some(f) = &mut sinks.console
             && let Err(e) = writeln!(f, "{shown}")
@@ -184,7 +185,7 @@ pub fn run(
                 recs.push(r);
             }
             Line::Malformed(why) => {
-                eprintln!("runner: warning: malformed record line ({why}): {line}");
+                errln!("runner: warning: malformed record line ({why}): {line}");
                 malformed.push((line.to_string(), why));
             }
         }
@@ -258,15 +259,15 @@ fn show_progress(prefix: &str, r: &Record, started: SystemTime) {
     match records::record_type(r) {
         "progress" => {
             let group = records::str_field(r, "group").unwrap_or("?");
-            eprintln!("runner: {prefix}[{secs:6.1} s] {group}");
+            errln!("runner: {prefix}[{secs:6.1} s] {group}");
         }
         "error" => {
             let msg = records::str_field(r, "message").unwrap_or("?");
-            eprintln!("runner: {prefix}[{secs:6.1} s] error: {msg}");
+            errln!("runner: {prefix}[{secs:6.1} s] error: {msg}");
         }
         "end" => {
             let status = records::str_field(r, "status").unwrap_or("?");
-            eprintln!("runner: {prefix}[{secs:6.1} s] end: {status}");
+            errln!("runner: {prefix}[{secs:6.1} s] end: {status}");
         }
         _ => {}
     }
@@ -280,10 +281,13 @@ pub fn host_json(
     report: &RunReport,
     started: SystemTime,
 ) -> Value {
-    let (exit_status, signal) = match report.end {
-        ProcessEnd::Status(s) => (json!(s), Value::Null),
-        ProcessEnd::Signal(s) => (Value::Null, json!(s)),
-        ProcessEnd::Timeout(_) => (Value::Null, json!(9)),
+    // `signal`: the one QEMU died of (SIGKILL from the runner at the deadline or on a stop
+    // signal); `runner_signal`: the stop signal the runner got.
+    let (exit_status, signal, runner_signal) = match report.end {
+        ProcessEnd::Status(s) => (json!(s), Value::Null, Value::Null),
+        ProcessEnd::Signal(s) => (Value::Null, json!(s), Value::Null),
+        ProcessEnd::Timeout(_) => (Value::Null, json!(9), Value::Null),
+        ProcessEnd::Interrupted(s) => (Value::Null, json!(9), json!(s)),
     };
     json!({
         "accelerator": vm.accel.name(),
@@ -304,7 +308,11 @@ pub fn host_json(
         "elf_path": absolute(&elf.path).display().to_string(),
         "elf_sha256": elf.sha256,
         "rustc_version": host.rustc_version,
-        "runner_args": std::env::args().skip(1).collect::<Vec<_>>(),
+        // Checked to be UTF-8 by main; lossy only for a library caller's odd argument.
+        "runner_args": std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>(),
         "started_at": host::iso8601_utc(started),
         "duration_s": (report.duration.as_secs_f64() * 1000.0).round() / 1000.0,
         "timeout_s": vm.timeout,
@@ -312,6 +320,7 @@ pub fn host_json(
         "outcome_message": report.outcome.message(),
         "exit_status": exit_status,
         "signal": signal,
+        "runner_signal": runner_signal,
         "records_complete": report.records_complete(),
         "malformed_record_lines": report.malformed.len(),
         "qemu_stderr": report.stderr,

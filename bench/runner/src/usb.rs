@@ -3,6 +3,7 @@
 //! is refused. Facts come from sysfs (`/sys/block/<name>/{removable,size,device/model}`) and
 //! `/proc/mounts`; the functions take their roots as arguments so tests can give fake ones.
 
+use crate::{out, outln};
 use std::fs;
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -117,19 +118,19 @@ pub fn write_image(device: &str, image: &Path, assume_yes: bool) -> Result<(), S
     if let Some(why) = refuse(&d, image_bytes) {
         return Err(why);
     }
-    println!(
+    outln!(
         "Drive /dev/{}: {}, {:.1} GiB, removable, not mounted.",
         d.name,
         d.model,
         d.size_bytes as f64 / (1u64 << 30) as f64
     );
-    println!(
+    outln!(
         "Writing {} ({} MiB) will destroy everything on it.",
         image.display(),
         image_bytes >> 20
     );
     if !assume_yes {
-        print!("Type the device name ({}) to go on: ", d.name);
+        out!("Type the device name ({}) to go on: ", d.name);
         io::stdout().flush().ok();
         let mut answer = String::new();
         io::stdin()
@@ -149,7 +150,7 @@ pub fn write_image(device: &str, image: &Path, assume_yes: bool) -> Result<(), S
     for (i, chunk) in data.chunks(4 << 20).enumerate() {
         f.write_all(chunk)
             .map_err(|e| format!("writing {device}: {e}"))?;
-        print!(
+        out!(
             "\r{} of {} MiB",
             ((i + 1) * 4).min((data.len() >> 20) + 1),
             data.len() >> 20
@@ -157,7 +158,7 @@ pub fn write_image(device: &str, image: &Path, assume_yes: bool) -> Result<(), S
         io::stdout().flush().ok();
     }
     f.sync_all().map_err(|e| format!("syncing {device}: {e}"))?;
-    println!("\nDone: /dev/{} boots the image (BIOS or UEFI).", d.name);
+    outln!("\nDone: /dev/{} boots the image (BIOS or UEFI).", d.name);
     Ok(())
 }
 

@@ -100,6 +100,22 @@ impl Firmware {
             Firmware::Path(p) => p.display().to_string(),
         }
     }
+    /// Whether this is UEFI firmware: `ovmf`, or a file that starts with a UEFI firmware volume
+    /// (the `_FVH` signature at offset 0x28 of its header, as OVMF.fd and OVMF_CODE.fd do).
+    pub fn is_uefi(&self) -> bool {
+        match self {
+            Firmware::Ovmf => true,
+            Firmware::SeaBios | Firmware::Qboot => false,
+            Firmware::Path(p) => {
+                use std::io::Read;
+                let mut head = [0u8; 0x2c];
+                std::fs::File::open(p)
+                    .and_then(|mut f| f.read_exact(&mut head))
+                    .is_ok_and(|()| &head[0x28..0x2c] == b"_FVH")
+            }
+        }
+    }
+
     /// The file to pass with `-bios`, checked to exist (None = QEMU's default SeaBIOS).
     pub fn bios_file(&self) -> Result<Option<PathBuf>, String> {
         match self {
@@ -188,6 +204,47 @@ pub fn check_boot_firmware(boot: Boot, firmware: &Firmware) -> Result<(), String
         )),
         _ => Ok(()),
     }
+}
+
+/// Refuses a UEFI firmware with a boot path our Multiboot kernel cannot take under UEFI: QEMU's
+/// `-kernel` loader is Multiboot1 for BIOS only (OVMF lands in its shell), and the `--boot grub`
+/// CD is built with GRUB's BIOS (i386-pc) modules only (OVMF finds nothing to boot). Either
+/// run would only end at its timeout. The bare-metal image (`--boot image`) has both.
+pub fn check_multiboot_firmware(boot: Boot, firmware: &Firmware) -> Result<(), String> {
+    if !firmware.is_uefi() {
+        return Ok(());
+    }
+    let fw = firmware.name();
+    match boot {
+        Boot::Kernel => Err(format!(
+            "--firmware {fw} is UEFI, and QEMU's -kernel loader (--boot kernel, the default) \
+             boots Multiboot kernels under a BIOS only: OVMF would stop in its shell until the \
+             timeout. Use --boot image (the bare-metal image, GRUB for BIOS and UEFI) with UEFI, \
+             or --firmware qboot or seabios"
+        )),
+        Boot::Grub => Err(format!(
+            "--firmware {fw} is UEFI, and the --boot grub CD holds GRUB for BIOS only (i386-pc): \
+             OVMF would find nothing to boot until the timeout. Use --boot image (GRUB for BIOS \
+             and UEFI; its menu entries, no kernel arguments) with UEFI, or --firmware seabios \
+             with --boot grub"
+        )),
+        Boot::Image(_) => Ok(()),
+    }
+}
+
+/// Refuses a kernel command line (the words joined by spaces, as QEMU's `-append` and grub.cfg
+/// pass it) longer than the kernel takes: it would stop at boot with "the command line is
+/// longer than ... bytes".
+pub fn check_cmdline_len(words: &[String]) -> Result<(), String> {
+    const MAX: usize = kernel_core::bootinfo::CMDLINE_MAX;
+    let len = words.join(" ").len();
+    if len > MAX {
+        return Err(format!(
+            "the kernel command line is {len} bytes long, and the kernel takes at most {MAX} \
+             (it would refuse it at boot); use fewer or shorter words"
+        ));
+    }
+    Ok(())
 }
 
 /// Parses a memory size: a positive whole number with a suffix K, M, G or T (binary units; an
@@ -364,6 +421,16 @@ impl ResolvedVm {
         self.accel == Accel::Icount
     }
 
+    /// The kernel's command line words as QEMU's `-append` gets them: `args`, plus `nosmap`
+    /// where the VM needs it and the boot is QEMU's `-kernel` loader.
+    pub fn kernel_words(&self, args: &[String]) -> Vec<String> {
+        let mut args = args.to_vec();
+        if self.nosmap && self.boot == Boot::Kernel && !args.iter().any(|w| w == "nosmap") {
+            args.push("nosmap".into());
+        }
+        args
+    }
+
     /// QEMU's arguments (without the program name).
     pub fn qemu_args(&self, media: BootMedia, extra: &[String]) -> Vec<String> {
         let mut a: Vec<String> = vec![
@@ -409,10 +476,7 @@ impl ResolvedVm {
         match media {
             BootMedia::Kernel { elf, args } => {
                 a.extend(["-kernel".into(), elf.display().to_string()]);
-                let mut args = args.to_vec();
-                if self.nosmap && !args.iter().any(|w| w == "nosmap") {
-                    args.push("nosmap".into());
-                }
+                let args = self.kernel_words(args);
                 if !args.is_empty() {
                     a.extend(["-append".into(), args.join(" ")]);
                 }
@@ -556,6 +620,45 @@ mod tests {
         let v = ResolvedVm::new(&grub(Firmware::SeaBios), Accel::Tcg, None).unwrap();
         assert_eq!(v.boot, Boot::Grub);
         assert_eq!(check_boot_firmware(Boot::Kernel, &Firmware::Qboot), Ok(()));
+    }
+
+    #[test]
+    fn uefi_firmware_needs_the_image() {
+        assert!(Firmware::Ovmf.is_uefi());
+        assert!(!Firmware::SeaBios.is_uefi() && !Firmware::Qboot.is_uefi());
+        assert!(!Firmware::parse("/nonexistent/OVMF.fd").is_uefi());
+        let dir = std::env::temp_dir();
+        let uefi = dir.join(format!("vm-uefi-{}.fd", std::process::id()));
+        let bios = dir.join(format!("vm-bios-{}.bin", std::process::id()));
+        let mut head = vec![0u8; 0x40];
+        std::fs::write(&bios, &head).unwrap();
+        head[0x28..0x2c].copy_from_slice(b"_FVH");
+        std::fs::write(&uefi, &head).unwrap();
+        let (u, b) = (Firmware::Path(uefi.clone()), Firmware::Path(bios.clone()));
+        assert!(u.is_uefi() && !b.is_uefi());
+        for boot in [Boot::Kernel, Boot::Grub] {
+            assert!(check_multiboot_firmware(boot, &Firmware::Ovmf).is_err());
+            assert!(check_multiboot_firmware(boot, &u).is_err());
+            assert_eq!(check_multiboot_firmware(boot, &b), Ok(()));
+            assert_eq!(check_multiboot_firmware(boot, &Firmware::SeaBios), Ok(()));
+        }
+        let image = Boot::Image(crate::grub::Entry::Quick);
+        assert_eq!(check_multiboot_firmware(image, &Firmware::Ovmf), Ok(()));
+        let _ = std::fs::remove_file(&uefi);
+        let _ = std::fs::remove_file(&bios);
+    }
+
+    #[test]
+    fn cmdline_length_and_nosmap() {
+        let max = kernel_core::bootinfo::CMDLINE_MAX;
+        assert_eq!(check_cmdline_len(&["a".repeat(max)]), Ok(()));
+        assert!(check_cmdline_len(&["a".repeat(max - 1), "b".into()]).is_err());
+        let mut v = vm(Accel::Kvm, 2);
+        v.nosmap = true;
+        assert_eq!(v.kernel_words(&["x".into()]), ["x", "nosmap"]);
+        assert_eq!(v.kernel_words(&["nosmap".into()]), ["nosmap"]);
+        v.boot = Boot::Grub;
+        assert_eq!(v.kernel_words(&["x".into()]), ["x"]);
     }
 
     #[test]
