@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::bochs::Emulator;
 use crate::grub;
 use crate::vm::{Accel, Boot, Firmware, Machine, VmConfig, check_boot_firmware, parse_size};
 
@@ -43,6 +44,12 @@ run OPTIONS:
                             icount: TCG single-threaded with `-icount shift=0,sleep=off`,
                             deterministic: the guest TSC counts
                             instructions (records in `cycles` are relabelled `instructions`)
+    --emulator qemu|bochs   qemu (default); bochs: Bochs 2.7 (package bochs, with bochsbios and
+                            vgabios) boots a BIOS GRUB image of the kernel with exit=halt, the
+                            run ends at the `end` record; takes --cpu MODEL (`bochs --help
+                            cpu`, default corei7_skylake_x), --smp, --memory, --timeout
+                            (default 120 s + 30 s/CPU); bochsrc and bochs.log are kept in
+                            --results
     --machine q35|pc        default q35
     --cpu MODEL             default: KVM the model the probe found working
                             (host,+invtsc or host,-arch-capabilities,+invtsc); TCG/icount max
@@ -124,6 +131,9 @@ pub struct RunArgs {
     pub kernel_args: Vec<String>,
     /// `runner linux`: boot Debian's kernel with the baseline's initramfs instead.
     pub linux: Option<LinuxArgs>,
+    /// `--emulator bochs`: Bochs instead of QEMU (`vm.cpu`, `vm.smp`, `vm.memory` and
+    /// `vm.timeout` apply).
+    pub emulator: Emulator,
 }
 
 /// The Linux baseline's options (`runner linux`).
@@ -362,8 +372,16 @@ fn parse_run(w: &mut Words, linux_mode: bool) -> Result<Cli, UsageError> {
     let mut qemu_args = Vec::new();
     let mut kernel_args = Vec::new();
     let mut bench_args: Vec<String> = Vec::new();
+    let mut emulator = Emulator::Qemu;
     while let Some((name, inline)) = w.next_opt() {
         match name {
+            "--emulator" if !linux_mode => {
+                let v = w.value(name, inline)?;
+                emulator = match Emulator::parse(v) {
+                    Some(e) => e,
+                    None => return bad_value(name, v, "qemu or bochs"),
+                };
+            }
             "--" => {
                 kernel_args = w.rest().to_vec();
             }
@@ -512,6 +530,9 @@ fn parse_run(w: &mut Words, linux_mode: bool) -> Result<Cli, UsageError> {
     }
     bench_args.extend(kernel_args);
     let kernel_args = bench_args;
+    if emulator == Emulator::Bochs {
+        check_bochs(&vm, firmware_given, &qemu, &qemu_args, &kernel_args)?;
+    }
     check_boot(&mut vm, firmware_given, &kernel_args)?;
     // The kernel's own parser, on the host: a bad key or value is refused before QEMU starts.
     let line = kernel_args.join(" ");
@@ -550,7 +571,38 @@ fn parse_run(w: &mut Words, linux_mode: bool) -> Result<Cli, UsageError> {
         qemu_args,
         kernel_args,
         linux,
+        emulator,
     }))
+}
+
+/// `--emulator bochs`: no QEMU option (Bochs boots its own BIOS from a GRUB image), kernel
+/// arguments that grub.cfg can carry, no exit device.
+fn check_bochs(
+    vm: &VmConfig,
+    firmware_given: bool,
+    qemu: &str,
+    qemu_args: &[String],
+    kernel_args: &[String],
+) -> Result<(), UsageError> {
+    let d = VmConfig::default();
+    for (given, opt) in [
+        (vm.accel != d.accel, "--accel"),
+        (vm.machine != d.machine, "--machine"),
+        (firmware_given, "--firmware"),
+        (vm.boot != d.boot, "--boot"),
+        (qemu != DEFAULT_QEMU, "--qemu"),
+        (!qemu_args.is_empty(), "--qemu-arg"),
+    ] {
+        if given {
+            return err(format!(
+                "{opt} is a QEMU option; --emulator bochs takes --cpu MODEL (bochs --help cpu),                  --smp, --memory and --timeout"
+            ));
+        }
+    }
+    grub::check_cmdline(kernel_args).map_err(UsageError)?;
+    crate::bochs::kernel_words(vm.cpu.as_deref().unwrap_or(""), kernel_args)
+        .map(|_| ())
+        .map_err(UsageError)
 }
 
 /// With `--boot grub`: SeaBIOS unless a firmware was given, and that firmware able to boot a CD;

@@ -66,6 +66,12 @@ pub enum Outcome {
     EndNotPass {
         status: String,
     },
+    /// An emulator without QEMU's exit device (Bochs): its runner names the kind and the
+    /// message itself (the `end` record's status, a triple fault in its log, a timeout, ...).
+    Emulator {
+        kind: OutcomeKind,
+        message: String,
+    },
 }
 
 /// The outcome without its details: what test cases expect.
@@ -82,6 +88,8 @@ pub enum OutcomeKind {
     QemuError,
     Incomplete,
     EndNotPass,
+    /// The emulator (other than QEMU) stopped on its own error: a Bochs panic, an early exit.
+    EmulatorError,
 }
 
 impl OutcomeKind {
@@ -99,6 +107,7 @@ impl OutcomeKind {
             OutcomeKind::QemuError => "qemu_error",
             OutcomeKind::Incomplete => "incomplete",
             OutcomeKind::EndNotPass => "end_not_pass",
+            OutcomeKind::EmulatorError => "emulator_error",
         }
     }
 }
@@ -161,22 +170,23 @@ impl Outcome {
             Outcome::QemuError { .. } => OutcomeKind::QemuError,
             Outcome::Incomplete => OutcomeKind::Incomplete,
             Outcome::EndNotPass { .. } => OutcomeKind::EndNotPass,
+            Outcome::Emulator { kind, .. } => *kind,
         }
     }
 
     /// The runner's exit status for this outcome.
     pub fn exit_code(&self) -> i32 {
-        match self {
-            Outcome::Pass => exit::PASS,
-            Outcome::TestFailed | Outcome::EndNotPass { .. } => exit::FAILED,
-            Outcome::Panic => exit::PANIC,
-            Outcome::Exception => exit::EXCEPTION,
-            Outcome::BadCmdline => exit::BAD_CMDLINE,
-            Outcome::Reset => exit::RESET,
-            Outcome::Timeout { .. } => exit::TIMEOUT,
-            Outcome::Incomplete => exit::INCOMPLETE,
-            Outcome::QemuError { .. } => exit::QEMU_ERROR,
-            Outcome::QemuCrashed { .. } => exit::QEMU_CRASHED,
+        match self.kind() {
+            OutcomeKind::Pass => exit::PASS,
+            OutcomeKind::TestFailed | OutcomeKind::EndNotPass => exit::FAILED,
+            OutcomeKind::Panic => exit::PANIC,
+            OutcomeKind::Exception => exit::EXCEPTION,
+            OutcomeKind::BadCmdline => exit::BAD_CMDLINE,
+            OutcomeKind::Reset => exit::RESET,
+            OutcomeKind::Timeout => exit::TIMEOUT,
+            OutcomeKind::Incomplete => exit::INCOMPLETE,
+            OutcomeKind::QemuError | OutcomeKind::EmulatorError => exit::QEMU_ERROR,
+            OutcomeKind::QemuCrashed => exit::QEMU_CRASHED,
         }
     }
 
@@ -214,6 +224,7 @@ impl Outcome {
             Outcome::EndNotPass { status } => {
                 format!("the kernel exited with pass but its `end` record says status '{status}'")
             }
+            Outcome::Emulator { message, .. } => message.clone(),
         }
     }
 }
