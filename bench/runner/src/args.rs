@@ -103,10 +103,12 @@ EXIT STATUS (run):
     3   kernel panic (37)
     4   unexpected CPU exception (39)
     5   bad kernel command line (41)
-    6   machine reset: QEMU exit 0 under -no-reboot, usually a triple fault
+    6   machine reset: QEMU exit 0 under -no-reboot, usually a triple fault (Bochs: the
+        triple fault in its log)
     7   timeout: QEMU killed at the deadline
     8   incomplete: exit pass but no `end` record
-    9   QEMU error (any other exit status; its stderr is printed)
+    9   QEMU error (any other exit status; its stderr is printed); with Bochs: a Bochs panic
+        or Bochs exiting before the `end` record
     10  QEMU crashed (killed by a signal)
     11  could not start: bad or missing ELF, missing firmware, KVM asked for but unusable,
         results folder not writable, grub-mkrescue missing or failing (--boot grub)
@@ -595,7 +597,8 @@ fn check_bochs(
     ] {
         if given {
             return err(format!(
-                "{opt} is a QEMU option; --emulator bochs takes --cpu MODEL (bochs --help cpu),                  --smp, --memory and --timeout"
+                "{opt} is a QEMU option; --emulator bochs takes --cpu MODEL (bochs --help cpu), \
+                 --smp, --memory and --timeout"
             ));
         }
     }
@@ -821,6 +824,41 @@ mod tests {
             })
         );
         assert!(usage_err("run --kernel k --compare a").contains("'--compare' needs a value"));
+    }
+
+    #[test]
+    fn bochs_emulator() {
+        let r =
+            run("run --kernel k --emulator bochs --cpu ryzen --smp 2 --memory 512M -- test=all");
+        assert_eq!(r.emulator, Emulator::Bochs);
+        assert_eq!(r.vm.cpu.as_deref(), Some("ryzen"));
+        assert_eq!((r.vm.smp, r.vm.memory), (2, 512 << 20));
+        assert_eq!(r.kernel_args, ["test=all"]);
+        assert_eq!(run("run --kernel k").emulator, Emulator::Qemu);
+        assert_eq!(
+            run("run --kernel k --emulator=qemu").emulator,
+            Emulator::Qemu
+        );
+        assert!(usage_err("run --kernel k --emulator vbox").contains("'vbox'"));
+        for opt in [
+            "--accel tcg",
+            "--machine pc",
+            "--firmware seabios",
+            "--boot grub",
+            "--qemu-arg -s",
+        ] {
+            let e = usage_err(&format!("run --kernel k --emulator bochs {opt}"));
+            assert!(
+                e.contains("is a QEMU option") && e.contains(opt.split(' ').next().unwrap()),
+                "{e}"
+            );
+        }
+        assert!(
+            usage_err("run --kernel k --emulator bochs -- exit=qemu").contains("no exit device")
+        );
+        assert!(usage_err("run --kernel k --emulator bochs -- a;b").contains("';'"));
+        assert!(run("run --kernel k --emulator bochs -- exit=halt").kernel_args == ["exit=halt"]);
+        assert!(usage_err("linux --init i --emulator bochs").contains("'--emulator'"));
     }
 
     #[test]

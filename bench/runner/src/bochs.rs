@@ -886,6 +886,10 @@ const PCID_MODELS: &[&str] = &[
     "corei7_skylake_x",
     "corei7_icelake_u",
 ];
+/// Models with SMEP and SMAP: the `smap_smep` self-test must pass (not skip).
+const SMAP_MODELS: &[&str] = &["corei7_skylake_x", "corei7_icelake_u", "ryzen"];
+const SMAP_PASSES: &str = r#"{"type":"test","name":"smap_smep","status":"pass"}"#;
+const PCID_ON: &str = r#""pcid_on":true"#;
 
 /// The oracle's words on Bochs: few samples (each takes ~1 ms of emulated time per CPU).
 const ORACLE: &[&str] = &[
@@ -914,6 +918,12 @@ pub fn cases() -> Vec<Case> {
             OutcomeKind::Pass,
         );
         c.emulator = Emulator::Bochs;
+        if PCID_MODELS.contains(&model) {
+            c.console_contains.push(PCID_ON);
+        }
+        if SMAP_MODELS.contains(&model) {
+            c.console_contains.push(SMAP_PASSES);
+        }
         c.ci = ci;
         c
     };
@@ -942,7 +952,7 @@ pub fn cases() -> Vec<Case> {
             c.failing_check_prefixes = &["shootdown_oracle"];
         }
         if PCID_MODELS.contains(&model) {
-            c.console_contains = vec!["\"pcid_on\":true"];
+            c.console_contains.push(PCID_ON);
         }
         c.ci = ci;
         c
@@ -963,7 +973,7 @@ pub fn cases() -> Vec<Case> {
     // A triple fault ends the run at once with a clear message (Bochs logs a panic and shuts
     // the CPU down; reset_on_triple_fault=0 keeps it from rebooting into GRUB).
     let mut c = case(
-        "bochs-crash-triple-fault",
+        "bochs-triple-fault",
         bochs_vm("corei7_haswell_4770", 1, 60.0),
         &["crash=triple_fault"],
         OutcomeKind::Reset,
@@ -1252,7 +1262,13 @@ mod tests {
             .unwrap();
         assert!(broken.ci);
         assert_eq!(broken.failing_check_prefixes, ["shootdown_oracle"]);
-        assert_eq!(broken.console_contains, ["\"pcid_on\":true"]);
+        assert_eq!(broken.console_contains, [PCID_ON]);
+        let skx = all
+            .iter()
+            .find(|c| c.name == "bochs-selftests-skylake-x-2")
+            .unwrap();
+        assert!(skx.ci);
+        assert_eq!(skx.console_contains, [PCID_ON, SMAP_PASSES]);
         assert!(
             all.iter()
                 .any(|c| c.name == "bochs-selftests-zambezi-2" && !c.ci)
