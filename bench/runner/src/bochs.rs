@@ -1245,6 +1245,70 @@ mod tests {
     }
 
     #[test]
+    fn failing_check_prefixes() {
+        use crate::cases::{Evidence, evaluate};
+        let broken = cases()
+            .into_iter()
+            .find(|c| c.name == "bochs-oracle-skip-invlpg-haswell-4")
+            .unwrap();
+        let result = r#"{"type":"result","bench":"shootdown_oracle","kind":"workload","params":{},"unit":"cycles","n":1,"warmup":0,"min":1,"p50":1,"p90":1,"p99":1,"p999":1,"max":1,"mean":1,"stddev":0,"min_ns":1,"p50_ns":1,"p90_ns":1,"p99_ns":1,"p999_ns":1,"max_ns":1,"mean_ns":1,"stddev_ns":0,"hist":[[1,1]]}"#;
+        let check = |name: &str, pass: bool| {
+            format!(r#"{{"type":"check","name":"{name}","pass":{pass},"detail":"d"}}"#)
+        };
+        let judge = |lines: &[String]| {
+            let recs: Vec<Record> = lines
+                .iter()
+                .map(|l| match records::parse_line(l) {
+                    Line::Record(r) => r,
+                    o => panic!("{o:?}"),
+                })
+                .collect();
+            let console = vec![r#"{"type":"context","pcid_on":true}"#.to_string()];
+            evaluate(
+                &broken,
+                &Evidence {
+                    outcome: OutcomeKind::TestFailed,
+                    outcome_message: String::new(),
+                    console: &console,
+                    records: &recs,
+                    malformed: 0,
+                },
+            )
+        };
+        let r = result.to_string();
+        // Per-configuration names: every one starting with the prefix fails.
+        let caught = [
+            r.clone(),
+            check("shootdown_oracle_no_stale_reads_ipi_1", false),
+            check("shootdown_oracle_no_stale_reads_user_ipi_8", false),
+            check("shootdown_waits_for_acks", true),
+        ];
+        assert_eq!(judge(&caught), Ok(()));
+        // One configuration without detection power fails the case.
+        let missed = [
+            r.clone(),
+            check("shootdown_oracle_no_stale_reads_ipi_1", false),
+            check("shootdown_oracle_no_stale_reads_user_ipi_1", true),
+        ];
+        let e = judge(&missed).unwrap_err();
+        assert!(e.contains("shootdown_oracle_no_stale_reads_user_ipi_1") && e.contains("to fail"));
+        // No oracle check at all.
+        let e = judge(std::slice::from_ref(&r)).unwrap_err();
+        assert!(e.contains("shootdown_oracle*"), "{e}");
+        // Another failing check is still an error.
+        let other = [
+            r.clone(),
+            check("shootdown_oracle_no_stale_reads", false),
+            check("shootdown_waits_for_acks", false),
+        ];
+        assert!(
+            judge(&other)
+                .unwrap_err()
+                .contains("shootdown_waits_for_acks")
+        );
+    }
+
+    #[test]
     fn case_table() {
         let all = cases();
         let ci: Vec<&Case> = all.iter().filter(|c| c.ci).collect();
