@@ -47,6 +47,31 @@ else
 fi
 log "$(qemu-system-x86_64 --version | head -1)"
 
+# Bochs: a second, independent x86 for the test matrix (`runner run --emulator bochs`).
+# Optional: where a package is missing (or not in this distribution's lists), the Bochs test
+# cases are skipped with the reason instead of failing.
+BOCHS_PKGS=(bochs bochsbios vgabios)
+bochs_missing() {
+    local p
+    for p in "${BOCHS_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || return 0; done
+    return 1
+}
+bochs_install() {
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${BOCHS_PKGS[@]}" >/dev/null 2>&1
+}
+if bochs_missing; then
+    log "installing ${BOCHS_PKGS[*]}"
+    if ! bochs_install; then
+        $SUDO apt-get update -qq >/dev/null 2>&1 || true
+        bochs_install ||
+            log "warning: could not install ${BOCHS_PKGS[*]}; the Bochs test cases will be skipped"
+    fi
+fi
+if command -v bochs >/dev/null 2>&1; then
+    log "$(bochs --help 2>/dev/null | sed -n 's/^ *\(Bochs x86 Emulator [^ ]*\).*/\1/p' | head -1)"
+fi
+
 # The Linux baseline downloads Debian's pinned kernel package with `apt-get download` (never
 # installed): apt must know it. The pin lives in bench/runner/src/linux.rs.
 if [ "${ID:-}" = debian ]; then

@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::bochs::Emulator;
 use crate::grub;
 use crate::vm::{
     Accel, Boot, Firmware, Machine, VmConfig, check_boot_firmware, check_cmdline_len,
@@ -49,6 +50,12 @@ run OPTIONS:
                             icount: TCG single-threaded with `-icount shift=0,sleep=off`,
                             deterministic: the guest TSC counts
                             instructions (records in `cycles` are relabelled `instructions`)
+    --emulator qemu|bochs   qemu (default); bochs: Bochs 2.7 (package bochs, with bochsbios and
+                            vgabios) boots a BIOS GRUB image of the kernel with exit=halt, the
+                            run ends at the `end` record; takes --cpu MODEL (`bochs --help
+                            cpu`, default corei7_skylake_x), --smp, --memory, --timeout
+                            (default 120 s + 30 s/CPU); bochsrc and bochs.log are kept in
+                            --results
     --machine q35|pc        default q35
     --cpu MODEL             default: KVM the model the probe found working
                             (host,+invtsc or host,-arch-capabilities,+invtsc); TCG/icount max
@@ -106,10 +113,12 @@ EXIT STATUS (run):
     3   kernel panic (37)
     4   unexpected CPU exception (39)
     5   bad kernel command line (41)
-    6   machine reset: QEMU exit 0 under -no-reboot, usually a triple fault
+    6   machine reset: QEMU exit 0 under -no-reboot, usually a triple fault (Bochs: the
+        triple fault in its log)
     7   timeout: QEMU killed at the deadline
     8   incomplete: exit pass but no `end` record
-    9   QEMU error (any other exit status; its stderr is printed)
+    9   QEMU error (any other exit status; its stderr is printed); with Bochs: a Bochs panic
+        or Bochs exiting before the `end` record
     10  QEMU crashed (killed by a signal)
     11  could not start: bad or missing ELF, missing firmware, KVM asked for but unusable,
         results folder not writable or in use by another runner, grub-mkrescue missing or
@@ -139,6 +148,9 @@ pub struct RunArgs {
     pub kernel_args: Vec<String>,
     /// `runner linux`: boot Debian's kernel with the baseline's initramfs instead.
     pub linux: Option<LinuxArgs>,
+    /// `--emulator bochs`: Bochs instead of QEMU (`vm.cpu`, `vm.smp`, `vm.memory` and
+    /// `vm.timeout` apply).
+    pub emulator: Emulator,
 }
 
 /// The Linux baseline's options (`runner linux`).
@@ -394,8 +406,16 @@ fn parse_run(w: &mut Words, linux_mode: bool) -> Result<Cli, UsageError> {
     let mut qemu_args = Vec::new();
     let mut kernel_args = Vec::new();
     let mut bench_args: Vec<String> = Vec::new();
+    let mut emulator = Emulator::Qemu;
     while let Some((name, inline)) = w.next_opt() {
         match name {
+            "--emulator" if !linux_mode => {
+                let v = w.value(name, inline)?;
+                emulator = match Emulator::parse(v) {
+                    Some(e) => e,
+                    None => return bad_value(name, v, "qemu or bochs"),
+                };
+            }
             "--" => {
                 kernel_args = w.rest().to_vec();
             }
@@ -544,6 +564,9 @@ fn parse_run(w: &mut Words, linux_mode: bool) -> Result<Cli, UsageError> {
     }
     bench_args.extend(kernel_args);
     let kernel_args = bench_args;
+    if emulator == Emulator::Bochs {
+        check_bochs(&vm, firmware_given, &qemu, &qemu_args, &kernel_args)?;
+    }
     check_boot(&mut vm, firmware_given, &kernel_args)?;
     if !linux_mode {
         // Linux boots from `-kernel` under UEFI too (its EFI stub); our Multiboot kernel does not.
@@ -588,7 +611,39 @@ fn parse_run(w: &mut Words, linux_mode: bool) -> Result<Cli, UsageError> {
         qemu_args,
         kernel_args,
         linux,
+        emulator,
     }))
+}
+
+/// `--emulator bochs`: no QEMU option (Bochs boots its own BIOS from a GRUB image), kernel
+/// arguments that grub.cfg can carry, no exit device.
+fn check_bochs(
+    vm: &VmConfig,
+    firmware_given: bool,
+    qemu: &str,
+    qemu_args: &[String],
+    kernel_args: &[String],
+) -> Result<(), UsageError> {
+    let d = VmConfig::default();
+    for (given, opt) in [
+        (vm.accel != d.accel, "--accel"),
+        (vm.machine != d.machine, "--machine"),
+        (firmware_given, "--firmware"),
+        (vm.boot != d.boot, "--boot"),
+        (qemu != DEFAULT_QEMU, "--qemu"),
+        (!qemu_args.is_empty(), "--qemu-arg"),
+    ] {
+        if given {
+            return err(format!(
+                "{opt} is a QEMU option; --emulator bochs takes --cpu MODEL (bochs --help cpu), \
+                 --smp, --memory and --timeout"
+            ));
+        }
+    }
+    grub::check_cmdline(kernel_args).map_err(UsageError)?;
+    crate::bochs::kernel_words(vm.cpu.as_deref().unwrap_or(""), kernel_args)
+        .map(|_| ())
+        .map_err(UsageError)
 }
 
 /// With `--boot grub`: SeaBIOS unless a firmware was given, and that firmware able to boot a CD;
@@ -807,6 +862,41 @@ mod tests {
             })
         );
         assert!(usage_err("run --kernel k --compare a").contains("'--compare' needs a value"));
+    }
+
+    #[test]
+    fn bochs_emulator() {
+        let r =
+            run("run --kernel k --emulator bochs --cpu ryzen --smp 2 --memory 512M -- test=all");
+        assert_eq!(r.emulator, Emulator::Bochs);
+        assert_eq!(r.vm.cpu.as_deref(), Some("ryzen"));
+        assert_eq!((r.vm.smp, r.vm.memory), (2, 512 << 20));
+        assert_eq!(r.kernel_args, ["test=all"]);
+        assert_eq!(run("run --kernel k").emulator, Emulator::Qemu);
+        assert_eq!(
+            run("run --kernel k --emulator=qemu").emulator,
+            Emulator::Qemu
+        );
+        assert!(usage_err("run --kernel k --emulator vbox").contains("'vbox'"));
+        for opt in [
+            "--accel tcg",
+            "--machine pc",
+            "--firmware seabios",
+            "--boot grub",
+            "--qemu-arg -s",
+        ] {
+            let e = usage_err(&format!("run --kernel k --emulator bochs {opt}"));
+            assert!(
+                e.contains("is a QEMU option") && e.contains(opt.split(' ').next().unwrap()),
+                "{e}"
+            );
+        }
+        assert!(
+            usage_err("run --kernel k --emulator bochs -- exit=qemu").contains("no exit device")
+        );
+        assert!(usage_err("run --kernel k --emulator bochs -- a;b").contains("';'"));
+        assert!(run("run --kernel k --emulator bochs -- exit=halt").kernel_args == ["exit=halt"]);
+        assert!(usage_err("linux --init i --emulator bochs").contains("'--emulator'"));
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub struct Case {
     /// `failing_checks`, which must be present and fail.
     pub benches: &'static [&'static str],
     pub failing_checks: &'static [&'static str],
+    /// Every `check` record whose name starts with one of these must fail, and at least one
+    /// such check must exist for each (check names that grow per-configuration suffixes).
+    pub failing_check_prefixes: &'static [&'static str],
     /// Needs real TLB behaviour: skipped on a software KVM backend whose shadow MMU
     /// resynchronises on every guest PTE write (no stale translation exists to catch).
     pub needs_hardware_tlb: bool,
@@ -57,6 +60,9 @@ pub struct Case {
     /// Boot the Linux baseline (Debian's pinned kernel, the initramfs with linux-bench)
     /// instead of our kernel; `kernel_args` are the benchmark's words.
     pub linux: bool,
+    /// QEMU (the VM of `vm`) or Bochs (`vm.cpu` is the Bochs model, `vm.smp` the CPU count,
+    /// `vm.memory` and `vm.timeout` apply; the rest is QEMU's).
+    pub emulator: crate::bochs::Emulator,
 }
 
 /// Whether the host's KVM is the software backend (kvm_pvm) rather than VT-x/AMD-V.
@@ -124,7 +130,7 @@ fn small() -> VmConfig {
     vm(Accel::Tcg, Machine::Q35, 128 * M, Firmware::Qboot, 2)
 }
 
-fn case(name: &str, vm: VmConfig, args: &[&str], expect: OutcomeKind) -> Case {
+pub(crate) fn case(name: &str, vm: VmConfig, args: &[&str], expect: OutcomeKind) -> Case {
     Case {
         name: name.to_string(),
         vm,
@@ -136,10 +142,12 @@ fn case(name: &str, vm: VmConfig, args: &[&str], expect: OutcomeKind) -> Case {
         qemu_args: Vec::new(),
         benches: &[],
         failing_checks: &[],
+        failing_check_prefixes: &[],
         report_contains: Vec::new(),
         screen: None,
         linux: false,
         needs_hardware_tlb: false,
+        emulator: crate::bochs::Emulator::Qemu,
     }
 }
 
@@ -516,6 +524,7 @@ pub fn all_cases() -> Vec<Case> {
         OutcomeKind::Incomplete,
     ));
     cases.extend(smp_cases());
+    cases.extend(crate::bochs::cases());
     cases
 }
 
@@ -733,7 +742,11 @@ fn check_bench_records(case: &Case, recs: &[Record]) -> Result<(), String> {
         let name = records::str_field(r, "name").unwrap_or("?");
         let pass = r.get("pass").and_then(serde_json::Value::as_bool) == Some(true);
         let detail = records::str_field(r, "detail").unwrap_or("");
-        let expect_fail = case.failing_checks.iter().any(|f| check_matches(f, name));
+        let expect_fail = case.failing_checks.iter().any(|f| check_matches(f, name))
+            || case
+                .failing_check_prefixes
+                .iter()
+                .any(|p| name.starts_with(p));
         if pass == expect_fail {
             return Err(format!(
                 "expected check '{name}' to {}, it did not ({detail})",
@@ -748,6 +761,16 @@ fn check_bench_records(case: &Case, recs: &[Record]) -> Result<(), String> {
         }) {
             return Err(format!(
                 "expected a failing check '{want}', got no such check"
+            ));
+        }
+    }
+    for prefix in case.failing_check_prefixes {
+        if !recs.iter().any(|r| {
+            records::record_type(r) == "check"
+                && records::str_field(r, "name").is_some_and(|n| n.starts_with(prefix))
+        }) {
+            return Err(format!(
+                "expected failing checks named {prefix}*, got no such check"
             ));
         }
     }
@@ -840,8 +863,9 @@ pub fn evaluate(case: &Case, ev: &Evidence) -> Result<(), String> {
     };
     if let Some(tests) = selected_tests(&case.kernel_args) {
         // A kernel test may report "skip" where the hypervisor lacks what it checks (the
-        // software KVM backend: SYSCALL from ring 3); under TCG every test must pass.
-        let skip_ok = case.vm.accel == Accel::Kvm;
+        // software KVM backend: SYSCALL from ring 3), or a Bochs model (no SMAP on Haswell);
+        // under TCG every test must pass.
+        let skip_ok = case.vm.accel == Accel::Kvm || case.emulator == crate::bochs::Emulator::Bochs;
         for r in of_type("test") {
             let status = records::str_field(r, "status");
             if status == Some("skip") && skip_ok {

@@ -287,6 +287,25 @@ pub fn build_iso(elf: &Path, kernel_args: &[String], work: &Path) -> Result<Path
     Ok(iso)
 }
 
+/// Builds `work/kernel.iso`: a BIOS-only GRUB image holding the kernel, its copy without a
+/// framebuffer request at [`TEXT_KERNEL_IN_ISO`] (the machine stays in VGA text mode) and the
+/// given grub.cfg (which boots that copy). Returns the ISO's path. Used by the Bochs runner.
+pub fn build_text_iso(elf: &Path, cfg: &str, work: &Path) -> Result<PathBuf, String> {
+    let modules = bios_module_dir()?;
+    let bytes = fs::read(elf).map_err(|e| format!("{}: {e}", elf.display()))?;
+    let text =
+        without_framebuffer_request(&bytes).map_err(|e| format!("{}: {e}", elf.display()))?;
+    let dst = work
+        .join("iso")
+        .join(TEXT_KERNEL_IN_ISO.trim_start_matches('/'));
+    fs::create_dir_all(dst.parent().unwrap())
+        .map_err(|e| format!("cannot create {}: {e}", dst.display()))?;
+    fs::write(&dst, text).map_err(|e| format!("cannot write {}: {e}", dst.display()))?;
+    let iso = work.join("kernel.iso");
+    mkrescue(elf, cfg, work, &iso, Some(&modules))?;
+    Ok(iso)
+}
+
 /// grub-mkrescue of a tree holding the kernel and `cfg` (built under `work`) into `iso`;
 /// `modules`: one platform's modules only (else every platform installed).
 fn mkrescue(

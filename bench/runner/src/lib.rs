@@ -5,6 +5,7 @@
 //! modules below.
 
 pub mod args;
+pub mod bochs;
 pub mod cases;
 pub mod disasm;
 pub mod grub;

@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use runner::args::{self, Cli, RunArgs, TestArgs, USAGE};
+use runner::bochs::{self, Emulator};
 use runner::cases::{self, Case, Evidence};
 use runner::host::{self, Elf, HostInfo};
 use runner::kvm::{self, KvmProbe};
@@ -190,6 +191,9 @@ fn cmd_run(mut r: RunArgs) -> i32 {
         Some(Ok(l)) => Some(l),
         None => None,
     };
+    if r.emulator == Emulator::Bochs {
+        return cmd_run_bochs(r);
+    }
     let elf = match &r.linux {
         Some(l) => match prepare_linux(l) {
             Ok((elf, initrd)) => {
@@ -379,6 +383,121 @@ fn cmd_run(mut r: RunArgs) -> i32 {
     worst
 }
 
+/// `runner run --emulator bochs`: the same boots, console, results folder and exit statuses as
+/// a QEMU run, on Bochs.
+fn cmd_run_bochs(r: RunArgs) -> i32 {
+    let elf = match load_elf(&r.kernel) {
+        Ok(e) => e,
+        Err(e) => return setup_error(&e),
+    };
+    let inst = match bochs::probe() {
+        Ok(i) => i,
+        Err(e) => return setup_error(&e),
+    };
+    let vm = match bochs::BochsVm::new(&r.vm, &r.kernel_args, &inst.models) {
+        Ok(v) => v,
+        Err(e) => return setup_error(&e),
+    };
+    let words = match bochs::kernel_words(&vm.cpu, &r.kernel_args) {
+        Ok(w) => w,
+        Err(e) => return setup_error(&e),
+    };
+    let host = HostInfo::gather(&r.qemu);
+    eprintln!(
+        "runner: Bochs {} cpu {} count {} megs {} ips {}, BIOS GRUB image, timeout {} s{}; \
+         kernel: {}",
+        inst.version,
+        vm.cpu,
+        vm.count,
+        vm.memory >> 20,
+        bochs::IPS,
+        vm.timeout,
+        if r.repeat > 1 {
+            format!(", {} boots", r.repeat)
+        } else {
+            String::new()
+        },
+        words.join(" ")
+    );
+    if let Some(dir) = &r.results
+        && let Err(e) = runner::results::clear(dir)
+    {
+        return setup_error(&format!("{}: {e}", dir.display()));
+    }
+    let mut worst = exit::PASS;
+    let mut any_results = false;
+    for boot in 1..=r.repeat {
+        let dir = r.results.as_ref().map(|d| {
+            if r.repeat > 1 {
+                d.join(format!("boot-{boot}"))
+            } else {
+                d.clone()
+            }
+        });
+        let prefix = if r.repeat > 1 {
+            format!("boot {boot}/{} ", r.repeat)
+        } else {
+            String::new()
+        };
+        let opts = RunOptions {
+            qemu: bochs::PROGRAM,
+            qemu_args: &[],
+            kernel_args: &r.kernel_args,
+            echo: !r.quiet,
+            results: dir.as_deref(),
+            progress: r.quiet.then_some(prefix.as_str()),
+            screen: None,
+        };
+        let rep = match bochs::run(&vm, &inst, &elf, &host, &opts) {
+            Ok(rep) => rep,
+            Err(e) => return setup_error(&e.to_string()),
+        };
+        let report = &rep.report;
+        let secs = report.duration.as_secs_f64();
+        let note = rep
+            .log
+            .note(&report.outcome.message())
+            .map(|n| format!("; {n}"))
+            .unwrap_or_default();
+        if report.outcome == Outcome::Pass {
+            eprintln!("runner: {prefix}PASS ({secs:.1} s{note})");
+        } else {
+            eprintln!(
+                "runner: {prefix}FAIL: {} ({secs:.1} s{note}){}",
+                report.outcome.message(),
+                if report.records_of("result").next().is_some() && !report.records_complete() {
+                    "; the results received are kept, marked incomplete"
+                } else {
+                    ""
+                }
+            );
+        }
+        any_results |= report.records_of("result").next().is_some();
+        let code = report.outcome.exit_code();
+        if worst == exit::PASS {
+            worst = code;
+        }
+    }
+    if let Some(dir) = &r.results {
+        if any_results {
+            match bench_report::write_report(dir) {
+                Ok(rep) => {
+                    println!("\n{}", rep.summary);
+                    for w in &rep.warnings {
+                        eprintln!("runner: report: warning: {w}");
+                    }
+                }
+                Err(e) => eprintln!("runner: cannot write the benchmark report: {e}"),
+            }
+        }
+        eprintln!(
+            "runner: results in {} (with bochsrc and bochs.log)",
+            dir.display()
+        );
+    }
+    worst
+}
+
 /// host.json of a Linux baseline run also names the kernel package and the mitigations.
 fn note_linux_in_host_json(dir: &Path, l: &args::LinuxArgs) {
     let path = dir.join("host.json");
@@ -408,6 +527,18 @@ fn describe(c: &Case) -> String {
     } else {
         c.kernel_args.join(" ")
     };
+    if c.emulator == Emulator::Bochs {
+        return format!(
+            "{:<34} {:<4} bochs  {} {:>4} smp={} timeout={}s  args: {args}  expect: {}",
+            c.name,
+            if c.ci { "ci" } else { "full" },
+            c.vm.cpu.as_deref().unwrap_or(bochs::DEFAULT_CPU),
+            size_label(c.vm.memory),
+            c.vm.smp,
+            c.vm.timeout.unwrap_or(0.0),
+            c.expect
+        );
+    }
     let timeout =
         c.vm.timeout
             .map(|t| format!(" timeout={t}s"))
@@ -482,6 +613,7 @@ fn cmd_test(t: TestArgs) -> i32 {
         Err(e) => return setup_error(&e),
     };
     let mut probe: Option<KvmProbe> = None;
+    let mut bochs_inst: Option<Result<bochs::Installation, String>> = None;
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     let start = Instant::now();
     if disasm {
@@ -515,6 +647,28 @@ fn cmd_test(t: TestArgs) -> i32 {
         if runner::out::stdout_closed() {
             stopped = Some("stopped: stdout closed".to_string());
             break;
+        }
+        if c.emulator == Emulator::Bochs {
+            let inst = bochs_inst.get_or_insert_with(bochs::probe);
+            match bochs::run_case(c, inst, &elf, &host, &base.join(&c.name), t.verbose) {
+                bochs::CaseResult::Pass(how) => {
+                    outln!("PASS {} ({how})", c.name);
+                    passed += 1;
+                }
+                bochs::CaseResult::Skip(why) => {
+                    outln!("SKIP {}: {why}", c.name);
+                    skipped += 1;
+                }
+                bochs::CaseResult::Fail(why) => {
+                    outln!(
+                        "FAIL {}: {why} (see {})",
+                        c.name,
+                        short(&base.join(&c.name).join("console.log")).display()
+                    );
+                    failed += 1;
+                }
+            }
+            continue;
         }
         let kvm_cpu = if c.vm.accel == Accel::Kvm {
             let p = probe.get_or_insert_with(|| kvm::probe(&t.qemu));

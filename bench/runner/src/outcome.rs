@@ -77,6 +77,12 @@ pub enum Outcome {
     Interrupted {
         signal: i32,
     },
+    /// An emulator without QEMU's exit device (Bochs): its runner names the kind and the
+    /// message itself (the `end` record's status, a triple fault in its log, a timeout, ...).
+    Emulator {
+        kind: OutcomeKind,
+        message: String,
+    },
 }
 
 /// The outcome without its details: what test cases expect.
@@ -94,6 +100,8 @@ pub enum OutcomeKind {
     Incomplete,
     EndNotPass,
     Interrupted,
+    /// The emulator (other than QEMU) stopped on its own error: a Bochs panic, an early exit.
+    EmulatorError,
 }
 
 impl OutcomeKind {
@@ -112,6 +120,7 @@ impl OutcomeKind {
             OutcomeKind::Incomplete => "incomplete",
             OutcomeKind::EndNotPass => "end_not_pass",
             OutcomeKind::Interrupted => "interrupted",
+            OutcomeKind::EmulatorError => "emulator_error",
         }
     }
 }
@@ -163,23 +172,27 @@ impl Outcome {
             Outcome::Incomplete => OutcomeKind::Incomplete,
             Outcome::EndNotPass { .. } => OutcomeKind::EndNotPass,
             Outcome::Interrupted { .. } => OutcomeKind::Interrupted,
+            Outcome::Emulator { kind, .. } => *kind,
         }
     }
 
     /// The runner's exit status for this outcome.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Outcome::Pass => exit::PASS,
-            Outcome::TestFailed | Outcome::EndNotPass { .. } => exit::FAILED,
-            Outcome::Panic => exit::PANIC,
-            Outcome::Exception => exit::EXCEPTION,
-            Outcome::BadCmdline => exit::BAD_CMDLINE,
-            Outcome::Reset => exit::RESET,
-            Outcome::Timeout { .. } => exit::TIMEOUT,
-            Outcome::Incomplete => exit::INCOMPLETE,
-            Outcome::QemuError { .. } => exit::QEMU_ERROR,
-            Outcome::QemuCrashed { .. } => exit::QEMU_CRASHED,
             Outcome::Interrupted { signal } => exit::interrupted(*signal),
+            _ => match self.kind() {
+                OutcomeKind::Pass => exit::PASS,
+                OutcomeKind::TestFailed | OutcomeKind::EndNotPass => exit::FAILED,
+                OutcomeKind::Panic => exit::PANIC,
+                OutcomeKind::Exception => exit::EXCEPTION,
+                OutcomeKind::BadCmdline => exit::BAD_CMDLINE,
+                OutcomeKind::Reset => exit::RESET,
+                OutcomeKind::Timeout => exit::TIMEOUT,
+                OutcomeKind::Incomplete => exit::INCOMPLETE,
+                OutcomeKind::QemuError | OutcomeKind::EmulatorError => exit::QEMU_ERROR,
+                OutcomeKind::QemuCrashed => exit::QEMU_CRASHED,
+                OutcomeKind::Interrupted => exit::interrupted(0),
+            },
         }
     }
 
@@ -221,6 +234,7 @@ impl Outcome {
                 "interrupted: the runner got {}, QEMU killed",
                 crate::signals::name(*signal)
             ),
+            Outcome::Emulator { message, .. } => message.clone(),
         }
     }
 }

@@ -254,7 +254,7 @@ fn screen_vm_args(args: &mut Vec<String>, sock: &Path) {
 
 /// One line on stderr for a `progress` record (the benchmark group starting) or an `error`
 /// record, with the time since QEMU started.
-fn show_progress(prefix: &str, r: &Record, started: SystemTime) {
+pub(crate) fn show_progress(prefix: &str, r: &Record, started: SystemTime) {
     let secs = started.elapsed().map_or(0.0, |d| d.as_secs_f64());
     match records::record_type(r) {
         "progress" => {
