@@ -276,7 +276,7 @@ pub fn all_cases() -> Vec<Case> {
     let mut c = case("bench-quick-no-nx", v.clone(), &["bench_quick"], OutcomeKind::Pass);
     c.benches = SUITE_BENCHES;
     cases.push(c);
-    let mut c = case("selftests-no-nx", v, &["test=all"], OutcomeKind::Pass);
+    let mut c = case("no-nx-selftests", v, &["test=all"], OutcomeKind::Pass);
     c.console_contains = vec!["\"name\":\"rodata_nx\",\"status\":\"skip\""];
     cases.push(c);
     // Made-up APIC ids the machine cannot have are refused (never sent INIT): the BSP's own.
