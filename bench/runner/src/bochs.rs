@@ -960,15 +960,21 @@ pub fn cases() -> Vec<Case> {
         c
     };
     out.push(selftests("corei7_skylake_x", 2, true));
-    out.push(oracle("corei7_haswell_4770", 4, false, true));
-    out.push(oracle("corei7_haswell_4770", 4, true, true));
+    // Open finding (2026-12-01): on Bochs 2.7's x2APIC models the oracle's x2APIC cluster
+    // multicast configurations time out (no target acknowledges; TCG delivers them). Until that
+    // is understood, the Haswell (PCID, x2APIC) oracle cases run in the full matrix, where they
+    // fail visibly, and CI runs the oracle on Ryzen (xAPIC: unicast and all-but-self).
+    out.push(oracle("corei7_haswell_4770", 4, false, false));
+    out.push(oracle("corei7_haswell_4770", 4, true, false));
+    out.push(oracle("ryzen", 2, false, true));
+    out.push(oracle("ryzen", 2, true, true));
     for (_, model) in MODELS {
         if *model != "corei7_skylake_x" {
             out.push(selftests(model, 2, false));
         }
     }
     out.push(selftests("corei7_haswell_4770", 4, false));
-    for model in ["corei7_skylake_x", "corei7_icelake_u", "ryzen"] {
+    for model in ["corei7_skylake_x", "corei7_icelake_u"] {
         out.push(oracle(model, 2, false, false));
     }
     out.push(oracle("corei7_skylake_x", 2, true, false));

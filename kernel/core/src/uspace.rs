@@ -7,7 +7,7 @@
 //! 0x0000_0000_0070_0000  the fault probe: never mapped (the user exception floor faults here)
 //! 0x0000_0000_1000_0000  user stacks, one page per CPU with an unmapped page below each
 //! 0x0000_0000_4000_0000  sample buffers, one slot per CPU
-//! 0x0000_0010_0000_0000  shootdown region (512 pages)
+//! 0x0000_0010_0020_0000  shootdown region (512 pages)
 //! 0x0000_0020_0000_0000  demand-zero arenas, 16 MiB apart, 15 MiB each
 //! ```
 
@@ -33,8 +33,11 @@ pub const STACK_STRIDE: u64 = 2 * PAGE;
 pub const SAMPLES: u64 = 0x0000_0000_4000_0000;
 /// Room for one CPU's samples (two u64 per sample).
 pub const SAMPLES_STRIDE: u64 = 1 << 20;
-/// The user-space shootdown region.
-pub const REGION: u64 = 0x0000_0010_0000_0000;
+/// The user-space shootdown region: 2 MiB aligned (one page table, for the oracle's PDE
+/// variant) but not 8 MiB aligned, so its pages do not share the index bits 12-22 of a
+/// small direct-mapped TLB (Bochs' DTLB) with the 16 MiB-aligned per-CPU windows the IPI
+/// handler touches, which would evict a stale entry before a reader sees it.
+pub const REGION: u64 = 0x0000_0010_0020_0000;
 /// Pages in the region.
 pub const REGION_PAGES: u64 = 512;
 /// Demand-zero arenas: CPU n's at `ARENAS + n * ARENA_STRIDE`.
