@@ -21,8 +21,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use kernel_core::paging::{PTE_ADDR_MASK, PTE_G, PTE_P, PTE_RW, PTE_US};
 use percpu::{layout, percpu};
 
-use crate::arch::idt::{ExceptionFrame, PF_PRESENT, PF_USER, PF_WRITE};
 use crate::arch;
+use crate::arch::idt::{ExceptionFrame, PF_PRESENT, PF_USER, PF_WRITE};
 use crate::cpu_local;
 use crate::mm::{self, PAGE_SIZE};
 

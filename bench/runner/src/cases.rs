@@ -255,7 +255,11 @@ pub fn all_cases() -> Vec<Case> {
     cases.push(c);
     // Online CPUs are a set: with one AP never woken, the whole quick suite runs on the CPUs
     // that are online (every bench present, every check passing), at several sizes.
-    for (smp, skip, ci) in [(3u32, "smp_skip=1", true), (5, "smp_skip=2", false), (4, "smp_skip=3", false)] {
+    for (smp, skip, ci) in [
+        (3u32, "smp_skip=1", true),
+        (5, "smp_skip=2", false),
+        (4, "smp_skip=3", false),
+    ] {
         let mut v = small();
         v.smp = smp;
         let mut c = case(
@@ -273,7 +277,12 @@ pub fn all_cases() -> Vec<Case> {
     // any entry the kernel writes), the NX self-test skips with the reason.
     let mut v = small();
     v.cpu = Some("max,-nx".into());
-    let mut c = case("bench-quick-no-nx", v.clone(), &["bench_quick"], OutcomeKind::Pass);
+    let mut c = case(
+        "bench-quick-no-nx",
+        v.clone(),
+        &["bench_quick"],
+        OutcomeKind::Pass,
+    );
     c.benches = SUITE_BENCHES;
     cases.push(c);
     // (rodata_nx reports `skip` there, which a TCG case does not accept: the tests whose

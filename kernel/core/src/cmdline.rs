@@ -585,7 +585,12 @@ impl fmt::Display for CmdlineError<'_> {
         match *self {
             CmdlineError::UnknownKey { word } => write!(f, "unknown option '{}'", Escaped(word)),
             CmdlineError::FlagWithValue { word, spec } => {
-                write!(f, "option '{}' takes no value, got '{}'", spec.key, Escaped(word))
+                write!(
+                    f,
+                    "option '{}' takes no value, got '{}'",
+                    spec.key,
+                    Escaped(word)
+                )
             }
             CmdlineError::MissingValue { word, spec } => write!(
                 f,

@@ -152,13 +152,14 @@ pub fn init(method: Method, pm: Option<&RefTimer>, hpet: Option<&RefTimer>) {
         Some((hz, src))
             if method == Method::Auto
                 && matches!(
-                src,
-                Source::CpuidLeaf15 | Source::CpuidLeaf15And16 | Source::HypervisorLeaf
-            ) =>
+                    src,
+                    Source::CpuidLeaf15 | Source::CpuidLeaf15And16 | Source::HypervisorLeaf
+                ) =>
         {
             match pm_cal().or_else(hpet_cal) {
                 Some((m, msrc))
-                    if PLAUSIBLE_HZ.contains(&m) && m.abs_diff(hz) * 100 > hz * CPUID_TOLERANCE_PCT =>
+                    if PLAUSIBLE_HZ.contains(&m)
+                        && m.abs_diff(hz) * 100 > hz * CPUID_TOLERANCE_PCT =>
                 {
                     REJECTED.store(hz, Ordering::Relaxed);
                     REJECTED_SOURCE.store(src as u8, Ordering::Relaxed);

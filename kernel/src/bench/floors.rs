@@ -103,7 +103,10 @@ fn run_kernel(s: &Settings) -> bool {
     // window's first span holds the per-CPU variables and stacks).
     const SPAN: u64 = 1 << 21;
     let span = (arena_start + SPAN - 1) & !(SPAN - 1);
-    assert!(span + SPAN <= demand::arena().1, "the arena holds a whole 2 MiB span");
+    assert!(
+        span + SPAN <= demand::arena().1,
+        "the arena holds a whole 2 MiB span"
+    );
     let table_base = mm::pte_slot(span)
         .map(|s| s as *const AtomicU64 as u64)
         .expect("arena page table");

@@ -149,9 +149,10 @@ pub fn run(o: &Options) -> bool {
     if tsc::hz() == 0 {
         // Every figure in ns, every timeout and delay needs the rate: refuse, never guess.
         println!("bench: error: the TSC rate is unknown; refusing to benchmark");
-        crate::record!("error", |r| r
-            .str("kind", "bench")
-            .str("message", "TSC rate unknown: no trustworthy clock, no benchmark"));
+        crate::record!("error", |r| r.str("kind", "bench").str(
+            "message",
+            "TSC rate unknown: no trustworthy clock, no benchmark"
+        ));
         return false;
     }
     crate::demand::init();

@@ -427,5 +427,8 @@ pub(crate) fn skip_busy(bench: &str, busy: usize) {
         .str("kind", "bench")
         .str("bench", bench)
         .u64("busy_cpus", busy as u64)
-        .str("message", "CPUs still running a timed-out group's work are left out"));
+        .str(
+            "message",
+            "CPUs still running a timed-out group's work are left out"
+        ));
 }

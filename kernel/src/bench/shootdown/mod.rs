@@ -222,8 +222,10 @@ pub fn shootdown(
     slot.full.store(req.full, Ordering::Relaxed);
     slot.user.store(req.space == Space::User, Ordering::Relaxed);
     slot.protocol.store(proto, Ordering::Relaxed);
-    slot.acks
-        .store(seq << ACK_COUNT_BITS | targets.len() as u64, Ordering::Relaxed);
+    slot.acks.store(
+        seq << ACK_COUNT_BITS | targets.len() as u64,
+        Ordering::Relaxed,
+    );
     slot.seq.store(seq, Ordering::Release);
     for t in targets.iter() {
         PENDING.remote(t)[me / 64].fetch_or(1 << (me % 64), Ordering::Release);
@@ -435,10 +437,7 @@ fn remap(space: Space, level: Level, frames: &Frames, g: u64, pages: usize) {
         Level::Pde => {
             let pde = uspace::pde_slot(base).expect("region PDE");
             let e = pde.load(Ordering::Relaxed);
-            pde.store(
-                (e & !PTE_ADDR_MASK) | frames.tables[set],
-                Ordering::Release,
-            );
+            pde.store((e & !PTE_ADDR_MASK) | frames.tables[set], Ordering::Release);
         }
     }
 }
@@ -502,7 +501,13 @@ struct Config<'a> {
 
 /// Run `samples + warmup` shootdowns of one configuration; samples go into `buf`. Readers
 /// must be running on the targets, and on this CPU the region's space must be loaded.
-fn measure(s: &Settings, c: &Config, buf: &mut [u64], frames: &Frames, timeout_ticks: u64) -> Outcome {
+fn measure(
+    s: &Settings,
+    c: &Config,
+    buf: &mut [u64],
+    frames: &Frames,
+    timeout_ticks: u64,
+) -> Outcome {
     let mut asked = *c.targets;
     if let Some(v) = c.leave_out {
         asked.remove(v);
@@ -681,7 +686,13 @@ fn target_pool(bench: &str) -> (CpuSet, bool) {
 
 /// Start readers, measure one configuration, stop the readers. Err: an error record was
 /// written (a target never acknowledged, or a reader could not start).
-fn run_config(s: &Settings, c: &Config, buf: &mut [u64], frames: &Frames, bench: &str) -> Result<(Outcome, bool), ()> {
+fn run_config(
+    s: &Settings,
+    c: &Config,
+    buf: &mut [u64],
+    frames: &Frames,
+    bench: &str,
+) -> Result<(Outcome, bool), ()> {
     let touched = if c.pages == 0 { REGION_PAGES } else { c.pages };
     let c = Config {
         pages: touched,
@@ -732,10 +743,9 @@ fn pages_param(pages: usize) -> P {
 /// (the initiator's own invalidation and the transport's bookkeeping).
 pub fn run_sweep(s: &Settings) -> bool {
     let (pool, everyone) = target_pool("shootdown");
-    let max_targets = s
-        .opts
-        .cpus
-        .map_or(pool.len(), |c| (c as usize).saturating_sub(1).min(pool.len()));
+    let max_targets = s.opts.cpus.map_or(pool.len(), |c| {
+        (c as usize).saturating_sub(1).min(pool.len())
+    });
     if max_targets < 1 {
         skip("shootdown", "needs 2 CPUs online and idle");
         return true;
@@ -879,10 +889,9 @@ impl Variant {
 /// every configuration's check: one with no detection power shows as a passing check.
 pub fn run_oracle(s: &Settings) -> bool {
     let (pool, everyone) = target_pool("shootdown_oracle");
-    let max_targets = s
-        .opts
-        .cpus
-        .map_or(pool.len(), |c| (c as usize).saturating_sub(1).min(pool.len()));
+    let max_targets = s.opts.cpus.map_or(pool.len(), |c| {
+        (c as usize).saturating_sub(1).min(pool.len())
+    });
     if max_targets < 1 {
         skip("shootdown_oracle", "needs 2 CPUs online and idle");
         return true;
@@ -1028,7 +1037,11 @@ pub fn run_oracle(s: &Settings) -> bool {
                         "after a shootdown returned: {readers} reads of an old frame by {} \
                          readers, {} by the initiator, {} writes into an old frame \
                          (break={}, victim cpu {victim})",
-                        if space == Space::User { "ring-3" } else { "kernel" },
+                        if space == Space::User {
+                            "ring-3"
+                        } else {
+                            "kernel"
+                        },
                         out.initiator_stale,
                         out.stale_writes,
                         breakage.name()
