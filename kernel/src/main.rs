@@ -60,13 +60,7 @@ extern "C" fn kernel_main(loader_magic: u32, loader_info: u32) -> ! {
         ) => {
             // A command line the kernel cannot take is a bad command line (exit 41), like
             // an unknown option, not an unreadable boot.
-            println!("error: {e}");
-            let mut msg = kernel_core::fmtbuf::FmtBuf::<160>::new();
-            let _ = core::fmt::Write::write_fmt(&mut msg, format_args!("bad command line: {e}"));
-            record!("error", |r| r
-                .str("kind", "cmdline")
-                .str("message", msg.as_str()));
-            exit::finish(ExitCode::BadCmdline);
+            bad_cmdline(&e)
         }
         Err(e) => {
             println!("boot: error: cannot read the loader's information: {e}");
@@ -147,7 +141,7 @@ fn print_help() {
     let _ = cmdline::write_help(&mut g);
 }
 
-fn bad_cmdline(e: &cmdline::CmdlineError) -> ! {
+fn bad_cmdline(e: &dyn core::fmt::Display) -> ! {
     {
         use core::fmt::Write;
         let mut g = console::ConsoleGuard::lock();

@@ -227,6 +227,15 @@ impl HostInfo {
 }
 
 /// UTC ISO 8601 with second precision: `2025-11-22T04:35:12Z`.
+/// The runner's own arguments, for host.json (checked to be UTF-8 by main; lossy only for a
+/// library caller's odd argument).
+pub fn runner_args() -> Vec<String> {
+    std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}
+
 pub fn iso8601_utc(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (days, rem) = (secs / 86400, secs % 86400);

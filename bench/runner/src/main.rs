@@ -85,6 +85,18 @@ fn main() -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
+/// Boot `boot` of a run: its results folder (`boot-N` when repeating) and its progress prefix.
+fn boot_plan(r: &RunArgs, boot: u32) -> (Option<PathBuf>, String) {
+    if r.repeat > 1 {
+        (
+            r.results.as_ref().map(|d| d.join(format!("boot-{boot}"))),
+            format!("boot {boot}/{} ", r.repeat),
+        )
+    } else {
+        (r.results.clone(), String::new())
+    }
+}
+
 fn cmd_readme() -> i32 {
     let root = Path::new(".");
     let section = match bench_report::readme::section(root) {
@@ -310,18 +322,7 @@ fn cmd_run(mut r: RunArgs) -> i32 {
         if runner::signals::caught().is_some() {
             break;
         }
-        let dir = r.results.as_ref().map(|d| {
-            if r.repeat > 1 {
-                d.join(format!("boot-{boot}"))
-            } else {
-                d.clone()
-            }
-        });
-        let prefix = if r.repeat > 1 {
-            format!("boot {boot}/{} ", r.repeat)
-        } else {
-            String::new()
-        };
+        let (dir, prefix) = boot_plan(&r, boot);
         let opts = RunOptions {
             qemu: &r.qemu,
             qemu_args: &r.qemu_args,
@@ -427,18 +428,10 @@ fn cmd_run_bochs(r: RunArgs) -> i32 {
     let mut worst = exit::PASS;
     let mut any_results = false;
     for boot in 1..=r.repeat {
-        let dir = r.results.as_ref().map(|d| {
-            if r.repeat > 1 {
-                d.join(format!("boot-{boot}"))
-            } else {
-                d.clone()
-            }
-        });
-        let prefix = if r.repeat > 1 {
-            format!("boot {boot}/{} ", r.repeat)
-        } else {
-            String::new()
-        };
+        if runner::signals::caught().is_some() {
+            break;
+        }
+        let (dir, prefix) = boot_plan(&r, boot);
         let opts = RunOptions {
             qemu: bochs::PROGRAM,
             qemu_args: &[],

@@ -308,11 +308,7 @@ pub fn host_json(
         "elf_path": absolute(&elf.path).display().to_string(),
         "elf_sha256": elf.sha256,
         "rustc_version": host.rustc_version,
-        // Checked to be UTF-8 by main; lossy only for a library caller's odd argument.
-        "runner_args": std::env::args_os()
-            .skip(1)
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect::<Vec<_>>(),
+        "runner_args": host::runner_args(),
         "started_at": host::iso8601_utc(started),
         "duration_s": (report.duration.as_secs_f64() * 1000.0).round() / 1000.0,
         "timeout_s": vm.timeout,

@@ -186,3 +186,16 @@ pub fn skip(bench: &str, reason: &str) {
     crate::record!("skip", |r| r.str("bench", bench).str("reason", reason));
     println!("bench: {bench} skipped: {reason}");
 }
+
+/// An error record for CPUs a benchmark leaves out because earlier work still runs on them.
+pub(crate) fn skip_busy(bench: &str, busy: usize) {
+    println!("bench: {bench}: {busy} CPU(s) still run earlier work (a timed-out group); left out");
+    crate::record!("error", |r| r
+        .str("kind", "bench")
+        .str("bench", bench)
+        .u64("busy_cpus", busy as u64)
+        .str(
+            "message",
+            "CPUs still running a timed-out group's work are left out"
+        ));
+}

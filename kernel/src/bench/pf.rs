@@ -320,7 +320,7 @@ pub fn run_throughput(s: &Settings) -> bool {
     let avail = aps.len() + 1;
     let max = s.opts.cpus.map_or(avail, |c| (c as usize).min(avail));
     if avail < smp::online_count() {
-        skip_busy("pf_throughput", smp::online_count() - avail);
+        super::skip_busy("pf_throughput", smp::online_count() - avail);
     }
     let pages: u64 = if s.quick { 256 } else { 2048 };
     let rounds = if s.quick { 5 } else { 20 };
@@ -418,17 +418,4 @@ pub fn run_throughput(s: &Settings) -> bool {
     );
     ok &= check("pf_throughput_pages_zeroed_once", bad == 0, detail.as_str());
     ok
-}
-
-/// An error record for CPUs a benchmark leaves out because earlier work still runs on them.
-pub(crate) fn skip_busy(bench: &str, busy: usize) {
-    println!("bench: {bench}: {busy} CPU(s) still run earlier work (a timed-out group); left out");
-    crate::record!("error", |r| r
-        .str("kind", "bench")
-        .str("bench", bench)
-        .u64("busy_cpus", busy as u64)
-        .str(
-            "message",
-            "CPUs still running a timed-out group's work are left out"
-        ));
 }

@@ -679,7 +679,7 @@ fn target_pool(bench: &str) -> (CpuSet, bool) {
     let aps = work::available_aps();
     let others = smp::online_count() - 1;
     if aps.len() < others {
-        super::pf::skip_busy(bench, others - aps.len());
+        super::skip_busy(bench, others - aps.len());
     }
     (aps, aps.len() == others)
 }
