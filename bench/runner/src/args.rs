@@ -641,7 +641,7 @@ fn check_bochs(
         }
     }
     grub::check_cmdline(kernel_args).map_err(UsageError)?;
-    crate::bochs::kernel_words(vm.cpu.as_deref().unwrap_or(""), kernel_args)
+    crate::bochs::kernel_words(kernel_args)
         .map(|_| ())
         .map_err(UsageError)
 }

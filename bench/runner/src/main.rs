@@ -399,7 +399,7 @@ fn cmd_run_bochs(r: RunArgs) -> i32 {
         Ok(v) => v,
         Err(e) => return setup_error(&e),
     };
-    let words = match bochs::kernel_words(&vm.cpu, &r.kernel_args) {
+    let words = match bochs::kernel_words(&r.kernel_args) {
         Ok(w) => w,
         Err(e) => return setup_error(&e),
     };

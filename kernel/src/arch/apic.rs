@@ -17,6 +17,7 @@ const REG_ID: u32 = 0x20;
 pub const REG_VERSION: u32 = 0x30;
 const REG_TPR: u32 = 0x80;
 const REG_EOI: u32 = 0xB0;
+const REG_LDR: u32 = 0xD0;
 const REG_SVR: u32 = 0xF0;
 const REG_ESR: u32 = 0x280;
 const REG_ICR_LOW: u32 = 0x300;
@@ -60,6 +61,8 @@ const PIC2_DATA: u16 = 0xA1;
 const ICR_SPIN_LIMIT: u32 = 10_000_000;
 
 static X2APIC: AtomicBool = AtomicBool::new(false);
+/// Every CPU's x2APIC logical id is the architectural one (cluster multicast reaches it).
+static LOGICAL_IDS_OK: AtomicBool = AtomicBool::new(true);
 /// The BSP's APIC is set up (`init_bsp` ran): IPIs can be sent.
 static READY: AtomicBool = AtomicBool::new(false);
 /// Virtual address of the xAPIC register page (direct map, uncacheable).
@@ -120,6 +123,37 @@ pub fn enable_this_cpu() {
     write(REG_TPR, 0);
     write(REG_SVR, SVR_APIC_ENABLE | SPURIOUS_VECTOR as u32);
     clear_esr();
+    if x2apic() && !logical_id_is_architectural() {
+        // The LDR is read-only in x2APIC mode and derived from the id by the hardware.
+        // Bochs 2.7 derives it only on an APIC-base write made while already in x2APIC
+        // mode: write the same value again (architecturally no change), then check again.
+        // SAFETY: the value IA32_APIC_BASE already holds.
+        unsafe { cpu::wrmsr(IA32_APIC_BASE, base) };
+        if !logical_id_is_architectural() {
+            LOGICAL_IDS_OK.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// Whether this CPU's x2APIC logical id (LDR) is the architectural function of its id:
+/// cluster id[19:4] in bits 31:16, bit id[3:0] set (SDM vol. 3A, 11.12.10.2).
+fn logical_id_is_architectural() -> bool {
+    let id = id();
+    read(REG_LDR) == ((id >> 4) << 16 | 1 << (id & 0xF))
+}
+
+/// Why x2APIC cluster multicast cannot be used, if it cannot: not in x2APIC mode, or a CPU
+/// whose logical id is not the architectural one (an emulator's).
+pub fn cluster_multicast_unusable() -> Option<&'static str> {
+    if !x2apic() {
+        Some("x2apic_cluster delivery needs x2APIC mode; refused in xAPIC mode")
+    } else if !LOGICAL_IDS_OK.load(Ordering::Acquire) {
+        Some(
+            "x2apic_cluster delivery refused: a CPU's x2APIC logical id (LDR) is not the architectural function of its APIC id",
+        )
+    } else {
+        None
+    }
 }
 
 fn read(reg: u32) -> u32 {

@@ -772,11 +772,9 @@ pub fn run_sweep(s: &Settings) -> bool {
     } else {
         &[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 0]
     };
-    if !apic::x2apic() {
-        skip(
-            "shootdown",
-            "x2apic_cluster delivery needs x2APIC mode; refused in xAPIC mode",
-        );
+    let cluster_unusable = apic::cluster_multicast_unusable();
+    if let Some(why) = cluster_unusable {
+        skip("shootdown", why);
     }
     let mut buf = SAMPLES.lock();
     let mut ok = true;
@@ -799,7 +797,7 @@ pub fn run_sweep(s: &Settings) -> bool {
                 if ntargets > 0 && ntargets == pool.len() && everyone {
                     deliveries[1] = Some(Delivery::AllButSelf);
                 }
-                if ntargets > 0 && apic::x2apic() {
+                if ntargets > 0 && cluster_unusable.is_none() {
                     deliveries[2] = Some(Delivery::ClusterMulticast(&clusters));
                 }
                 for delivery in deliveries.into_iter().flatten() {
@@ -933,8 +931,9 @@ pub fn run_oracle(s: &Settings) -> bool {
             "all_but_self delivery: the oracle's targets are not every other online CPU",
         );
     }
-    if apic::x2apic() {
-        deliveries[2] = Some(Delivery::ClusterMulticast(&clusters));
+    match apic::cluster_multicast_unusable() {
+        None => deliveries[2] = Some(Delivery::ClusterMulticast(&clusters)),
+        Some(why) => skip("shootdown_oracle", why),
     }
     let mut buf = SAMPLES.lock();
     let mut ok = true;
