@@ -4,7 +4,8 @@
 ; page below 1 MiB; the SIPI vector is that page's number, so an AP starts here in real mode
 ; at CS:IP = page:0000. The header (offsets generated from trampoline/src/lib.rs) carries
 ; everything the AP needs; the AP reads it and writes nothing but three fix-up words (the
-; same values on every AP) in this page.
+; same values on every AP) in this page, and, if the header does not list its APIC id, the
+; two gates of the IDT it parks with.
 ;
 ; real mode -> protected mode (flat GDT below) -> CR4, PAT, EFER, trampoline CR3, CR0.PG ->
 ; long mode at this page's identity address -> own APIC id (CPUID) looked up in the header ->
@@ -17,6 +18,10 @@ CR0_PE              equ 1 << 0
 IA32_EFER           equ 0xC0000080
 IA32_PAT            equ 0x277
 CPUID_TOPOLOGY_LEAF equ 0x0B
+VEC_NMI             equ 2
+VEC_MACHINE_CHECK   equ 18
+GATE_INTERRUPT_PRESENT equ 0x8E     ; type 0xE (64-bit interrupt gate), P = 1 (SDM vol. 3A 6.14.1)
+PARK_STACK          equ 64          ; bytes left free at the page's top for .parked's frames
 
 SEL_CODE64          equ 0x08
 SEL_DATA            equ 0x10
@@ -116,10 +121,32 @@ long_mode_entry:
     inc eax
     jmp .next
 .unknown:
-    ; Not a CPU the BSP is waking: park here, touching no memory.
+    ; Not a CPU the BSP is waking: park here for good, but able to take an NMI or a machine
+    ; check (without an IDT either would triple-fault, which on real chipsets can reset the
+    ; whole platform). Their gates lead to .parked, which never returns (so NMIs stay blocked)
+    ; and resets its stack to the top of this page each time; the gates and the IDT pointer
+    ; are the only memory written, the same values on every such AP.
+    lea rax, [rsi + .parked]        ; below 1 MiB: offset bits 63:32 are zero
+    mov edx, eax
+    and edx, 0xFFFF                 ; offset 15:0
+    or edx, SEL_CODE64 << 16        ; selector
+    mov rcx, rax
+    shr rcx, 16
+    shl rcx, 48                     ; offset 31:16
+    or rdx, rcx
+    mov rcx, GATE_INTERRUPT_PRESENT
+    shl rcx, 40                     ; 64-bit interrupt gate, present, DPL 0
+    or rdx, rcx
+    mov [rsi + park_idt + VEC_NMI * 16], rdx
+    mov [rsi + park_idt + VEC_MACHINE_CHECK * 16], rdx
+    lea rax, [rsi + park_idt]
+    mov [rsi + park_idtr + 2], rax
+    lidt [rsi + park_idtr]
+.parked:
+    lea rsp, [rsi + TRAMPOLINE_SIZE]
     cli
     hlt
-    jmp .unknown
+    jmp .parked
 .found:
     mov rdi, rax                                ; logical id
     mov rdx, [rsi + header + TH_WINDOW_SIZE]
@@ -149,6 +176,14 @@ lm_target:
     dd 0                            ; fixed up: linear address of long_mode_entry
     dw SEL_CODE64
 
-%if ($ - $$) > TRAMPOLINE_SIZE
-%error "the trampoline does not fit in its page"
+; The IDT of an AP that parks here (gates written at run time, up to the machine check).
+align 16
+park_idt:
+    times (VEC_MACHINE_CHECK + 1) * 16 db 0
+park_idtr:
+    dw (VEC_MACHINE_CHECK + 1) * 16 - 1
+    dq 0                            ; written at run time: linear address of park_idt
+
+%if ($ - $$) > TRAMPOLINE_SIZE - PARK_STACK
+%error "the trampoline (and the parked APs' stack) does not fit in its page"
 %endif

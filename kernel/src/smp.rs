@@ -148,8 +148,13 @@ pub fn init(info: &BootInfo, opts: &Options) {
     record_topology();
 
     if n > 1 {
-        match prepare_trampoline(info, &ids[..n]) {
-            Ok(page) => wake_all(page, &ids[..n], opts),
+        match prepare_trampoline(info, &ids[..n], opts.smp_unlisted) {
+            Ok(page) => {
+                wake_all(page, &ids[..n], opts);
+                if let Some(id) = opts.smp_unlisted {
+                    nmi_parked_ap(id);
+                }
+            }
             Err(e) => println!("smp: error: {e}; continuing on the BSP alone"),
         }
     }
@@ -171,7 +176,11 @@ fn refuse_fake_apic_id(fake: u32, ids: &[u32]) -> Option<&'static str> {
 }
 
 /// Copy the trampoline to its low page and fill its header; returns the page's address.
-fn prepare_trampoline(info: &BootInfo, ids: &[u32]) -> Result<u64, &'static str> {
+fn prepare_trampoline(
+    info: &BootInfo,
+    ids: &[u32],
+    unlisted: Option<u32>,
+) -> Result<u64, &'static str> {
     let usable = |p: u64| {
         info.memory
             .regions()
@@ -249,7 +258,9 @@ fn prepare_trampoline(info: &BootInfo, ids: &[u32]) -> Result<u64, &'static str>
         h.window_size = WINDOW_SIZE;
         h.stack_top_offset = layout::KERNEL_STACK.top;
         for (i, id) in ids.iter().enumerate() {
-            h.apic_ids[i] = *id;
+            // Failure injection: an id no CPU has (the x2APIC broadcast id), so that AP finds
+            // itself unlisted and parks in the trampoline.
+            h.apic_ids[i] = if unlisted == Some(*id) { u32::MAX } else { *id };
         }
     }
     println!(
@@ -305,6 +316,24 @@ fn send_init(apic_id: u32) -> Result<(), apic::IpiError> {
         apic::send_ipi(apic_id, apic::ICR_INIT | apic::ICR_TRIGGER_LEVEL)?;
     }
     apic::wait_sent()
+}
+
+/// Failure injection (`smp_unlisted`): the AP left out of the trampoline's table has parked
+/// there; send it an NMI, which it must survive (its park loop has an IDT). Without one it
+/// would triple-fault, and QEMU (`-no-reboot`) would end the run as a reset.
+fn nmi_parked_ap(apic_id: u32) {
+    const NMI_GRACE_US: u64 = 100_000;
+    match apic::send_ipi(apic_id, apic::ICR_NMI).and_then(|()| apic::wait_sent()) {
+        Ok(()) => {
+            tsc::delay_us(NMI_GRACE_US);
+            println!(
+                "smp: failure injection: the AP parked in the trampoline (APIC id {apic_id}) took an NMI"
+            );
+        }
+        Err(e) => {
+            println!("smp: failure injection: the NMI to APIC id {apic_id} was not sent: {e:?}")
+        }
+    }
 }
 
 /// Stop every other online CPU at the end of a run on bare metal: an INIT IPI puts a CPU in

@@ -664,6 +664,13 @@ fn smp_cases() -> Vec<Case> {
             "smp_late=3",
             "APIC id 3 (logical 3) did not check in",
         ),
+        // Parked in the trampoline, it survives an NMI (without its IDT: a triple fault,
+        // which QEMU under -no-reboot ends as a reset).
+        (
+            "smp-inject-unlisted-ap-nmi",
+            "smp_unlisted=2",
+            "the AP parked in the trampoline (APIC id 2) took an NMI",
+        ),
     ] {
         for wake in ["smp_wake=parallel", "smp_wake=serial"] {
             let name = format!("{name}-{}", &wake[9..]);

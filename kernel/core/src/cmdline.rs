@@ -232,6 +232,15 @@ pub static OPTIONS: &[OptSpec] = &[
         help: "failure injection: the AP with this APIC id checks in only after its deadline",
     },
     OptSpec {
+        key: "smp_unlisted",
+        kind: OptKind::UInt {
+            min: 0,
+            max: u32::MAX as u64,
+        },
+        help: "failure injection: wake the AP with this APIC id but leave it out of the \
+               trampoline's table, so it parks there; it is then sent an NMI",
+    },
+    OptSpec {
         key: "bench",
         kind: OptKind::List(BENCHES),
         help: "run benchmark groups: all (the default job), or a comma-separated list",
@@ -473,6 +482,9 @@ pub struct Options<'a> {
     pub smp_fake_apic: Option<u32>,
     /// `smp_late=`: an APIC id that checks in after its deadline (failure injection).
     pub smp_late: Option<u32>,
+    /// `smp_unlisted=`: an APIC id woken but left out of the trampoline's table (failure
+    /// injection: it parks in the trampoline and is sent an NMI).
+    pub smp_unlisted: Option<u32>,
     /// `acpi_corrupt_madt`: read the MADT with one byte flipped (failure injection).
     pub acpi_corrupt_madt: bool,
     /// `nosmap`: leave SMAP off even where the CPU has it.
@@ -496,6 +508,7 @@ impl<'a> Options<'a> {
             ("smp_skip", Value::UInt(id)) => self.smp_skip = Some(id as u32),
             ("smp_fake_apic", Value::UInt(id)) => self.smp_fake_apic = Some(id as u32),
             ("smp_late", Value::UInt(id)) => self.smp_late = Some(id as u32),
+            ("smp_unlisted", Value::UInt(id)) => self.smp_unlisted = Some(id as u32),
             ("acpi_corrupt_madt", Value::Flag) => self.acpi_corrupt_madt = true,
             ("nosmap", Value::Flag) => self.nosmap = true,
             ("tsc_calibration", Value::Choice(i)) => {

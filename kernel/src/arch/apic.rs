@@ -42,6 +42,7 @@ pub const XAPIC_MAX_ID: u32 = 0xFE;
 
 // Interrupt command register (Intel SDM vol. 3A, figure 11-12).
 pub const ICR_FIXED: u32 = 0 << 8;
+pub const ICR_NMI: u32 = 4 << 8;
 pub const ICR_INIT: u32 = 5 << 8;
 pub const ICR_STARTUP: u32 = 6 << 8;
 const ICR_DELIVERY_PENDING: u32 = 1 << 12;
