@@ -1,8 +1,11 @@
-//! The per-CPU accessor contract, checked on the built kernel: every scalar accessor
-//! (`PerCpu::read`, `write`, `add`, at 8, 16, 32 and 64 bits) compiles to exactly one
-//! `%gs:`-relative instruction. The kernel keeps one out-of-line probe function per accessor
-//! (`percpu_probe_<op>_<width>`, kernel/src/cpu_local.rs); this module disassembles them with
-//! binutils' `objdump` and checks each.
+//! Contracts checked on the built kernel's machine code, disassembled with binutils' `objdump`:
+//! - the per-CPU accessors: every scalar accessor (`PerCpu::read`, `write`, `add`, at 8, 16, 32
+//!   and 64 bits) compiles to exactly one `%gs:`-relative instruction. The kernel keeps one
+//!   out-of-line probe function per accessor (`percpu_probe_<op>_<width>`,
+//!   kernel/src/cpu_local.rs);
+//! - the x2APIC IPI ordering: in `arch::apic::send_ipi`, every WRMSR (the x2APIC ICR write,
+//!   which is not serialising) comes right after `mfence; lfence`, with only register moves
+//!   between, so an IPI cannot overtake the stores it announces.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -123,21 +126,62 @@ pub fn check_all(functions: &BTreeMap<String, Vec<Insn>>) -> Result<Vec<String>,
     if bad.is_empty() { Ok(ok) } else { Err(bad) }
 }
 
-/// Disassemble `elf` with objdump and check every probe.
-pub fn check_elf(elf: &Path) -> Result<Vec<String>, Vec<String>> {
+/// The mangled-name fragment of `kernel::arch::apic::send_ipi`.
+pub const SEND_IPI: &str = "4arch4apic8send_ipi";
+
+/// Check the IPI fence: `send_ipi` exists once, holds at least one WRMSR, and each WRMSR is
+/// preceded by `lfence` and that by `mfence`, with nothing but `mov`s after the LFENCE.
+pub fn check_ipi_fence(functions: &BTreeMap<String, Vec<Insn>>) -> Result<String, String> {
+    let found: Vec<(&String, &Vec<Insn>)> = functions
+        .iter()
+        .filter(|(n, _)| n.contains(SEND_IPI))
+        .collect();
+    let [(name, insns)] = found[..] else {
+        return Err(format!(
+            "{} functions named *{SEND_IPI}*, expected 1 (is it inlined?)",
+            found.len()
+        ));
+    };
+    let mut wrmsrs = 0;
+    for (k, i) in insns.iter().enumerate() {
+        if i.mnemonic != "wrmsr" {
+            continue;
+        }
+        wrmsrs += 1;
+        let before: Vec<&str> = insns[..k]
+            .iter()
+            .rev()
+            .map(|i| i.mnemonic.as_str())
+            .skip_while(|m| *m == "mov")
+            .take(2)
+            .collect();
+        if before != ["lfence", "mfence"] {
+            return Err(format!(
+                "{name}: WRMSR #{wrmsrs} is preceded by {before:?}, not by mfence; lfence"
+            ));
+        }
+    }
+    if wrmsrs == 0 {
+        return Err(format!("{name}: no WRMSR (the x2APIC path is gone?)"));
+    }
+    Ok(format!("{name}: {wrmsrs} WRMSR, each after mfence; lfence"))
+}
+
+/// Disassemble `elf` with objdump into its functions.
+pub fn disassemble(elf: &Path) -> Result<BTreeMap<String, Vec<Insn>>, String> {
     let out = Command::new("objdump")
         .args(["-d", "-M", "intel", "--no-show-raw-insn"])
         .arg(elf)
         .output()
-        .map_err(|e| vec![format!("cannot run objdump (package binutils): {e}")])?;
+        .map_err(|e| format!("cannot run objdump (package binutils): {e}"))?;
     if !out.status.success() {
-        return Err(vec![format!(
+        return Err(format!(
             "objdump failed ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
-        )]);
+        ));
     }
-    check_all(&parse_objdump(&String::from_utf8_lossy(&out.stdout)))
+    Ok(parse_objdump(&String::from_utf8_lossy(&out.stdout)))
 }
 
 #[cfg(test)]
@@ -204,6 +248,42 @@ ffffffff8020000c:\tret
         let f = parse_objdump(text);
         let e = check_probe("write", &f["percpu_probe_write_u32"]).unwrap_err();
         assert!(e.contains("not a write"), "{e}");
+    }
+
+    #[test]
+    fn ipi_fence() {
+        let good = "\
+ffffffff80223dd0 <_ZN6kernel4arch4apic8send_ipi17h3a2ad77f55a8047dE>:
+ffffffff80223ddd:\tje     ffffffff80223dfa
+ffffffff80223ddf:\tmfence
+ffffffff80223de2:\tlfence
+ffffffff80223de5:\tmov    ecx,0x830
+ffffffff80223dea:\tmov    eax,esi
+ffffffff80223dec:\tmov    edx,edi
+ffffffff80223dee:\twrmsr
+ffffffff80223df0:\tret
+";
+        let ok = check_ipi_fence(&parse_objdump(good)).unwrap();
+        assert!(ok.contains("1 WRMSR"), "{ok}");
+        // No LFENCE (MFENCE does not order a WRMSR): refused.
+        let no_lfence = good.replace("ffffffff80223de2:\tlfence\n", "");
+        let e = check_ipi_fence(&parse_objdump(&no_lfence)).unwrap_err();
+        assert!(e.contains("not by mfence; lfence"), "{e}");
+        // No fence at all, or a fence far from the WRMSR.
+        let far = good.replace("mov    eax,esi", "add    eax,esi");
+        assert!(check_ipi_fence(&parse_objdump(&far)).is_err());
+        // Inlined (no such function) or without its WRMSR.
+        assert!(
+            check_ipi_fence(&parse_objdump(""))
+                .unwrap_err()
+                .contains("0 functions")
+        );
+        let no_wrmsr = good.replace("\twrmsr", "\tnop");
+        assert!(
+            check_ipi_fence(&parse_objdump(&no_wrmsr))
+                .unwrap_err()
+                .contains("no WRMSR")
+        );
     }
 
     #[test]

@@ -566,16 +566,27 @@ fn short(p: &Path) -> PathBuf {
         .unwrap_or_else(|| p.to_path_buf())
 }
 
-/// The host-side check of the built kernel that `runner test` runs before booting anything.
+/// The host-side checks of the built kernel's code that `runner test` runs before booting
+/// anything (runner::disasm).
 const DISASM_CASE: &str = "percpu-accessor-disasm";
+const IPI_FENCE_CASE: &str = "x2apic-ipi-fence-disasm";
 
 fn cmd_test(t: TestArgs) -> i32 {
     let selected = cases::select(t.all, t.filter.as_deref());
     let disasm = t.filter.as_deref().is_none_or(|f| DISASM_CASE.contains(f));
+    let ipi_fence = t
+        .filter
+        .as_deref()
+        .is_none_or(|f| IPI_FENCE_CASE.contains(f));
     if t.list {
         if disasm {
             outln!(
                 "{DISASM_CASE:<44} host: objdump the kernel, one gs: instruction per scalar accessor"
+            );
+        }
+        if ipi_fence {
+            outln!(
+                "{IPI_FENCE_CASE:<44} host: objdump the kernel, mfence; lfence before each x2APIC ICR WRMSR"
             );
         }
         for c in &selected {
@@ -583,7 +594,7 @@ fn cmd_test(t: TestArgs) -> i32 {
         }
         return exit::PASS;
     }
-    if selected.is_empty() && !disasm {
+    if selected.is_empty() && !disasm && !ipi_fence {
         errln!("runner: no case matches (see `runner test --list --all`)");
         return exit::FAILED;
     }
@@ -609,24 +620,43 @@ fn cmd_test(t: TestArgs) -> i32 {
     let mut bochs_inst: Option<Result<bochs::Installation, String>> = None;
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     let start = Instant::now();
-    if disasm {
-        match runner::disasm::check_elf(kernel) {
+    if disasm || ipi_fence {
+        let functions = runner::disasm::disassemble(kernel);
+        let mut verdict = |case: &str, r: Result<Vec<String>, Vec<String>>, what: &str| match r {
             Ok(lines) => {
                 if t.verbose {
                     for l in &lines {
                         outln!("    {l}");
                     }
                 }
-                outln!("PASS {DISASM_CASE} ({} accessors)", lines.len());
+                outln!("PASS {case} ({} {what})", lines.len());
                 passed += 1;
             }
             Err(errs) => {
-                outln!("FAIL {DISASM_CASE}:");
+                outln!("FAIL {case}:");
                 for e in &errs {
                     outln!("    {e}");
                 }
                 failed += 1;
             }
+        };
+        if disasm {
+            let r = functions
+                .as_ref()
+                .map_err(|e| vec![e.clone()])
+                .and_then(runner::disasm::check_all);
+            verdict(DISASM_CASE, r, "accessors");
+        }
+        if ipi_fence {
+            let r = functions
+                .as_ref()
+                .map_err(|e| vec![e.clone()])
+                .and_then(|f| {
+                    runner::disasm::check_ipi_fence(f)
+                        .map(|l| vec![l])
+                        .map_err(|e| vec![e])
+                });
+            verdict(IPI_FENCE_CASE, r, "function");
         }
     }
     let mut stopped = None;
