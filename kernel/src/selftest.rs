@@ -582,6 +582,23 @@ fn syscall() -> TestResult {
         "syscall check program: {r:?} (0x1xxxx: SYS_NULL did not return 0; 0x2xxxx: an \
          unknown call did not return ENOSYS; 0x4xxxx: a register changed)"
     );
+    // `mov eax, SYS_NULL; syscall` as the last bytes of the lower half: the return address is
+    // 2^47, non-canonical. SYSRETQ there would #GP in ring 0 on the user's stack; the kernel
+    // must end the program as killed by #GP at that address instead.
+    let n = user::SYS_NULL as u32;
+    let [b0, b1, b2, b3] = n.to_le_bytes();
+    let code = [0xB8, b0, b1, b2, b3, 0x0F, 0x05];
+    let r = {
+        let _irq = percpu::IrqGuard::new();
+        let _space = uspace::activate();
+        uspace::run_at_top(&code)
+    };
+    let top = kernel_core::uspace::USER_END;
+    ensure!(
+        matches!(r, Exit::Killed { vector, rip, .. }
+            if vector == crate::arch::idt::VEC_GENERAL_PROTECTION as u64 && rip == top),
+        "SYSCALL returning to the non-canonical {top:#x}: {r:?}, expected killed by #GP there"
+    );
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 //! 0x0000_0000_4000_0000  sample buffers, one slot per CPU
 //! 0x0000_0010_0020_0000  shootdown region (512 pages)
 //! 0x0000_0020_0000_0000  demand-zero arenas, 16 MiB apart, 15 MiB each
+//! 0x0000_7fff_ffff_f000  the last page (the SYSRET self-test's code)
 //! ```
 
 /// Number of CPUs the layout has room for (as the per-CPU region).
@@ -48,6 +49,9 @@ pub const ARENA_STRIDE: u64 = 16 << 20;
 pub const ARENA_SIZE: u64 = 15 << 20;
 /// One past the last user address (canonical lower half, 4-level paging).
 pub const USER_END: u64 = 1 << 47;
+/// The last page of the lower half: a program whose SYSCALL is its last two bytes returns to
+/// `USER_END`, a non-canonical address (the SYSRET self-test).
+pub const TOP_PAGE: u64 = USER_END - PAGE;
 
 /// Top of CPU `cpu`'s user stack (one page).
 pub const fn stack_top(cpu: u64) -> u64 {
@@ -65,7 +69,7 @@ pub const fn samples(cpu: u64) -> u64 {
 }
 
 /// Every area as (name, start, end), in address order.
-pub fn areas() -> [(&'static str, u64, u64); 7] {
+pub fn areas() -> [(&'static str, u64, u64); 8] {
     [
         ("code", CODE, CODE + CODE_MAX),
         ("shared", SHARED, SHARED + SHARED_MAX),
@@ -74,6 +78,7 @@ pub fn areas() -> [(&'static str, u64, u64); 7] {
         ("samples", SAMPLES, SAMPLES + MAX_CPUS * SAMPLES_STRIDE),
         ("region", REGION, REGION + REGION_PAGES * PAGE),
         ("arenas", ARENAS, ARENAS + MAX_CPUS * ARENA_STRIDE),
+        ("top page", TOP_PAGE, USER_END),
     ]
 }
 

@@ -268,6 +268,52 @@ pub fn map_fresh(virt: u64, len: u64) {
     })
 }
 
+/// Run `code` in ring 3 so that it ends exactly at the top of the lower half (its last byte
+/// is the last user address): with a SYSCALL there, the return address is non-canonical.
+/// The page is mapped user read-execute on first use; interrupts stay off.
+pub fn run_at_top(code: &[u8]) -> Exit {
+    assert!(
+        is_active(),
+        "the user address space is not loaded on this CPU"
+    );
+    assert!(code.len() <= PAGE_SIZE as usize);
+    let root = pml4();
+    let phys = {
+        let _g = TABLES.lock();
+        mm::with_mapper(root, |mapper, src| match mapper.translate(ul::TOP_PAGE) {
+            Some(t) => t.phys,
+            None => {
+                let f = kernel_core::paging::FrameSource::alloc_frame(src).expect("out of memory");
+                mapper
+                    .map(
+                        ul::TOP_PAGE,
+                        f,
+                        PageSize::Size4K,
+                        user_flags(false, true),
+                        src,
+                    )
+                    .expect("map the top page");
+                f
+            }
+        })
+    };
+    let at = PAGE_SIZE as usize - code.len();
+    // SAFETY: the page's frame, ours, through the direct map; the user space does not run
+    // on any CPU now but this one, which is in the kernel.
+    unsafe {
+        let page = mm::phys_to_virt(phys) as *mut u8;
+        core::ptr::write_bytes(page, 0xCC, at);
+        core::ptr::copy_nonoverlapping(code.as_ptr(), page.add(at), code.len());
+    }
+    let me = arch::cpu_id() as usize;
+    user::enter(&UserCall {
+        rip: ul::TOP_PAGE + at as u64,
+        rsp: stack_top(me),
+        rflags: user::RFLAGS_RESERVED1,
+        args: [0; 4],
+    })
+}
+
 /// Build the page tables (user-accessible) down to the 4 KiB level for `[virt, virt + len)`
 /// so that mapping a page there is one PTE write; nothing stays mapped.
 pub fn prepare_tables(virt: u64, len: u64) {
