@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::cases::{Case, case};
 use crate::grub::{self, TempDir};
-use crate::host::{self, Elf, HostInfo};
+use crate::host::{Elf, HostInfo};
 use crate::outcome::{Outcome, OutcomeKind, ProcessEnd};
 use crate::records::{self, Line, Record};
 use crate::run::{RunOptions, RunReport};
@@ -795,17 +795,7 @@ fn host_json(
     stopped_by_runner: bool,
     started: SystemTime,
 ) -> Value {
-    let (exit_status, signal) = match report.end {
-        ProcessEnd::Status(s) => (json!(s), Value::Null),
-        ProcessEnd::Signal(s) => (Value::Null, json!(s)),
-        ProcessEnd::Timeout(_) => (Value::Null, json!(9)),
-        ProcessEnd::Interrupted(s) => (Value::Null, json!(s)),
-    };
-    let elf_path = std::path::absolute(&elf.path)
-        .unwrap_or_else(|_| elf.path.clone())
-        .display()
-        .to_string();
-    json!({
+    let mut m = match json!({
         "emulator": "bochs",
         "accelerator": "bochs",
         "deterministic": false,
@@ -822,28 +812,20 @@ fn host_json(
         "vga_bios": inst.vga_bios.display().to_string(),
         "boot": "grub",
         "kernel_cmdline": words.join(" "),
-        "host_cpu": host.host_cpu,
-        "host_kernel": host.host_kernel,
-        "elf_path": elf_path,
-        "elf_sha256": elf.sha256,
-        "rustc_version": host.rustc_version,
-        "runner_args": host::runner_args(),
-        "started_at": host::iso8601_utc(started),
-        "duration_s": (report.duration.as_secs_f64() * 1000.0).round() / 1000.0,
-        "timeout_s": vm.timeout,
-        "outcome": report.outcome.kind().name(),
-        "outcome_message": report.outcome.message(),
-        "exit_status": exit_status,
-        "signal": signal,
         "stopped_by_runner": stopped_by_runner,
-        "records_complete": report.records_complete(),
-        "malformed_record_lines": report.malformed.len(),
         "bochs_log_panics": log.panics,
         "bochs_log_errors": log.errors,
         "bochs_log_first_panics": log.first_panics,
         "bochs_log_first_errors": log.first_errors,
         "bochs_output": report.stderr,
-    })
+    }) {
+        Value::Object(m) => m,
+        _ => unreachable!("an object literal"),
+    };
+    m.extend(crate::run::run_fields(
+        elf, host, report, started, vm.timeout,
+    ));
+    Value::Object(m)
 }
 
 /// A Bochs case's VM: the model, the CPU count, 512 MiB.

@@ -310,7 +310,31 @@ fn cmd_run(mut r: RunArgs) -> i32 {
         // Stopped before QEMU started: nothing was run, the folder keeps the last run.
         return exit::FAILED;
     }
-    // The folder holds this run alone from here on, whatever happens to it.
+    run_boots(&r, &r.qemu, &r.qemu_args, "", |opts, dir| {
+        let report = run::run(&vm, &elf, &host, opts).map_err(|e| e.to_string())?;
+        if !report.stderr.trim().is_empty() && !matches!(report.outcome, Outcome::QemuError { .. })
+        {
+            errln!("runner: QEMU stderr:\n{}", report.stderr.trim_end());
+        }
+        if let (Some(l), Some(d)) = (&r.linux, dir) {
+            note_linux_in_host_json(d, l);
+        }
+        Ok((report, String::new()))
+    })
+}
+
+/// Boot `r.repeat` times with `boot_once` (into `boot-N` folders when repeating), print a
+/// verdict per boot, then write the benchmark report (also for a benchmark run that stopped
+/// before its first result: it says the run is incomplete and why). The folder holds this run
+/// alone: it is cleared first. `boot_once` returns the boot's report and a note for its
+/// verdict line. The exit status is the first boot's that was not a pass.
+fn run_boots(
+    r: &RunArgs,
+    emulator: &str,
+    emulator_args: &[String],
+    results_note: &str,
+    mut boot_once: impl FnMut(&RunOptions, Option<&Path>) -> Result<(run::RunReport, String), String>,
+) -> i32 {
     if let Some(dir) = &r.results
         && let Err(e) = runner::results::clear(dir)
     {
@@ -322,30 +346,26 @@ fn cmd_run(mut r: RunArgs) -> i32 {
         if runner::signals::caught().is_some() {
             break;
         }
-        let (dir, prefix) = boot_plan(&r, boot);
+        let (dir, prefix) = boot_plan(r, boot);
         let opts = RunOptions {
-            qemu: &r.qemu,
-            qemu_args: &r.qemu_args,
+            qemu: emulator,
+            qemu_args: emulator_args,
             kernel_args: &r.kernel_args,
             echo: !r.quiet,
             results: dir.as_deref(),
             progress: r.quiet.then_some(prefix.as_str()),
             screen: None,
         };
-        let report = match run::run(&vm, &elf, &host, &opts) {
-            Ok(rep) => rep,
-            Err(e) => return setup_error(&e.to_string()),
+        let (report, note) = match boot_once(&opts, dir.as_deref()) {
+            Ok(x) => x,
+            Err(e) => return setup_error(&e),
         };
-        if !report.stderr.trim().is_empty() && !matches!(report.outcome, Outcome::QemuError { .. })
-        {
-            errln!("runner: QEMU stderr:\n{}", report.stderr.trim_end());
-        }
         let secs = report.duration.as_secs_f64();
         if report.outcome == Outcome::Pass {
-            errln!("runner: {prefix}PASS ({secs:.1} s)");
+            errln!("runner: {prefix}PASS ({secs:.1} s{note})");
         } else {
             errln!(
-                "runner: {prefix}FAIL: {} ({secs:.1} s){}",
+                "runner: {prefix}FAIL: {} ({secs:.1} s{note}){}",
                 report.outcome.message(),
                 if report.records_of("result").next().is_some() && !report.records_complete() {
                     "; the results received are kept, marked incomplete"
@@ -354,9 +374,6 @@ fn cmd_run(mut r: RunArgs) -> i32 {
                 }
             );
         }
-        if let (Some(l), Some(d)) = (&r.linux, &dir) {
-            note_linux_in_host_json(d, l);
-        }
         any_results |= report.records_of("result").next().is_some();
         let code = report.outcome.exit_code();
         if worst == exit::PASS {
@@ -364,8 +381,6 @@ fn cmd_run(mut r: RunArgs) -> i32 {
         }
     }
     if let Some(dir) = &r.results {
-        // A benchmark run gets its summary even when it stopped before its first result: it
-        // says the run is incomplete and why.
         if any_results || runner::vm::runs_benchmarks(&r.kernel_args) {
             match bench_report::write_report(dir) {
                 Ok(rep) => {
@@ -379,7 +394,7 @@ fn cmd_run(mut r: RunArgs) -> i32 {
                 Err(e) => errln!("runner: cannot write the benchmark report: {e}"),
             }
         }
-        errln!("runner: results in {}", dir.display());
+        errln!("runner: results in {}{results_note}", dir.display());
     }
     worst
 }
@@ -420,75 +435,21 @@ fn cmd_run_bochs(r: RunArgs) -> i32 {
         },
         words.join(" ")
     );
-    if let Some(dir) = &r.results
-        && let Err(e) = runner::results::clear(dir)
-    {
-        return setup_error(&format!("{}: {e}", dir.display()));
-    }
-    let mut worst = exit::PASS;
-    let mut any_results = false;
-    for boot in 1..=r.repeat {
-        if runner::signals::caught().is_some() {
-            break;
-        }
-        let (dir, prefix) = boot_plan(&r, boot);
-        let opts = RunOptions {
-            qemu: bochs::PROGRAM,
-            qemu_args: &[],
-            kernel_args: &r.kernel_args,
-            echo: !r.quiet,
-            results: dir.as_deref(),
-            progress: r.quiet.then_some(prefix.as_str()),
-            screen: None,
-        };
-        let rep = match bochs::run(&vm, &inst, &elf, &host, &opts) {
-            Ok(rep) => rep,
-            Err(e) => return setup_error(&e.to_string()),
-        };
-        let report = &rep.report;
-        let secs = report.duration.as_secs_f64();
-        let note = rep
-            .log
-            .note(&report.outcome.message())
-            .map(|n| format!("; {n}"))
-            .unwrap_or_default();
-        if report.outcome == Outcome::Pass {
-            eprintln!("runner: {prefix}PASS ({secs:.1} s{note})");
-        } else {
-            eprintln!(
-                "runner: {prefix}FAIL: {} ({secs:.1} s{note}){}",
-                report.outcome.message(),
-                if report.records_of("result").next().is_some() && !report.records_complete() {
-                    "; the results received are kept, marked incomplete"
-                } else {
-                    ""
-                }
-            );
-        }
-        any_results |= report.records_of("result").next().is_some();
-        let code = report.outcome.exit_code();
-        if worst == exit::PASS {
-            worst = code;
-        }
-    }
-    if let Some(dir) = &r.results {
-        if any_results {
-            match bench_report::write_report(dir) {
-                Ok(rep) => {
-                    println!("\n{}", rep.summary);
-                    for w in &rep.warnings {
-                        eprintln!("runner: report: warning: {w}");
-                    }
-                }
-                Err(e) => eprintln!("runner: cannot write the benchmark report: {e}"),
-            }
-        }
-        eprintln!(
-            "runner: results in {} (with bochsrc and bochs.log)",
-            dir.display()
-        );
-    }
-    worst
+    run_boots(
+        &r,
+        bochs::PROGRAM,
+        &[],
+        " (with bochsrc and bochs.log)",
+        |opts, _| {
+            let rep = bochs::run(&vm, &inst, &elf, &host, opts).map_err(|e| e.to_string())?;
+            let note = rep
+                .log
+                .note(&rep.report.outcome.message())
+                .map(|n| format!("; {n}"))
+                .unwrap_or_default();
+            Ok((rep.report, note))
+        },
+    )
 }
 
 /// host.json of a Linux baseline run also names the kernel package and the mitigations.

@@ -281,15 +281,7 @@ pub fn host_json(
     report: &RunReport,
     started: SystemTime,
 ) -> Value {
-    // `signal`: the one QEMU died of (SIGKILL from the runner at the deadline or on a stop
-    // signal); `runner_signal`: the stop signal the runner got.
-    let (exit_status, signal, runner_signal) = match report.end {
-        ProcessEnd::Status(s) => (json!(s), Value::Null, Value::Null),
-        ProcessEnd::Signal(s) => (Value::Null, json!(s), Value::Null),
-        ProcessEnd::Timeout(_) => (Value::Null, json!(9), Value::Null),
-        ProcessEnd::Interrupted(s) => (Value::Null, json!(9), json!(s)),
-    };
-    json!({
+    let mut m = match json!({
         "accelerator": vm.accel.name(),
         "deterministic": vm.deterministic(),
         "qemu_version": host.qemu_version,
@@ -302,16 +294,43 @@ pub fn host_json(
         "firmware": vm.firmware.name(),
         "firmware_path": vm.bios.as_ref().map(|p| p.display().to_string()),
         "boot": vm.boot.name(),
+        "kvm_backend": host.kvm_backend,
+        "qemu_stderr": report.stderr,
+    }) {
+        Value::Object(m) => m,
+        _ => unreachable!("an object literal"),
+    };
+    m.extend(run_fields(elf, host, report, started, vm.timeout));
+    Value::Object(m)
+}
+
+/// The host.json fields every run has, whichever emulator ran it: the host, the ELF, the
+/// runner's arguments, timing and outcome. `signal` is the one the emulator died of (SIGKILL
+/// from the runner at the deadline or on a stop signal); `runner_signal` the stop signal the
+/// runner got.
+pub fn run_fields(
+    elf: &Elf,
+    host: &HostInfo,
+    report: &RunReport,
+    started: SystemTime,
+    timeout_s: f64,
+) -> serde_json::Map<String, Value> {
+    let (exit_status, signal, runner_signal) = match report.end {
+        ProcessEnd::Status(s) => (json!(s), Value::Null, Value::Null),
+        ProcessEnd::Signal(s) => (Value::Null, json!(s), Value::Null),
+        ProcessEnd::Timeout(_) => (Value::Null, json!(9), Value::Null),
+        ProcessEnd::Interrupted(s) => (Value::Null, json!(9), json!(s)),
+    };
+    match json!({
         "host_cpu": host.host_cpu,
         "host_kernel": host.host_kernel,
-        "kvm_backend": host.kvm_backend,
         "elf_path": absolute(&elf.path).display().to_string(),
         "elf_sha256": elf.sha256,
         "rustc_version": host.rustc_version,
         "runner_args": host::runner_args(),
         "started_at": host::iso8601_utc(started),
         "duration_s": (report.duration.as_secs_f64() * 1000.0).round() / 1000.0,
-        "timeout_s": vm.timeout,
+        "timeout_s": timeout_s,
         "outcome": report.outcome.kind().name(),
         "outcome_message": report.outcome.message(),
         "exit_status": exit_status,
@@ -319,8 +338,10 @@ pub fn host_json(
         "runner_signal": runner_signal,
         "records_complete": report.records_complete(),
         "malformed_record_lines": report.malformed.len(),
-        "qemu_stderr": report.stderr,
-    })
+    }) {
+        Value::Object(m) => m,
+        _ => unreachable!("an object literal"),
+    }
 }
 
 fn absolute(p: &Path) -> PathBuf {

@@ -176,24 +176,31 @@ fn set_stub_result(s: &Scratch) {
     fs::write(s.qemu(), text).unwrap();
 }
 
+/// A benchmark run into the scratch results folder whose stub QEMU hangs after its records:
+/// the runner (logged as `tag`) and the stub's pid.
+fn hanging_run(s: &Scratch, tag: &str) -> (Child, i32) {
+    set_stub_result(s);
+    let c = runner(
+        s,
+        "hang",
+        &[
+            "--quiet",
+            "--results",
+            s.results().to_str().unwrap(),
+            "--",
+            "bench=floors",
+        ],
+    );
+    let child = spawn_logged(c, s, tag);
+    let qemu = qemu_pid(s);
+    (child, qemu)
+}
+
 #[test]
 fn a_stop_signal_kills_qemu_and_keeps_the_run() {
     for (sig, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
         let s = Scratch::new("signal");
-        set_stub_result(&s);
-        let c = runner(
-            &s,
-            "hang",
-            &[
-                "--quiet",
-                "--results",
-                s.results().to_str().unwrap(),
-                "--",
-                "bench=floors",
-            ],
-        );
-        let mut child = spawn_logged(c, &s, "runner");
-        let qemu = qemu_pid(&s);
+        let (mut child, qemu) = hanging_run(&s, "runner");
         signal(child.id(), sig);
         let status = wait_exit(&mut child, 30);
         let err = log(&s, "runner", "err");
@@ -229,20 +236,7 @@ fn a_stop_signal_kills_qemu_and_keeps_the_run() {
 #[test]
 fn qemu_dies_with_a_killed_runner() {
     let s = Scratch::new("sigkill");
-    set_stub_result(&s);
-    let c = runner(
-        &s,
-        "hang",
-        &[
-            "--quiet",
-            "--results",
-            s.results().to_str().unwrap(),
-            "--",
-            "bench=floors",
-        ],
-    );
-    let mut child = spawn_logged(c, &s, "runner");
-    let qemu = qemu_pid(&s);
+    let (mut child, qemu) = hanging_run(&s, "runner");
     signal(child.id(), libc::SIGKILL);
     let status = wait_exit(&mut child, 30);
     assert_eq!(status.signal(), Some(libc::SIGKILL));
@@ -252,7 +246,7 @@ fn qemu_dies_with_a_killed_runner() {
 #[test]
 fn a_busy_results_folder_is_refused() {
     let s = Scratch::new("busy");
-    set_stub_result(&s);
+    let (mut first, qemu) = hanging_run(&s, "first");
     let dir = s.results();
     let args = [
         "--quiet",
@@ -261,8 +255,6 @@ fn a_busy_results_folder_is_refused() {
         "--",
         "bench=floors",
     ];
-    let mut first = spawn_logged(runner(&s, "hang", &args), &s, "first");
-    let qemu = qemu_pid(&s);
     let second = runner(&s, "pass", &args).output().unwrap();
     let err = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(11), "{err}");
