@@ -857,6 +857,9 @@ fn reset_knobs() {
     ACK_DELAY.store(0, Ordering::Release);
 }
 
+/// Samples per oracle configuration in the quick suite.
+const ORACLE_QUICK_SAMPLES: usize = 50;
+
 /// The oracle's variants of a configuration: what changes and what the readers do.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Variant {
@@ -886,6 +889,15 @@ impl Variant {
 /// one (with an ack delay D, also: every sample is at least D). A broken variant must fail
 /// every configuration's check: one with no detection power shows as a passing check.
 pub fn run_oracle(s: &Settings) -> bool {
+    // The quick suite checks; it does not measure: fewer samples per configuration (every
+    // broken variant is caught within a few dozen), so 20-odd configurations stay quick even
+    // where each shootdown costs a host scheduler slice (more vCPUs than host cores).
+    let quick = Settings {
+        samples: s.samples.min(ORACLE_QUICK_SAMPLES),
+        warmup: s.warmup.min(ORACLE_QUICK_SAMPLES / 10),
+        ..*s
+    };
+    let s = if s.quick { &quick } else { s };
     let (pool, everyone) = target_pool("shootdown_oracle");
     let max_targets = s.opts.cpus.map_or(pool.len(), |c| {
         (c as usize).saturating_sub(1).min(pool.len())
