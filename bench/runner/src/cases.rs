@@ -268,6 +268,8 @@ pub fn all_cases() -> Vec<Case> {
         );
         c.benches = SUITE_BENCHES;
         c.console_contains = vec!["did not check in"];
+        // More vCPUs than host cores: each shootdown can cost a host time slice.
+        c.vm.timeout = Some(600.0);
         c.ci = ci;
         cases.push(c);
     }
