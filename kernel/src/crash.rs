@@ -3,9 +3,10 @@
 
 use kernel_core::cmdline::Crash;
 
-use crate::arch;
-use crate::exit::{self, ExitCode};
-use crate::println;
+use sys::arch;
+use sys::cpu::{call, smp};
+use sys::run::exit::{self, ExitCode};
+use sys::{println, record};
 
 /// An address in the lower half, which maps nothing after boot.
 const UNMAPPED_LOW_ADDRESS: u64 = 0x4000_0000;
@@ -23,10 +24,7 @@ pub fn inject(crash: Crash) -> ! {
             panic!("read of unmapped address {UNMAPPED_LOW_ADDRESS:#x} returned {v:#x}")
         }
         Crash::StackOverflow => overflow_stack(),
-        Crash::ApStackOverflow => {
-            // Set before the APs start (smp::init reads it on logical CPU 1).
-            unreachable!("handled at bring-up")
-        }
+        Crash::ApStackOverflow => ap_stack_overflow(),
         Crash::TripleFault => {
             arch::idt::load_empty();
             // SAFETY: deliberately raises #UD with no IDT: the CPU shuts down (QEMU: reset).
@@ -36,6 +34,23 @@ pub fn inject(crash: Crash) -> ! {
         Crash::Hang => arch::halt_forever(),
         Crash::NoEnd => exit::exit_without_end(ExitCode::Pass),
     }
+}
+
+/// Make logical CPU 1 overflow its stack (posted as a cross-CPU call): it reports its double
+/// fault and ends the run; the BSP waits for that (bounded).
+fn ap_stack_overflow() -> ! {
+    if !smp::is_online(1) || smp::cpu_count() < 2 {
+        println!("error: crash=ap_stack_overflow needs 2 CPUs online (logical CPU 1)");
+        record!("error", |r| r
+            .str("kind", "crash")
+            .str("message", "crash=ap_stack_overflow needs 2 CPUs online"));
+        exit::finish(ExitCode::Fail);
+    }
+    if let Err(e) = call::post(1, |_| overflow_stack(), 0) {
+        panic!("crash=ap_stack_overflow: cannot post to logical CPU 1: {e}");
+    }
+    arch::tsc::delay_us(30_000_000);
+    panic!("crash=ap_stack_overflow: no AP reported a double fault within 30 s")
 }
 
 /// Recurse until this CPU's stack runs into its guard page: a #PF that cannot push its frame

@@ -6,30 +6,16 @@
 #![no_main]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-mod acpi_glue;
-mod arch;
-mod bench;
-mod boot;
-mod clock;
-mod console;
-pub use console::record_with;
-mod context;
-mod cpu_local;
 mod crash;
-mod demand;
-mod exit;
-mod mm;
-mod report;
-mod screen;
 mod selftest;
-mod smp;
-mod tsc_sync;
-mod uspace;
-mod work;
 
 use kernel_core::cmdline;
 
-use crate::exit::ExitCode;
+use sys::cpu::{call as work, local as cpu_local, smp, tsc_sync};
+use sys::platform::{acpi as acpi_glue, boot, clock};
+use sys::run::context_record as context;
+use sys::run::exit::{self, ExitCode};
+use sys::{arch, console, mm, println, record, screen};
 
 /// The loader's information, normalised, kept for the whole run.
 static BOOT_INFO: spin::Once<kernel_core::bootinfo::BootInfo> = spin::Once::new();
@@ -40,6 +26,7 @@ static BOOT_INFO: spin::Once<kernel_core::bootinfo::BootInfo> = spin::Once::new(
 extern "C" fn kernel_main(loader_magic: u32, loader_info: u32) -> ! {
     cpu_local::bsp_early();
     console::init();
+    screen::attach();
     arch::gdt::init_bsp();
     arch::idt::init();
     arch::idt::load();
@@ -87,32 +74,17 @@ extern "C" fn kernel_main(loader_magic: u32, loader_info: u32) -> ! {
     acpi_glue::reserve_tables_early(info);
     let screen = screen::init(info);
     clock::init(info, opts.tsc_calibration.unwrap_or_default());
-    bench::time::init();
+    arch::tsc::init_fence();
     boot::print_summary(info);
     match &screen {
         Some(f) => println!("screen: {}, {} x {} characters", f.kind, f.cols, f.rows),
         None => println!("screen: none found (serial console only)"),
     }
-    if opts.crash == Some(cmdline::Crash::ApStackOverflow) {
-        smp::AP_STACK_OVERFLOW.store(true, core::sync::atomic::Ordering::Release);
-    }
     smp::init(info, &opts);
-    crate::work::init();
+    work::init();
     tsc_sync::check();
     context::print(info);
 
-    if opts.crash == Some(cmdline::Crash::ApStackOverflow) {
-        if !smp::is_online(1) || smp::cpu_count() < 2 {
-            println!("error: crash=ap_stack_overflow needs 2 CPUs online (logical CPU 1)");
-            record!("error", |r| r
-                .str("kind", "crash")
-                .str("message", "crash=ap_stack_overflow needs 2 CPUs online"));
-            exit::finish(ExitCode::Fail);
-        }
-        // Logical CPU 1 reports its double fault and ends the run; wait for it (bounded).
-        arch::tsc::delay_us(30_000_000);
-        panic!("crash=ap_stack_overflow: no AP reported a double fault within 30 s");
-    }
     if let Some(crash) = opts.crash {
         crash::inject(crash);
     }

@@ -11,11 +11,13 @@ use kernel_core::cmdline::TestSelection;
 use kernel_core::fmtbuf::FmtBuf;
 use kernel_core::paging::{CacheMode, Mapper};
 
-use crate::arch::extable::{self, Fault};
-use crate::arch::idt::{PF_INSTRUCTION, PF_PRESENT, PF_WRITE, VEC_PAGE_FAULT};
-use crate::arch::{self, cpu};
-use crate::mm::{self, FRAMES, KERNEL_PML4, KernelPhysMem, PAGE_SIZE, layout};
-use crate::{BOOT_INFO, cpu_local, println, record, smp};
+use crate::BOOT_INFO;
+use sys::arch::extable::{self, Fault};
+use sys::arch::idt::{PF_INSTRUCTION, PF_PRESENT, PF_WRITE, VEC_PAGE_FAULT};
+use sys::arch::{self, cpu};
+use sys::cpu::{local as cpu_local, smp};
+use sys::mm::{self, FRAMES, KERNEL_PML4, KernelPhysMem, PAGE_SIZE, layout};
+use sys::{println, record};
 
 type Msg = FmtBuf<240>;
 /// A test's message is a fixed-size buffer (no heap); tests run once, so the large `Err` of
@@ -414,12 +416,12 @@ fn mmio_uncached() -> TestResult {
     );
     // In x2APIC mode the MMIO page is switched off (reads return all ones): the version is
     // then read through its MSR, and the mapping check above is what this test proves.
-    let version = if crate::arch::apic::x2apic() {
-        crate::arch::apic::version()
+    let version = if sys::arch::apic::x2apic() {
+        sys::arch::apic::version()
     } else {
         // SAFETY: an uncacheable mapping of the local APIC's register page; the version
         // register is read-only and reading it has no side effect.
-        unsafe { ((virt + crate::arch::apic::REG_VERSION as u64) as *const u32).read_volatile() }
+        unsafe { ((virt + sys::arch::apic::REG_VERSION as u64) as *const u32).read_volatile() }
     };
     ensure!(
         (0x10..=0x15).contains(&(version & 0xff)),
@@ -505,9 +507,9 @@ fn ap_self_checks() -> TestResult {
 /// privileged instruction each end it as killed with the right vector; afterwards GS, the
 /// CPU's identity and the interrupt flag are the kernel's again.
 fn user_mode() -> TestResult {
-    use crate::arch::user::Exit;
-    use crate::uspace::{self, Program};
     use kernel_core::uspace as ul;
+    use sys::arch::user::Exit;
+    use sys::mm::uspace::{self, Program};
     let id = arch::cpu_id();
     let window = cpu_local::this_window();
     let was_on = arch::interrupts_disable();
@@ -564,8 +566,8 @@ fn user_mode() -> TestResult {
 /// SYSCALL/SYSRETQ: SYS_NULL returns 0, an unknown number ENOSYS, the argument registers come
 /// back unchanged, and SYS_EXIT through SYSCALL ends the program with its value.
 fn syscall() -> TestResult {
-    use crate::arch::user::{self, Exit};
-    use crate::uspace::{self, Program};
+    use sys::arch::user::{self, Exit};
+    use sys::mm::uspace::{self, Program};
     let r = {
         let _irq = percpu::IrqGuard::new();
         let _space = uspace::activate();
@@ -596,7 +598,7 @@ fn syscall() -> TestResult {
     let top = kernel_core::uspace::USER_END;
     ensure!(
         matches!(r, Exit::Killed { vector, rip, .. }
-            if vector == crate::arch::idt::VEC_GENERAL_PROTECTION as u64 && rip == top),
+            if vector == sys::arch::idt::VEC_GENERAL_PROTECTION as u64 && rip == top),
         "SYSCALL returning to the non-canonical {top:#x}: {r:?}, expected killed by #GP there"
     );
     Ok(())
@@ -605,9 +607,9 @@ fn syscall() -> TestResult {
 /// SMEP: the kernel cannot execute a user page. SMAP: the kernel cannot read a user page
 /// outside STAC/CLAC, and can inside.
 fn smap_smep() -> TestResult {
-    use crate::arch::user::UserAccess;
-    use crate::uspace;
     use kernel_core::uspace as ul;
+    use sys::arch::user::UserAccess;
+    use sys::mm::uspace;
     let cr4 = cpu::read_cr4();
     ensure!(
         !cpu::features().smep || cr4 & cpu::CR4_SMEP != 0,
@@ -665,11 +667,11 @@ fn smap_smep() -> TestResult {
 /// machine has (ACPI PM timer, HPET, PIT), and at least one of them exists or the rate came
 /// from CPUID.
 fn tsc_calibration() -> TestResult {
-    let hz = crate::arch::tsc::hz();
-    let used = crate::arch::tsc::source();
+    let hz = sys::arch::tsc::hz();
+    let used = sys::arch::tsc::source();
     ensure!(hz > 0, "the TSC rate is unknown");
     let mut checked = 0;
-    for (name, measured) in crate::clock::measure_all() {
+    for (name, measured) in sys::platform::clock::measure_all() {
         // Against a source other than the one in use: a source never disagrees with itself.
         if name == used.name() {
             continue;

@@ -5,7 +5,6 @@
 //! ```text
 //! 0x000000  per-CPU variables (.percpu image; GS:0 holds the window's own address)
 //! 0x010000  GDT and TSS
-//! 0x011000  mailbox for cross-CPU requests (cache-line padded)
 //! 0x020000  guard, kernel stack, guard, #DF stack, guard, NMI stack, guard, #MC stack
 //! 0x100000  arena: free for the benchmarks (15 MiB), mapped by whoever uses it
 //! ```
@@ -13,9 +12,6 @@
 use crate::WINDOW_SIZE;
 
 pub const PAGE_SIZE: u64 = 4096;
-/// Cache-line size the mailbox is padded to (64 bytes on every current x86 CPU; 128 keeps
-/// adjacent-line prefetch from pairing two mailboxes).
-pub const MAILBOX_ALIGN: u64 = 128;
 
 /// The per-CPU variables: a copy of the `.percpu` section, control block first.
 pub const VARS_OFFSET: u64 = 0;
@@ -24,9 +20,6 @@ pub const VARS_MAX: u64 = 64 * 1024;
 /// One page for this CPU's GDT and TSS.
 pub const TABLES_OFFSET: u64 = VARS_OFFSET + VARS_MAX;
 pub const TABLES_SIZE: u64 = PAGE_SIZE;
-/// One page for the mailbox other CPUs post requests to.
-pub const MAILBOX_OFFSET: u64 = TABLES_OFFSET + TABLES_SIZE;
-pub const MAILBOX_SIZE: u64 = PAGE_SIZE;
 
 pub const KERNEL_STACK_SIZE: u64 = 64 * 1024;
 pub const IST_STACK_SIZE: u64 = 16 * 1024;
@@ -73,22 +66,21 @@ pub const ARENA_SIZE: u64 = WINDOW_SIZE - ARENA_OFFSET;
 
 const _: () = {
     assert!(VARS_OFFSET + VARS_MAX <= TABLES_OFFSET);
-    assert!(TABLES_OFFSET + TABLES_SIZE <= MAILBOX_OFFSET);
-    assert!(MAILBOX_OFFSET + MAILBOX_SIZE <= STACKS_START);
-    assert!(MAILBOX_OFFSET.is_multiple_of(MAILBOX_ALIGN));
+    assert!(TABLES_OFFSET + TABLES_SIZE <= STACKS_START);
     assert!(MACHINE_CHECK_STACK.top <= ARENA_OFFSET);
     assert!(ARENA_OFFSET + ARENA_SIZE <= WINDOW_SIZE);
     assert!(KERNEL_STACK.top.is_multiple_of(16) && DOUBLE_FAULT_STACK.top.is_multiple_of(16));
 };
 
 /// Every page range of the window that is mapped at bring-up, as (offset, length): the
-/// variables (`vars_len` bytes, rounded up to pages), tables, mailbox and the four stacks.
+/// variables (`vars_len` bytes, rounded up to pages), tables and the four stacks. (What
+/// other CPUs write lives among the variables, each alone in its cache lines:
+/// `CacheAligned`.)
 /// Guard pages and the arena are left out.
-pub fn mapped_ranges(vars_len: u64) -> [(u64, u64); 7] {
+pub fn mapped_ranges(vars_len: u64) -> [(u64, u64); 6] {
     [
         (VARS_OFFSET, vars_len.max(1).next_multiple_of(PAGE_SIZE)),
         (TABLES_OFFSET, TABLES_SIZE),
-        (MAILBOX_OFFSET, MAILBOX_SIZE),
         (KERNEL_STACK.bottom, KERNEL_STACK_SIZE),
         (DOUBLE_FAULT_STACK.bottom, IST_STACK_SIZE),
         (NMI_STACK.bottom, IST_STACK_SIZE),

@@ -16,6 +16,28 @@ mod var;
 
 pub use var::{IrqGuard, PerCpu, Scalar, self_base, set_windows_ready, windows_ready};
 
+/// The alignment and size granule of [`CacheAligned`]: two 64-byte cache lines, so the
+/// adjacent-line prefetcher of Intel parts does not pair a padded variable's line with a
+/// neighbour's either (crossbeam's `CachePadded` uses 128 on x86-64 for the same reason).
+pub const SHARED_ALIGN: usize = 128;
+
+/// A per-CPU variable other CPUs touch (through [`PerCpu::remote`]), alone in its cache
+/// lines: aligned to [`SHARED_ALIGN`] and a multiple of it in size, so nothing else in the
+/// window shares a line with it (Linux's `DEFINE_PER_CPU_SHARED_ALIGNED`). The runner's
+/// `percpu-shared-lines` check fails the build's tests when a remotely used variable is not.
+#[repr(C, align(128))]
+pub struct CacheAligned<T>(pub T);
+
+const _: () = assert!(core::mem::align_of::<CacheAligned<u8>>() == SHARED_ALIGN);
+
+impl<T> core::ops::Deref for CacheAligned<T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// Start of the per-CPU region.
 pub const PERCPU_BASE: u64 = 0xffff_ff80_0000_0000;
 /// Size of one CPU's window.

@@ -57,14 +57,16 @@ impl<T> PerCpu<T> {
 
     /// This CPU's copy, with interrupts off for as long as the closure runs (so an interrupt
     /// handler on this CPU cannot see it half-updated).
+    ///
+    /// # Safety
+    /// The closure must not reach this variable again (a nested `with` on it would make a
+    /// second `&mut` to the same copy). Interrupts are off, so no handler on this CPU can.
     #[inline]
-    pub fn with<R>(&'static self, f: impl FnOnce(&mut T) -> R) -> R {
+    pub unsafe fn with<R>(&'static self, f: impl FnOnce(&mut T) -> R) -> R {
         let _guard = IrqGuard::new();
         // SAFETY: GS:0 holds this CPU's window base (set before the first Rust instruction);
-        // the copy at base + offset belongs to this CPU alone, interrupts are off and the
-        // closure cannot re-enter `with` on the same variable without a second `&mut`
-        // (it would need this function again, which takes `&'static self` only: a nested
-        // call on the same variable is a logic error caught by no one, so keep closures short).
+        // the copy at base + offset belongs to this CPU alone, interrupts are off, and the
+        // caller guarantees the closure does not reach the variable again.
         unsafe { f(&mut *((self_base() + self.offset()) as *mut T)) }
     }
 
@@ -222,8 +224,7 @@ pub struct IrqGuard {
     were_on: bool,
 }
 
-/// RFLAGS.IF (Intel SDM vol. 1, 3.4.3).
-const RFLAGS_IF: u64 = 1 << 9;
+use kernel_core::hw::RFLAGS_IF;
 
 impl IrqGuard {
     #[inline(always)]

@@ -14,6 +14,7 @@ pub mod kvm;
 pub mod linux;
 pub mod out;
 pub mod outcome;
+pub mod percpu_lines;
 pub mod process;
 pub mod records;
 pub mod results;

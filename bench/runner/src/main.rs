@@ -531,6 +531,7 @@ fn short(p: &Path) -> PathBuf {
 /// anything (runner::disasm).
 const DISASM_CASE: &str = "percpu-accessor-disasm";
 const IPI_FENCE_CASE: &str = "x2apic-ipi-fence-disasm";
+const PERCPU_LINES_CASE: &str = "percpu-shared-lines";
 
 fn cmd_test(t: TestArgs) -> i32 {
     let selected = cases::select(t.all, t.filter.as_deref());
@@ -539,6 +540,10 @@ fn cmd_test(t: TestArgs) -> i32 {
         .filter
         .as_deref()
         .is_none_or(|f| IPI_FENCE_CASE.contains(f));
+    let percpu_lines = t
+        .filter
+        .as_deref()
+        .is_none_or(|f| PERCPU_LINES_CASE.contains(f));
     if t.list {
         if disasm {
             outln!(
@@ -550,12 +555,17 @@ fn cmd_test(t: TestArgs) -> i32 {
                 "{IPI_FENCE_CASE:<44} host: objdump the kernel, mfence; lfence before each x2APIC ICR WRMSR"
             );
         }
+        if percpu_lines {
+            outln!(
+                "{PERCPU_LINES_CASE:<44} host: the ELF's .percpu symbols, each remotely used variable alone in its 64-byte lines"
+            );
+        }
         for c in &selected {
             outln!("{}", describe(c));
         }
         return exit::PASS;
     }
-    if selected.is_empty() && !disasm && !ipi_fence {
+    if selected.is_empty() && !disasm && !ipi_fence && !percpu_lines {
         errln!("runner: no case matches (see `runner test --list --all`)");
         return exit::FAILED;
     }
@@ -618,6 +628,26 @@ fn cmd_test(t: TestArgs) -> i32 {
                         .map_err(|e| vec![e])
                 });
             verdict(IPI_FENCE_CASE, r, "function");
+        }
+    }
+    if percpu_lines {
+        match runner::percpu_lines::check_kernel(kernel) {
+            Ok(lines) => {
+                if t.verbose {
+                    for l in &lines {
+                        outln!("    {l}");
+                    }
+                }
+                outln!("PASS {PERCPU_LINES_CASE} ({} variables)", lines.len());
+                passed += 1;
+            }
+            Err(errs) => {
+                outln!("FAIL {PERCPU_LINES_CASE}:");
+                for e in &errs {
+                    outln!("    {e}");
+                }
+                failed += 1;
+            }
         }
     }
     let mut stopped = None;

@@ -203,6 +203,22 @@ impl FrameAllocator {
         Some(self.take(word, frame_number))
     }
 
+    /// Whether `frame` (4 KiB-aligned) is a usable frame that is handed out, not free.
+    pub fn in_use(&self, frame: u64) -> bool {
+        if !frame.is_multiple_of(PAGE_SIZE)
+            || !self
+                .pool
+                .regions()
+                .iter()
+                .any(|region| region.start <= frame && frame < region.end)
+        {
+            return false;
+        }
+        let frame_number = frame / PAGE_SIZE;
+        let word = (frame_number / FRAMES_PER_WORD) as usize;
+        word < self.words && self.bitmap()[word] & (1 << (frame_number % FRAMES_PER_WORD)) == 0
+    }
+
     /// Returns `frame` to the pool.
     ///
     /// # Panics
@@ -294,6 +310,23 @@ mod tests {
                 .regions()
                 .iter()
                 .any(|r| r.kind == Usable && r.start <= frame && frame + PAGE_SIZE <= r.end)
+    }
+
+    #[test]
+    fn in_use_follows_alloc_and_free() {
+        let map = small_map();
+        let mut frames = allocator(&map);
+        let f = frames.alloc().unwrap();
+        assert!(frames.in_use(f));
+        assert!(!frames.in_use(f + 1), "unaligned");
+        assert!(
+            !frames.in_use(0x20_0000 + 0x10_0000 * 64),
+            "outside the pool"
+        );
+        let next = frames.alloc().unwrap();
+        frames.free(f);
+        assert!(!frames.in_use(f));
+        assert!(frames.in_use(next));
     }
 
     #[test]

@@ -10,8 +10,10 @@
 //! - [`paging`]: x86-64 4-level page tables: map, unmap, translate, protect.
 //! - [`acpi`]: ACPI tables: the RSDP, RSDT / XSDT, the MADT's CPUs and their numbering, the
 //!   FADT's PM timer and the HPET's base.
+//! - [`ackword`]: the acknowledgement word of a TLB shootdown request (count and sequence).
 //! - [`json`]: one-line JSON records for the serial port.
 //! - [`fmtbuf`]: a fixed-capacity text buffer for `write!`.
+//! - [`hw`]: x86-64 architectural names (MSR numbers, CR / EFER / RFLAGS bits), each once.
 
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -24,6 +26,7 @@ pub const PAGE_SIZE: u64 = 4096;
 /// option ROMs live below it, and no frame below it is ever handed out by the frame allocator.
 pub const LOW_MEMORY_END: u64 = 0x10_0000;
 
+pub mod ackword;
 pub mod acpi;
 pub mod bootinfo;
 pub mod cmdline;
@@ -31,6 +34,7 @@ pub mod cpuset;
 pub mod fmtbuf;
 pub mod font;
 pub mod frame;
+pub mod hw;
 pub mod json;
 mod le;
 pub mod paging;

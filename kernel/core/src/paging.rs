@@ -42,7 +42,7 @@ pub const PTE_ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 pub const ENTRIES_PER_TABLE: usize = 512;
 
 /// IA32_PAT, the MSR holding the eight page attribute table entries (SDM Vol. 3A, 11.12).
-pub const IA32_PAT: u32 = 0x277;
+pub use crate::hw::IA32_PAT;
 /// PAT memory type UC: strong uncacheable (SDM Vol. 3A, Table 11-10).
 const PAT_TYPE_UC: u64 = 0x00;
 /// PAT memory type WC: write-combining.
