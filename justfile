@@ -55,8 +55,14 @@ bench-linux *ARGS: linux-bench runner
 compare OLD NEW: runner
     {{runner}} compare {{OLD}} {{NEW}}
 
-# The CI set: host unit tests, then a representative subset of every in-QEMU matrix.
-test: kernel runner linux-bench
+# Clippy on both targets, warnings as errors (the workspace lints deny an `unsafe` block
+# without a `// SAFETY:` comment).
+lint:
+    cargo clippy --release -p kernel -p sys -p bench --target x86_64-unknown-none -- -D warnings
+    cargo clippy --workspace --exclude kernel --exclude sys --exclude bench --all-targets -- -D warnings
+
+# The CI set: clippy, host unit tests, then a representative subset of every in-QEMU matrix.
+test: lint kernel runner linux-bench
     cargo test --workspace --exclude kernel
     {{runner}} test --kernel {{kernel_elf}}
 

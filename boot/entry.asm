@@ -13,7 +13,10 @@
 
 bits 32
 
-KERNEL_VIRT_OFFSET      equ 0xffffffff80000000
+; The architectural names and the image's addresses (KERNEL_VIRT_OFFSET, CR0_PE, CR0_PG,
+; CR4_PAE, IA32_EFER, EFER_LME, EFER_NXE, PTE_P, PTE_RW, PTE_PS), generated from
+; kernel/core/src/hw.rs by kernel/build.rs.
+%include "hw.inc"
 
 ; Multiboot 1 (Multiboot Specification 0.6.96, section 3.1.1).
 MB1_HEADER_MAGIC        equ 0x1BADB002
@@ -35,15 +38,6 @@ MB2_TAG_FRAMEBUFFER     equ 5       ; framebuffer request (section 3.1.10)
 MB2_TAG_OPTIONAL        equ 1       ; flags bit 0: the loader may ignore the tag
 
 ; Intel SDM vol. 3A: control registers, EFER, paging-structure entry bits.
-CR0_PE                  equ 1 << 0
-CR0_PG                  equ 1 << 31
-CR4_PAE                 equ 1 << 5
-IA32_EFER               equ 0xC0000080
-EFER_LME                equ 1 << 8
-EFER_NXE                equ 1 << 11
-PTE_P                   equ 1 << 0
-PTE_RW                  equ 1 << 1
-PTE_PS                  equ 1 << 7
 PAGE_2M                 equ 0x200000
 
 ; CPUID (Intel SDM vol. 2A, CPUID).

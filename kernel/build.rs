@@ -1,5 +1,5 @@
 //! Assembles the first boot stage (boot/entry.asm) with NASM and links it into the kernel with
-//! linker.ld. The font, the AP trampoline and the git revision are built by kernel/sys.
+//! linker.ld, giving both the constants they share with Rust (`hw.inc`, `--defsym`). The font, the AP trampoline and the git revision are built by kernel/sys.
 
 use std::env;
 use std::path::PathBuf;
@@ -16,9 +16,22 @@ fn main() {
     if env::var("TARGET").unwrap() != "x86_64-unknown-none" {
         return;
     }
+    // The architectural names and the image's addresses, from kernel/core (never typed twice).
+    let mut hw = String::new();
+    kernel_core::hw::write_nasm(&mut hw).unwrap();
+    std::fs::write(out.join("hw.inc"), hw).unwrap();
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("kernel/core/src/hw.rs").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("kernel/core/src/lib.rs").display()
+    );
     let entry_obj = out.join("entry.o");
+    let include_dir = format!("-I{}/", out.display());
     let status = Command::new("nasm")
-        .args(["-f", "elf64", "-w+all", "-o"])
+        .args(["-f", "elf64", "-w+all", &include_dir, "-o"])
         .arg(&entry_obj)
         .arg(&entry_src)
         .status()
@@ -27,4 +40,12 @@ fn main() {
     println!("cargo:rustc-link-arg-bins={}", entry_obj.display());
     println!("cargo:rustc-link-arg-bins=-T{}", linker_script.display());
     println!("cargo:rustc-link-arg-bins=--no-pie");
+    println!(
+        "cargo:rustc-link-arg-bins=--defsym=KERNEL_VIRT_OFFSET={:#x}",
+        kernel_core::KERNEL_VIRT_OFFSET
+    );
+    println!(
+        "cargo:rustc-link-arg-bins=--defsym=KERNEL_PHYS_BASE={:#x}",
+        kernel_core::KERNEL_PHYS_BASE
+    );
 }

@@ -13,10 +13,8 @@
 ; enters Rust on the AP's own stack.
 
 %include "trampoline_header.inc"
+%include "hw.inc"           ; CR0_PE, IA32_EFER, IA32_PAT (kernel/core/src/hw.rs)
 
-CR0_PE              equ 1 << 0
-IA32_EFER           equ 0xC0000080
-IA32_PAT            equ 0x277
 CPUID_TOPOLOGY_LEAF equ 0x0B
 VEC_NMI             equ 2
 VEC_MACHINE_CHECK   equ 18

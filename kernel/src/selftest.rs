@@ -211,9 +211,10 @@ fn text_readonly() -> TestResult {
         ("write to text", text_readonly as *const () as usize as u64),
         ("write to rodata", &RODATA_BYTE as *const u8 as u64),
     ] {
-        // SAFETY: a write to these addresses must fault; if it did not, it rewrites the byte
-        // with its own value (read first), which keeps the kernel intact.
+        // SAFETY: a kernel text or rodata byte, mapped and readable.
         let before = unsafe { (addr as *const u8).read_volatile() };
+        // SAFETY: a write to these addresses must fault; if it did not, it rewrites the byte
+        // with its own value (read just before), which keeps the kernel intact.
         let r = unsafe { extable::write_u8(addr, before) };
         expect_fault(what, addr, r, PF_PRESENT | PF_WRITE, 0)?;
     }

@@ -49,6 +49,13 @@ fn main() {
         trampoline::nasm_include(),
     )
     .unwrap();
+    let mut hw = String::new();
+    kernel_core::hw::write_nasm(&mut hw).unwrap();
+    std::fs::write(out.join("hw.inc"), hw).unwrap();
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("kernel/core/src/hw.rs").display()
+    );
     let tramp_bin = out.join("ap_trampoline.bin");
     let include_dir = format!("-I{}/", out.display());
     nasm(

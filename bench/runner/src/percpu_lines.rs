@@ -35,8 +35,7 @@ impl Var {
 
     /// The variable's own name (last path segment, hash suffix removed).
     fn short(&self) -> &str {
-        let n = self.name.rsplit("::").next().unwrap_or(&self.name);
-        n
+        self.name.rsplit("::").next().unwrap_or(&self.name)
     }
 }
 

@@ -66,21 +66,48 @@ pub const RFLAGS_NT: u64 = 1 << 14;
 /// RFLAGS.AC: alignment check / SMAP override.
 pub const RFLAGS_AC: u64 = 1 << 18;
 
-/// The constants the assembly needs, as NASM `equ` lines (written to `hw.inc` by the build).
+/// The constants the assembly needs, by their names here.
 pub const ASM_EXPORTS: &[(&str, u64)] = &[
     ("IA32_EFER", IA32_EFER as u64),
-    ("IA32_GS_BASE", IA32_GS_BASE as u64),
+    ("IA32_PAT", IA32_PAT as u64),
     ("CR0_PE", CR0_PE),
-    ("CR0_WP", CR0_WP),
     ("CR0_PG", CR0_PG),
     ("CR4_PAE", CR4_PAE),
     ("EFER_LME", EFER_LME),
     ("EFER_NXE", EFER_NXE),
+    ("PTE_P", crate::paging::PTE_P),
+    ("PTE_RW", crate::paging::PTE_RW),
+    ("PTE_PS", crate::paging::PTE_PS),
+    ("KERNEL_VIRT_OFFSET", crate::KERNEL_VIRT_OFFSET),
+    ("KERNEL_PHYS_BASE", crate::KERNEL_PHYS_BASE),
 ];
+
+/// Write [`ASM_EXPORTS`] as NASM `equ` lines (the build scripts' `hw.inc`).
+pub fn write_nasm(out: &mut impl core::fmt::Write) -> core::fmt::Result {
+    writeln!(
+        out,
+        "; Generated from kernel/core/src/hw.rs by the build: do not edit."
+    )?;
+    for (name, value) in ASM_EXPORTS {
+        writeln!(out, "{name:<24} equ {value:#x}")?;
+    }
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nasm_lines_name_every_export_once() {
+        let mut text = String::new();
+        write_nasm(&mut text).unwrap();
+        for (name, value) in ASM_EXPORTS {
+            let line = format!("{name:<24} equ {value:#x}");
+            assert_eq!(text.matches(&line).count(), 1, "{line}");
+        }
+        assert!(text.contains("KERNEL_VIRT_OFFSET       equ 0xffffffff80000000"));
+    }
 
     #[test]
     fn bits_are_single_and_distinct_per_register() {

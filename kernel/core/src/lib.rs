@@ -26,6 +26,13 @@ pub const PAGE_SIZE: u64 = 4096;
 /// option ROMs live below it, and no frame below it is ever handed out by the frame allocator.
 pub const LOW_MEMORY_END: u64 = 0x10_0000;
 
+/// The kernel image's virtual address = physical address + this (PML4[511], PDPT[510]); the
+/// linker script and the boot stub get it from here (`hw.inc`, `--defsym`).
+pub const KERNEL_VIRT_OFFSET: u64 = 0xffff_ffff_8000_0000;
+/// Where the loader puts the kernel image: 2 MiB, above the low 1 MiB (real-mode areas and the
+/// AP trampoline page) and 2 MiB-aligned so the virtual base could take a large page.
+pub const KERNEL_PHYS_BASE: u64 = 0x20_0000;
+
 pub mod ackword;
 pub mod acpi;
 pub mod bootinfo;

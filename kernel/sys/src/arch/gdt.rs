@@ -79,6 +79,12 @@ impl Tss {
     }
 }
 
+impl Default for Tss {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// One CPU's GDT and TSS.
 #[repr(C, align(64))]
 pub struct CpuTables {
@@ -147,6 +153,12 @@ impl CpuTables {
                 tmp = out(reg) _,
             );
         }
+    }
+}
+
+impl Default for CpuTables {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -4,8 +4,9 @@
 pub const DIRECT_MAP_BASE: u64 = 0xffff_8000_0000_0000;
 /// 64 TiB.
 pub const DIRECT_MAP_SIZE: u64 = 64 << 40;
-/// Kernel image: virtual = KERNEL_VIRT_OFFSET + physical (linker.ld).
-pub const KERNEL_VIRT_OFFSET: u64 = 0xffff_ffff_8000_0000;
+/// Kernel image: virtual = KERNEL_VIRT_OFFSET + physical (one definition in `kernel_core`,
+/// given to the linker script with `--defsym` and to the boot stub in `hw.inc`).
+pub use kernel_core::KERNEL_VIRT_OFFSET;
 /// First kernel-half PML4 slot.
 pub const KERNEL_HALF_FIRST_PML4_SLOT: usize = 256;
 

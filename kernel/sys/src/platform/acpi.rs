@@ -117,6 +117,9 @@ static MADT: spin::Once<MadtCpus> = spin::Once::new();
 
 /// Find the RSDP (the loader's copy, else the BIOS areas), the MADT, and number the CPUs
 /// into `ids` (logical 0 = the BSP). Err: no usable table (the message is printed).
+// The error is reported (printed and recorded) where it is found; the caller only needs to
+// know that discovery failed, to go on with the BSP alone.
+#[allow(clippy::result_unit_err)]
 pub fn discover_cpus(
     info: &BootInfo,
     bsp_apic: u32,
