@@ -96,7 +96,9 @@ pub fn floors(o: &Opts, hz: u64, cpus: usize) -> bool {
 pub fn page_faults(o: &Opts, hz: u64) -> bool {
     sys::pin(0);
     let mut ok = true;
-    for (name, read) in [("pf_user_write", false), ("pf_user_read_zero", true)] {
+    // The same result as the kernel's `pf_user` (whole access), with the variant Linux's path
+    // is: a write maps a private zeroed frame, a read of anonymous memory the zero page.
+    for (access, variant, read) in [("write", "demand_zero", false), ("read", "zero_page", true)] {
         let n = o.warmup + o.samples;
         let len = n * PAGE;
         let p = sys::map_anon(len, false);
@@ -129,9 +131,15 @@ pub fn page_faults(o: &Opts, hz: u64) -> bool {
         sys::unmap(p, len);
         emit(
             hz,
-            name,
+            "pf_user",
             Kind::Workload,
-            &[("mode", P::S("user")), ("page", P::U(4096))],
+            &[
+                ("mode", P::S("user")),
+                ("page", P::U(4096)),
+                ("access", P::S(access)),
+                ("variant", P::S(variant)),
+                ("part", P::S("total")),
+            ],
             "cycles",
             o.warmup,
             &mut s,

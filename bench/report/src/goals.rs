@@ -1,6 +1,6 @@
 //! The performance goals, checked against medians (`p50`).
 //!
-//! - Page fault (`pf_kernel_write`; `pf_user_write` when present): p50 ≤ 1.2 × floor, floor
+//! - Page fault (`pf_kernel` and, when present, `pf_user`, `access=write part=total`): p50 ≤ 1.2 × floor, floor
 //!   made of the exception round trip, `zero_page` and `pte_write`. The exception round trip
 //!   is `exception_roundtrip` for the kernel fault and `exception_roundtrip_user` (a fault from
 //!   ring 3) for the user fault, falling back to the kernel one with a note. Without
@@ -69,7 +69,8 @@ impl Verdict {
 pub struct Goal {
     /// What the goal is about, e.g. `Page fault (kernel)`.
     pub name: String,
-    /// The result checked, e.g. `pf_kernel_write` or `pf_throughput cpus=4`; empty when absent.
+    /// The result checked, e.g. `pf_kernel access=write …` or `pf_throughput cpus=4`; empty when
+    /// absent.
     pub subject: String,
     /// Its p50, when measured.
     pub measured: Option<f64>,
@@ -368,20 +369,30 @@ fn judged(
 fn pf_goals(
     results: &[BenchResult],
     bench: &str,
+    want: &[(&str, &str)],
     exception_floor: &str,
     name: &str,
     always: bool,
     out: &mut Vec<Goal>,
 ) {
     let target = format!("≤ {PF_LIMIT:.2}");
-    let subjects: Vec<&BenchResult> = results.iter().filter(|r| r.bench == bench).collect();
+    let subjects: Vec<&BenchResult> = results
+        .iter()
+        .filter(|r| {
+            r.bench == bench
+                && want
+                    .iter()
+                    .all(|(k, v)| r.param_text(k).as_deref() == Some(*v))
+        })
+        .collect();
     if subjects.is_empty() {
         if always {
+            let wanted: Vec<String> = want.iter().map(|(k, v)| format!("{k}={v}")).collect();
             out.push(not_measured(
                 name,
                 String::new(),
                 &target,
-                format!("no {bench} result"),
+                format!("no {bench} result with {}", wanted.join(" ")),
             ));
         }
         return;
@@ -635,15 +646,18 @@ fn throughput_goals(results: &[BenchResult], platform: &Platform, out: &mut Vec<
     }
 }
 
-/// Every goal, in order: kernel page fault, user page fault (only when `pf_user_write` exists),
+/// Every goal, in order: kernel page fault, user page fault (only when a `pf_user` write exists),
 /// shootdown (kernel; user space only when measured), throughput. A goal whose results are
 /// missing is reported as not measured; the cross-CPU ones are judged only on a `platform`
 /// that makes them meaningful.
 pub fn goals(results: &[BenchResult], platform: &Platform) -> Vec<Goal> {
     let mut out = Vec::new();
+    // The demand-zero write fault, whole access: what the floors add up to.
+    let write = [("access", "write"), ("part", "total")];
     pf_goals(
         results,
-        "pf_kernel_write",
+        "pf_kernel",
+        &write,
         "exception_roundtrip",
         "Page fault (kernel)",
         true,
@@ -651,7 +665,8 @@ pub fn goals(results: &[BenchResult], platform: &Platform) -> Vec<Goal> {
     );
     pf_goals(
         results,
-        "pf_user_write",
+        "pf_user",
+        &write,
         "exception_roundtrip_user",
         "Page fault (user)",
         false,
@@ -678,7 +693,10 @@ mod tests {
         let g = goals(&[], &hw());
         assert_eq!(g.len(), 3);
         assert!(g.iter().all(|g| g.verdict == Verdict::NotMeasured));
-        assert_eq!(g[0].note, "no pf_kernel_write result");
+        assert_eq!(
+            g[0].note,
+            "no pf_kernel result with access=write part=total"
+        );
     }
 
     #[test]
@@ -687,8 +705,20 @@ mod tests {
             res("exception_roundtrip", "floor", json!({}), "cycles", 1000.0),
             res("zero_page", "floor", json!({}), "cycles", 200.0),
             res("pte_write", "floor", json!({}), "cycles", 50.0),
-            res("pf_kernel_write", "workload", json!({}), "cycles", 1500.0),
-            res("pf_user_write", "workload", json!({}), "cycles", 2000.0),
+            res(
+                "pf_kernel",
+                "workload",
+                json!({"access": "write", "variant": "demand_zero", "part": "total"}),
+                "cycles",
+                1500.0,
+            ),
+            res(
+                "pf_user",
+                "workload",
+                json!({"access": "write", "variant": "demand_zero", "part": "total"}),
+                "cycles",
+                2000.0,
+            ),
         ];
         // No user floor yet: the kernel's round trip, with a note saying so.
         let g = goals(&rs, &hw());
@@ -764,8 +794,20 @@ mod tests {
     fn page_fault_with_and_without_the_full_floor() {
         let mut rs = vec![
             res("exception_roundtrip", "floor", json!({}), "cycles", 1000.0),
-            res("pf_kernel_write", "workload", json!({}), "cycles", 1500.0),
-            res("pf_user_write", "workload", json!({}), "cycles", 2000.0),
+            res(
+                "pf_kernel",
+                "workload",
+                json!({"access": "write", "variant": "demand_zero", "part": "total"}),
+                "cycles",
+                1500.0,
+            ),
+            res(
+                "pf_user",
+                "workload",
+                json!({"access": "write", "variant": "demand_zero", "part": "total"}),
+                "cycles",
+                2000.0,
+            ),
         ];
         let g = goals(&rs, &hw());
         assert_eq!(g[0].ratio, Some(1.5));
@@ -800,9 +842,9 @@ mod tests {
         let rs = vec![
             res("exception_roundtrip", "floor", json!({}), "cycles", 1000.0),
             res(
-                "pf_kernel_write",
+                "pf_kernel",
                 "workload",
-                json!({}),
+                json!({"access": "write", "part": "total"}),
                 "instructions",
                 1500.0,
             ),
@@ -909,7 +951,13 @@ mod tests {
             res("exception_roundtrip", "floor", json!({}), "cycles", 1000.0),
             res("zero_page", "floor", json!({}), "cycles", 200.0),
             pte,
-            res("pf_kernel_write", "workload", json!({}), "cycles", 1300.0),
+            res(
+                "pf_kernel",
+                "workload",
+                json!({"access": "write", "variant": "demand_zero", "part": "total"}),
+                "cycles",
+                1300.0,
+            ),
         ]
     }
 
@@ -1022,7 +1070,13 @@ mod tests {
                 5642.0,
             ),
             res("exception_roundtrip", "floor", json!({}), "cycles", 1000.0),
-            res("pf_kernel_write", "workload", json!({}), "cycles", 999.0),
+            res(
+                "pf_kernel",
+                "workload",
+                json!({"access": "write", "variant": "demand_zero", "part": "total"}),
+                "cycles",
+                999.0,
+            ),
         ];
         let g = goals(&rs, &hw());
         let sd = g.iter().find(|g| g.name.starts_with("Shootdown")).unwrap();
@@ -1061,7 +1115,13 @@ mod tests {
     fn cross_cpu_goals_are_judged_on_hardware_only() {
         let rs = vec![
             res("exception_roundtrip", "floor", json!({}), "cycles", 1000.0),
-            res("pf_kernel_write", "workload", json!({}), "cycles", 1100.0),
+            res(
+                "pf_kernel",
+                "workload",
+                json!({"access": "write", "variant": "demand_zero", "part": "total"}),
+                "cycles",
+                1100.0,
+            ),
             res("ipi_roundtrip", "floor", json!({}), "cycles", 1000.0),
             res("invlpg", "floor", json!({}), "cycles", 100.0),
             res(

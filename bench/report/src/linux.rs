@@ -5,8 +5,8 @@
 //! Metrics, and what is paired (the workloads are the same, the mechanisms are each kernel's):
 //! - system call round trip: our `syscall_roundtrip` (null call) / Linux `getppid`;
 //! - IPI round trip: our `ipi_roundtrip` (fixed IPI, ack in memory) / Linux `membarrier`;
-//! - demand-zero write fault and zero-page read fault from user mode: `pf_user_write`,
-//!   `pf_user_read_zero` on both;
+//! - demand-zero write fault and zero-page read fault from user mode: `pf_user` with
+//!   `access=write` / `access=read` (`part=total`) on both;
 //! - fault throughput at N CPUs: `pf_throughput cpus=N` (ours in the kernel arenas);
 //! - shootdown of P pages with one reading target: ours `protocol=ipi delivery=unicast
 //!   space=user targets=1 pages=P`, Linux `mprotect` (write permission taken away) and
@@ -62,11 +62,12 @@ pub fn pairs<'a>(
         find(ours, "ipi_roundtrip", &[]),
         find(linux, "ipi_roundtrip", &[]),
     );
-    for b in ["pf_user_write", "pf_user_read_zero"] {
+    for access in ["write", "read"] {
+        let want = [("access", access), ("part", "total")];
         add(
-            format!("{b} (4 KiB, from user mode)"),
-            find(ours, b, &[]),
-            find(linux, b, &[]),
+            format!("pf_user access={access} (4 KiB, from user mode)"),
+            find(ours, "pf_user", &want),
+            find(linux, "pf_user", &want),
         );
     }
     for x in linux.results.iter().filter(|x| x.bench == "pf_throughput") {
@@ -341,7 +342,7 @@ mod tests {
             &[
                 r#"{"type":"context","os":"ours","tsc_hz":2000000000}"#.to_string(),
                 res("syscall_roundtrip", r#"{"call":"null"}"#, 300.0),
-                res("pf_user_write", r#"{"mode":"user","page":4096}"#, 7000.0),
+                res("pf_user", r#"{"mode":"user","page":4096,"access":"write","variant":"demand_zero","part":"total"}"#, 7000.0),
                 res("shootdown", r#"{"protocol":"ipi","delivery":"unicast","space":"user","targets":1,"pages":1,"flush":"pages"}"#, 5000.0),
                 res("shootdown", r#"{"protocol":"ipi","delivery":"unicast","space":"kernel","targets":1,"pages":1,"flush":"pages"}"#, 4000.0),
             ]
@@ -351,7 +352,7 @@ mod tests {
             &[
                 r#"{"type":"context","os":"linux","linux_release":"6.1","tsc_hz":2000000000}"#.to_string(),
                 res("syscall_roundtrip", r#"{"call":"getppid"}"#, 1500.0),
-                res("pf_user_write", r#"{"mode":"user","page":4096}"#, 28000.0),
+                res("pf_user", r#"{"mode":"user","page":4096,"access":"write","variant":"demand_zero","part":"total"}"#, 28000.0),
                 res("shootdown", r#"{"protocol":"linux_mprotect","delivery":"linux","space":"user","targets":1,"pages":1}"#, 50000.0),
                 res("shootdown", r#"{"protocol":"linux_mprotect","delivery":"linux","space":"user","targets":0,"pages":1}"#, 30000.0),
             ]
@@ -393,7 +394,7 @@ mod tests {
             &[
                 r#"{"type":"context","os":"ours","tsc_hz":2000000000,"tsc_fence":"mfence"}"#.to_string(),
                 res("syscall_roundtrip", r#"{"call":"null"}"#, 300.0),
-                res("pf_user_write", r#"{"mode":"user","page":4096}"#, 7000.0),
+                res("pf_user", r#"{"mode":"user","page":4096,"access":"write","variant":"demand_zero","part":"total"}"#, 7000.0),
                 res("shootdown", r#"{"protocol":"ipi","delivery":"unicast","space":"user","targets":1,"pages":1,"flush":"pages"}"#, 5000.0),
                 res("shootdown", r#"{"protocol":"ipi","delivery":"unicast","space":"user","targets":1,"pages":8,"flush":"pages"}"#, 6000.0),
                 // Our control: the same remap with no target.
@@ -405,7 +406,7 @@ mod tests {
             &[
                 r#"{"type":"context","os":"linux","linux_release":"6.1","tsc_hz":2000000000,"tsc_fence":"lfence"}"#.to_string(),
                 res("syscall_roundtrip", r#"{"call":"getppid"}"#, 1500.0),
-                res("pf_user_write", r#"{"mode":"user","page":4096}"#, 28000.0),
+                res("pf_user", r#"{"mode":"user","page":4096,"access":"write","variant":"demand_zero","part":"total"}"#, 28000.0),
                 res("shootdown", r#"{"protocol":"linux_mprotect","delivery":"linux","space":"user","targets":1,"pages":1}"#, 50000.0),
                 res("shootdown", r#"{"protocol":"linux_mprotect","delivery":"linux","space":"user","targets":0,"pages":1}"#, 30000.0),
                 res("shootdown", r#"{"protocol":"linux_mprotect","delivery":"linux","space":"user","targets":1,"pages":8}"#, 52000.0),
@@ -443,7 +444,7 @@ mod tests {
             sd8.contains("| 8.67 | no control | no control | – |"),
             "{sd8}"
         );
-        let pf = row("| pf_user_write (4 KiB, from user mode) |");
+        let pf = row("| pf_user access=write (4 KiB, from user mode) |");
         assert!(
             pf.contains("| 4.00 | – | – | – |") && pf.ends_with("| M, P, T |"),
             "{pf}"

@@ -391,6 +391,36 @@ fn as_count(v: &Value) -> Option<u64> {
     })
 }
 
+/// Results written before the fault results were named by what they measure
+/// (`pf_kernel_write`, `pf_user_read_zero_trap`, …) read as today's (`pf_kernel` / `pf_user`
+/// with `access`, `variant` and `part` params), so old results folders compare with new
+/// ones. Any other result is returned as is.
+pub fn renamed(bench: String, mut params: Params) -> (String, Params) {
+    let Some((space, what)) = bench
+        .strip_prefix("pf_")
+        .and_then(|rest| rest.split_once('_'))
+        .map(|(s, w)| (s.to_string(), w.to_string()))
+    else {
+        return (bench, params);
+    };
+    if space != "kernel" && space != "user" {
+        return (bench, params);
+    }
+    let (access, variant, part) = match what.as_str() {
+        "write" => ("write", "demand_zero", "total"),
+        "handler" => ("write", "demand_zero", "handler"),
+        "trap" => ("write", "demand_zero", "trap"),
+        "read_zero" => ("read", "zero_page", "total"),
+        "read_zero_handler" => ("read", "zero_page", "handler"),
+        "read_zero_trap" => ("read", "zero_page", "trap"),
+        _ => return (bench, params),
+    };
+    for (k, v) in [("access", access), ("variant", variant), ("part", part)] {
+        params.insert(k.into(), Value::String(v.into()));
+    }
+    (format!("pf_{space}"), params)
+}
+
 /// One `result` record; `Err` (the warning) when a required field is missing or mistyped.
 fn parse_result(
     obj: &Object,
@@ -430,6 +460,7 @@ fn parse_result(
         None | Some(Value::Null) => Params::new(),
         Some(_) => return Err(skip("\"params\" is not an object".into())),
     };
+    let (bench, params) = renamed(bench.clone(), params);
     let count = |key: &str| -> Result<u64, String> {
         match obj.get(key) {
             None => Err(skip(format!("no \"{key}\""))),
@@ -516,6 +547,28 @@ fn parse_hist(v: &Value) -> Option<Vec<(u64, u64)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn old_fault_result_names_read_as_today_s() {
+        let r = parse_records(concat!(
+            r#"{"type":"result","bench":"pf_user_read_zero_trap","kind":"workload","params":{"mode":"user","page":4096},"unit":"cycles","n":1,"warmup":0,"min":1,"p50":1,"p90":1,"p99":1,"p999":1,"max":1,"mean":1,"stddev":0}"#,
+            "\n",
+            r#"{"type":"result","bench":"pf_throughput","kind":"workload","params":{"cpus":1},"unit":"faults_per_s","n":1,"warmup":0,"min":1,"p50":1,"p90":1,"p99":1,"p999":1,"max":1,"mean":1,"stddev":0}"#,
+        ));
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        let a = &r.results[0];
+        assert_eq!(a.bench, "pf_user");
+        assert_eq!(a.param_text("access").as_deref(), Some("read"));
+        assert_eq!(a.param_text("variant").as_deref(), Some("zero_page"));
+        assert_eq!(a.param_text("part").as_deref(), Some("trap"));
+        assert_eq!(a.param_text("page").as_deref(), Some("4096"));
+        assert_eq!(r.results[1].bench, "pf_throughput", "not a renamed result");
+        let (b, p) = renamed("pf_kernel_write".into(), Params::new());
+        assert_eq!(b, "pf_kernel");
+        assert_eq!(p.get("part").and_then(Value::as_str), Some("total"));
+        let (b, _) = renamed("pf_kernel_bogus".into(), Params::new());
+        assert_eq!(b, "pf_kernel_bogus");
+    }
 
     const GOOD: &str = r#"{"type":"result","bench":"shootdown","kind":"workload","params":{"protocol":"ipi","delivery":"unicast","space":"kernel","targets":3,"pages":1},"unit":"cycles","n":1000,"warmup":100,"min":1200,"p50":1500,"p90":1700,"p99":2500,"p999":4000,"max":9000,"mean":1550.3,"stddev":210.7,"min_ns":480.0,"p50_ns":600.0,"p90_ns":680.0,"p99_ns":1000.0,"p999_ns":1600.0,"max_ns":3600.0,"mean_ns":620.1,"stddev_ns":84.3,"hist":[[1024,10],[2048,980],[4096,9],[8192,1]]}"#;
 

@@ -685,9 +685,21 @@ pub(crate) mod tests {
 
     #[test]
     fn latency_histogram_per_pf_mode() {
-        let mut a = res("pf_kernel_write", "workload", json!({}), "cycles", 1500.0);
+        let mut a = res(
+            "pf_kernel",
+            "workload",
+            json!({"access": "write", "part": "total"}),
+            "cycles",
+            1500.0,
+        );
         a.hist = vec![(1024, 10), (2048, 980), (4096, 9), (8192, 1)];
-        let mut b = res("pf_user_write", "workload", json!({}), "cycles", 3000.0);
+        let mut b = res(
+            "pf_user",
+            "workload",
+            json!({"access": "write", "part": "total"}),
+            "cycles",
+            3000.0,
+        );
         b.hist = vec![(0, 1), (2048, 500), (4096, 499)];
         let mut t = res(
             "pf_throughput",

@@ -239,7 +239,7 @@ fn single_run_report() {
     assert!(!t.path().join("csv/shootdown.csv").exists());
     assert!(!t.path().join("plots/pf_throughput.svg").exists());
     assert!(t.path().join("csv/exception_roundtrip.csv").exists());
-    assert!(rep.summary.contains("| Page fault (kernel) | – | – | – | – | ≤ 1.20 | not measured | no pf_kernel_write result |"));
+    assert!(rep.summary.contains("| Page fault (kernel) | – | – | – | – | ≤ 1.20 | not measured | no pf_kernel result with access=write part=total |"));
 }
 
 #[test]

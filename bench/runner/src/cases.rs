@@ -77,7 +77,8 @@ pub const RESULT_FIELDS: &[&str] = &[
 /// The `_ns` figures a result in cycles carries (outside the deterministic mode): the
 /// report's own list.
 pub const RESULT_NS_FIELDS: &[&str] = &bench_report::model::NS_FIELDS;
-/// Results a quick run of the whole suite must produce (on 2 or more CPUs).
+/// Results a quick run of the whole suite must produce (on 2 or more CPUs): a bench name,
+/// then `key=value` params the result must carry (see [`bench_matches`]).
 pub const SUITE_BENCHES: &[&str] = &[
     "tsc_overhead",
     "exception_roundtrip",
@@ -91,14 +92,14 @@ pub const SUITE_BENCHES: &[&str] = &[
     "ipi_roundtrip",
     "syscall_roundtrip",
     "exception_roundtrip_user",
-    "pf_kernel_write",
-    "pf_kernel_handler",
-    "pf_kernel_trap",
-    "pf_kernel_read_zero",
-    "pf_user_write",
-    "pf_user_handler",
-    "pf_user_trap",
-    "pf_user_read_zero",
+    "pf_kernel access=write variant=demand_zero part=total",
+    "pf_kernel access=write variant=demand_zero part=handler",
+    "pf_kernel access=write variant=demand_zero part=trap",
+    "pf_kernel access=read variant=zero_page part=total",
+    "pf_user access=write variant=demand_zero part=total",
+    "pf_user access=write variant=demand_zero part=handler",
+    "pf_user access=write variant=demand_zero part=trap",
+    "pf_user access=read variant=zero_page part=total",
     "pf_throughput",
     "shootdown",
     "shootdown_oracle",
@@ -440,8 +441,8 @@ pub fn all_cases() -> Vec<Case> {
     c.benches = &[
         "syscall_roundtrip",
         "ipi_roundtrip",
-        "pf_user_write",
-        "pf_user_read_zero",
+        "pf_user access=write part=total",
+        "pf_user access=read part=total",
         "pf_throughput",
         "shootdown",
     ];
@@ -719,6 +720,30 @@ fn smp_cases() -> Vec<Case> {
     cases
 }
 
+/// Whether result record `r` is what `spec` asks for: `spec` is a bench name, optionally
+/// followed by `key=value` params the result must carry (`pf_user access=read part=total`).
+pub fn bench_matches(spec: &str, r: &records::Record) -> bool {
+    let mut words = spec.split_whitespace();
+    let Some(name) = words.next() else {
+        return false;
+    };
+    if records::str_field(r, "bench") != Some(name) {
+        return false;
+    }
+    let params = r.get("params").and_then(serde_json::Value::as_object);
+    words.all(|w| {
+        let Some((k, v)) = w.split_once('=') else {
+            return false;
+        };
+        match params.and_then(|p| p.get(k)) {
+            Some(serde_json::Value::String(s)) => s == v,
+            Some(serde_json::Value::Number(n)) => v.parse::<f64>().ok() == n.as_f64(),
+            Some(serde_json::Value::Bool(b)) => v.parse::<bool>().ok() == Some(*b),
+            _ => false,
+        }
+    })
+}
+
 /// The benchmark part of `evaluate`.
 fn check_bench_records(case: &Case, recs: &[Record]) -> Result<(), String> {
     let results: Vec<&Record> = recs
@@ -748,11 +773,7 @@ fn check_bench_records(case: &Case, recs: &[Record]) -> Result<(), String> {
         .benches
         .iter()
         .copied()
-        .filter(|b| {
-            !results
-                .iter()
-                .any(|r| records::str_field(r, "bench") == Some(b))
-        })
+        .filter(|b| !results.iter().any(|r| bench_matches(b, r)))
         .collect();
     if !absent.is_empty() {
         return Err(format!(
@@ -969,6 +990,24 @@ pub fn check_report(case: &Case, dir: &std::path::Path) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::records::{Line, parse_line};
+
+    #[test]
+    fn a_bench_spec_matches_name_and_params() {
+        let r: records::Record = serde_json::from_str(
+            r#"{"type":"result","bench":"pf_user","params":{"mode":"user","page":4096,"access":"read","part":"total"}}"#,
+        )
+        .unwrap();
+        assert!(bench_matches("pf_user", &r));
+        assert!(bench_matches("pf_user access=read part=total", &r));
+        assert!(bench_matches("pf_user page=4096", &r));
+        assert!(!bench_matches("pf_user access=write", &r));
+        assert!(
+            !bench_matches("pf_user variant=zero_page", &r),
+            "an absent param"
+        );
+        assert!(!bench_matches("pf_kernel", &r));
+        assert!(!bench_matches("pf_user access", &r), "a word without =");
+    }
 
     fn recs(lines: &[&str]) -> Vec<Record> {
         lines

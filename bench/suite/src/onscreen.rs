@@ -71,8 +71,9 @@ fn label(bench: &str, kind: Kind, params: &[(&str, P)]) -> Option<Label> {
                 let _ = write!(l, " {s}");
             }
         }
-        "pf_kernel_write" | "pf_user_write" | "pf_kernel_read_zero" | "pf_user_read_zero" => {
-            let _ = write!(l, "{bench}");
+        "pf_kernel" | "pf_user" if is(params, "part", "total") => {
+            // One variant per access today: the access names the line (the cell is narrow).
+            let _ = write!(l, "{bench} {}", value(param(params, "access")).as_str());
         }
         "pf_throughput" => {
             let _ = write!(

@@ -19,7 +19,7 @@ use sys::arch::tsc;
 use sys::arch::user::{Exit, UserAccess};
 use sys::cpu::{call as work, smp};
 use sys::mm::PAGE_SIZE;
-use sys::mm::fault::{self as demand, HANDLER_CYCLES, Space};
+use sys::mm::fault::{self as demand, HANDLER_CYCLES, Space, Variant};
 use sys::mm::probe::ArenaPages;
 use sys::mm::uspace::{self, Program, programs};
 use sys::{println, record};
@@ -39,11 +39,32 @@ enum Access {
     Read,
 }
 
+impl Access {
+    fn name(self) -> &'static str {
+        match self {
+            Access::Write => "write",
+            Access::Read => "read",
+        }
+    }
+}
+
+/// The measured configurations: each access with the fault-path variant it is measured
+/// under. A new variant (`sys::mm::fault::Variant`) is measured by one more line here.
+const CONFIGS: &[(Access, Variant)] = &[
+    (Access::Write, Variant::DemandZero),
+    (Access::Read, Variant::ZeroPage),
+];
+
 /// Fault `count` untouched pages of this CPU's kernel arena, handing each access's time and
 /// its handler's time to `sink`. Demand paging is on only for the loop.
-fn fault_pages(access: Access, count: usize, mut sink: impl FnMut(usize, u64, u64)) {
+fn fault_pages(
+    access: Access,
+    variant: Variant,
+    count: usize,
+    mut sink: impl FnMut(usize, u64, u64),
+) {
     let arena = ArenaPages::of(Space::Kernel);
-    demand::enable(access == Access::Read);
+    demand::enable(variant);
     for i in 0..count {
         // An arena page of this CPU: the access faults and the handler maps it.
         let p = arena.word(i);
@@ -69,6 +90,7 @@ static HANDLER_LOG: spin::Mutex<[u64; ARENA_PAGES]> = spin::Mutex::new([0; ARENA
 /// out under STAC/CLAC. The user space must be active.
 fn fault_pages_user(
     access: Access,
+    variant: Variant,
     count: usize,
     mut sink: impl FnMut(usize, u64, u64),
 ) -> Result<(), Exit> {
@@ -79,7 +101,7 @@ fn fault_pages_user(
         flags |= programs::FLAG_READ;
     }
     let mut log = HANDLER_LOG.lock();
-    demand::enable(access == Access::Read);
+    demand::enable(variant);
     let (exit, logged) = demand::with_handler_log(&mut log[..count], || {
         uspace::run(Program::PfLoop, [start, count as u64, va, flags], false)
     });
@@ -100,7 +122,12 @@ fn fault_pages_user(
 /// number of bad pages and the first problem. A frame mapped at two written pages shows up as
 /// a wrong first word (each page got its own value), so the content check also proves every
 /// frame is mapped once. User pages are read through their user addresses under STAC/CLAC.
-fn verify(space: Space, access: Access, count: usize) -> (usize, Option<&'static str>) {
+fn verify(
+    space: Space,
+    access: Access,
+    variant: Variant,
+    count: usize,
+) -> (usize, Option<&'static str>) {
     let arena = ArenaPages::of(space);
     assert!(count <= arena.len(), "the checked pages lie in the arena");
     let zero = demand::zero_frame_phys();
@@ -126,8 +153,8 @@ fn verify(space: Space, access: Access, count: usize) -> (usize, Option<&'static
         let frame = pte & PTE_ADDR_MASK;
         // Mapped (checked above) and ours; a user page is read with SMAP's access window
         // open (`_ua`).
-        match access {
-            Access::Write => {
+        match (access, variant) {
+            (Access::Write, _) => {
                 if frame == zero {
                     fail("a written page maps the zero frame");
                 }
@@ -135,7 +162,7 @@ fn verify(space: Space, access: Access, count: usize) -> (usize, Option<&'static
                     fail("a written page is not zero apart from the written word");
                 }
             }
-            Access::Read => {
+            (Access::Read, Variant::ZeroPage) => {
                 if frame != zero {
                     fail("a read page does not map the zero frame");
                 }
@@ -143,44 +170,25 @@ fn verify(space: Space, access: Access, count: usize) -> (usize, Option<&'static
                     fail("the zero page is not zero");
                 }
             }
+            (Access::Read, Variant::DemandZero) => {
+                if frame == zero {
+                    fail("a read page maps the zero frame");
+                }
+                if !arena.holds(i, 0) {
+                    fail("a read page's private frame is not zero");
+                }
+            }
         }
     }
     (bad, first)
 }
 
-/// Result and check names of one latency variant.
-fn names(space: Space, access: Access) -> [&'static str; 4] {
-    match (space, access) {
-        (Space::Kernel, Access::Write) => [
-            "pf_kernel_write",
-            "pf_kernel_handler",
-            "pf_kernel_trap",
-            "pf_write_pages_zeroed_once",
-        ],
-        (Space::Kernel, Access::Read) => [
-            "pf_kernel_read_zero",
-            "pf_kernel_read_zero_handler",
-            "pf_kernel_read_zero_trap",
-            "pf_read_pages_map_zero_frame",
-        ],
-        (Space::User, Access::Write) => [
-            "pf_user_write",
-            "pf_user_handler",
-            "pf_user_trap",
-            "pf_user_write_pages_zeroed_once",
-        ],
-        (Space::User, Access::Read) => [
-            "pf_user_read_zero",
-            "pf_user_read_zero_handler",
-            "pf_user_read_zero_trap",
-            "pf_user_read_pages_map_zero_frame",
-        ],
-    }
-}
-
 /// Latency of `warmup + samples` faults of one kind, in rounds of at most one arena.
-fn latency(s: &Settings, space: Space, access: Access) -> bool {
-    let [name, handler, trap_name, check_name] = names(space, access);
+fn latency(s: &Settings, space: Space, access: Access, variant: Variant) -> bool {
+    let name = match space {
+        Space::Kernel => "pf_kernel",
+        Space::User => "pf_user",
+    };
     let mut buf = SAMPLES.lock();
     let mut aux = SAMPLES_AUX.lock();
     let mut trap = SAMPLES_TRAP.lock();
@@ -201,22 +209,22 @@ fn latency(s: &Settings, space: Space, access: Access) -> bool {
             }
         };
         match space {
-            Space::Kernel => fault_pages(access, count, sink),
+            Space::Kernel => fault_pages(access, variant, count, sink),
             Space::User => {
-                if let Err(e) = fault_pages_user(access, count, sink) {
+                if let Err(e) = fault_pages_user(access, variant, count, sink) {
                     demand::release(space, count);
                     return ring3::failed(name, e);
                 }
             }
         }
-        let (b, why) = verify(space, access, count);
+        let (b, why) = verify(space, access, variant, count);
         bad += b;
         first_bad = first_bad.or(why);
         pages_checked += count;
         let released = demand::release(space, count);
-        let expect = match access {
-            Access::Write => (count, 0),
-            Access::Read => (0, count),
+        let expect = match (access, variant) {
+            (Access::Read, Variant::ZeroPage) => (0, count),
+            _ => (count, 0),
         };
         if (released.mapped, released.zero_page) != expect {
             bad += 1;
@@ -226,36 +234,28 @@ fn latency(s: &Settings, space: Space, access: Access) -> bool {
     }
     drop(_active);
     drop(_irq);
-    let mode = match space {
-        Space::Kernel => "kernel",
-        Space::User => "user",
-    };
-    let params = [("mode", P::S(mode)), ("page", P::U(4096))];
-    emit(
-        name,
-        Kind::Workload,
-        &params,
-        "cycles",
-        s.warmup,
-        &mut buf[..kept],
-    );
-    emit(
-        handler,
-        Kind::Workload,
-        &params,
-        "cycles",
-        s.warmup,
-        &mut aux[..kept],
-    );
-    // The trap's share of each fault: its total minus its handler time.
-    emit(
-        trap_name,
-        Kind::Workload,
-        &params,
-        "cycles",
-        s.warmup,
-        &mut trap[..kept],
-    );
+    // One result per part of the fault: the whole access (`total`), the handler's own time
+    // (`handler`), and the trap's share, total minus handler (`trap`).
+    for (part, samples) in [
+        ("total", &mut buf[..kept]),
+        ("handler", &mut aux[..kept]),
+        ("trap", &mut trap[..kept]),
+    ] {
+        emit(
+            name,
+            Kind::Workload,
+            &[
+                ("mode", P::S(space.name())),
+                ("page", P::U(4096)),
+                ("access", P::S(access.name())),
+                ("variant", P::S(variant.name())),
+                ("part", P::S(part)),
+            ],
+            "cycles",
+            s.warmup,
+            samples,
+        );
+    }
     let mut detail = kernel_core::fmtbuf::FmtBuf::<160>::new();
     let _ = core::fmt::Write::write_fmt(
         &mut detail,
@@ -265,7 +265,17 @@ fn latency(s: &Settings, space: Space, access: Access) -> bool {
             first_bad.unwrap_or("")
         ),
     );
-    check(check_name, bad == 0, detail.as_str())
+    let mut check_name = kernel_core::fmtbuf::FmtBuf::<96>::new();
+    let _ = core::fmt::Write::write_fmt(
+        &mut check_name,
+        format_args!(
+            "pf_pages_checked/{}/{}/{}",
+            space.name(),
+            access.name(),
+            variant.name()
+        ),
+    );
+    check(check_name.as_str(), bad == 0, detail.as_str())
 }
 
 pub fn run_latency(s: &Settings) -> bool {
@@ -274,8 +284,8 @@ pub fn run_latency(s: &Settings) -> bool {
     demand::prepare_user(me);
     let mut ok = true;
     for space in [Space::Kernel, Space::User] {
-        for access in [Access::Write, Access::Read] {
-            ok &= latency(s, space, access);
+        for &(access, variant) in CONFIGS {
+            ok &= latency(s, space, access, variant);
         }
     }
     ok
@@ -305,14 +315,14 @@ fn throughput_worker(pages: u64) {
 fn fault_and_record(pages: usize) {
     let arena = ArenaPages::of(Space::Kernel);
     assert!(pages <= arena.len(), "a round fits the arena");
-    demand::enable(false);
+    demand::enable(Variant::DemandZero);
     for i in 0..pages {
         // An arena page of this CPU: the write faults and is served.
         arena.word(i).write(MAGIC + i as u64);
     }
     demand::disable();
     FINISHED.fetch_add(1, Ordering::AcqRel);
-    let (bad, _) = verify(Space::Kernel, Access::Write, pages);
+    let (bad, _) = verify(Space::Kernel, Access::Write, Variant::DemandZero, pages);
     let rel = demand::release(Space::Kernel, pages);
     BAD_PAGES.fetch_add(bad as u64 + (rel.mapped != pages) as u64, Ordering::AcqRel);
 }

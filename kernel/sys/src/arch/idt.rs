@@ -26,7 +26,12 @@ pub const VEC_WORK: u8 = 0xE0;
 pub const VEC_PING: u8 = 0xE1;
 pub const VEC_SHOOTDOWN: u8 = 0xE2;
 /// Device and IPI vectors with an entry stub (the spurious vector is apic::SPURIOUS_VECTOR).
-const IRQ_VECTORS: [u8; 4] = [VEC_WORK, VEC_PING, VEC_SHOOTDOWN, 0xFF];
+const IRQ_VECTORS: [u8; 4] = [
+    VEC_WORK,
+    VEC_PING,
+    VEC_SHOOTDOWN,
+    super::apic::SPURIOUS_VECTOR,
+];
 
 /// Names of the architectural exceptions, by vector (mnemonic, description).
 pub const EXCEPTION_NAMES: [(&str, &str); 32] = [
@@ -143,7 +148,11 @@ global_asm!(
     stub!(16), stub!(17, error_code), stub!(18, paranoid), stub!(19), stub!(20),
     stub!(21, error_code), stub!(22), stub!(23), stub!(24), stub!(25), stub!(26), stub!(27),
     stub!(28), stub!(29, error_code), stub!(30, error_code), stub!(31),
-    stub!(224), stub!(225), stub!(226), stub!(255),
+    // The interrupt stubs, one per IRQ_VECTORS entry (vectors from their constants).
+    "irq_stub_0:\n push 0\n push {irq0}\n jmp exception_common",
+    "irq_stub_1:\n push 0\n push {irq1}\n jmp exception_common",
+    "irq_stub_2:\n push 0\n push {irq2}\n jmp exception_common",
+    "irq_stub_3:\n push 0\n push {irq3}\n jmp exception_common",
     // Every general-purpose register, in ExceptionFrame order (r15 at the lowest address).
     ".macro PUSH_GPRS",
     " push rax", " push rbx", " push rcx", " push rdx", " push rsi", " push rdi", " push rbp",
@@ -225,9 +234,13 @@ global_asm!(
     ".quad exc_stub_30, exc_stub_31",
     ".global irq_stub_table",
     "irq_stub_table:",
-    ".quad exc_stub_224, exc_stub_225, exc_stub_226, exc_stub_255",
+    ".quad irq_stub_0, irq_stub_1, irq_stub_2, irq_stub_3",
     ".text",
     gs_base_msr = const super::regs::IA32_GS_BASE,
+    irq0 = const IRQ_VECTORS[0],
+    irq1 = const IRQ_VECTORS[1],
+    irq2 = const IRQ_VECTORS[2],
+    irq3 = const IRQ_VECTORS[3],
     percpu_base = const percpu::PERCPU_BASE,
     percpu_end = const percpu::PERCPU_END,
     window_mask = const -(percpu::WINDOW_SIZE as i64),

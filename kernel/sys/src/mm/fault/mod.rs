@@ -6,9 +6,14 @@
 //! (`kernel_core::uspace::arena`, user pages, not global; see [`Space`]):
 //! - a write fault takes a frame from this CPU's frame cache, zeroes it and maps it
 //!   read-write (demand-zero);
-//! - a read fault, when `zero_reads` is on, maps the shared zero frame read-only; a later write
-//!   there is a protection fault that replaces it with a fresh zeroed frame (copy-on-write of
-//!   the zero page) and invalidates the old translation.
+//! - a read fault, under [`Variant::ZeroPage`], maps the shared zero frame read-only; a later
+//!   write there is a protection fault that replaces it with a fresh zeroed frame (copy-on-write
+//!   of the zero page) and invalidates the old translation; under [`Variant::DemandZero`] it is
+//!   served as a write fault is.
+//!
+//! A variant of the fault path is one entry of [`Variant`] (its name is the `variant` param of
+//! every `pf_kernel` / `pf_user` result); `enable` takes one. Adding a variant: an entry here,
+//! its branch in `try_handle`, and the benchmark's loop over [`Variant::ALL`] picks it up.
 //!
 //! The path takes no lock: the arena belongs to one CPU, its page tables exist beforehand
 //! (`prepare`, once per arena) so a mapping is one PTE write, and frames come from a per-CPU
@@ -38,8 +43,8 @@ pub struct FrameCache {
 percpu! {
     /// 1 while this CPU serves faults in its arena.
     static DEMAND_ON: u8 = 0;
-    /// 1 while read faults map the shared zero frame.
-    static ZERO_READS: u8 = 0;
+    /// The enabled variant (`Variant as u8`).
+    static VARIANT: u8 = 0;
     /// TSC ticks the handler spent on the last fault it served.
     pub static HANDLER_CYCLES: u64 = 0;
     /// Faults served on this CPU.
@@ -131,9 +136,33 @@ pub fn prepare_user(cpu: usize) {
     crate::mm::uspace::prepare_tables(base, kernel_core::uspace::ARENA_SIZE);
 }
 
-/// Serve faults in this CPU's arena from now on; `zero_reads`: read faults map the zero page.
-pub fn enable(zero_reads: bool) {
-    ZERO_READS.write(zero_reads as u8);
+/// A variant of the fault path: what a not-present fault in an arena maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Variant {
+    /// Every fault, read or write, maps a private zeroed frame from the per-CPU cache.
+    DemandZero = 0,
+    /// A read fault maps the shared zero frame read-only (Linux's zero page for anonymous
+    /// reads); a write fault, or a later write to the zero page, a private zeroed frame.
+    ZeroPage = 1,
+}
+
+impl Variant {
+    /// Every variant, in the order the benchmark runs them.
+    pub const ALL: &[Variant] = &[Variant::DemandZero, Variant::ZeroPage];
+
+    /// The `variant` param of the results measured under it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::DemandZero => "demand_zero",
+            Variant::ZeroPage => "zero_page",
+        }
+    }
+}
+
+/// Serve faults in this CPU's arena from now on, as `variant` says.
+pub fn enable(variant: Variant) {
+    VARIANT.write(variant as u8);
     DEMAND_ON.write(1);
 }
 
@@ -220,7 +249,7 @@ pub fn try_handle(frame: &mut ExceptionFrame) -> bool {
     if frame.error_code & PF_PRESENT == 0 {
         if pte & PTE_P != 0 {
             // Mapped meanwhile (cannot happen on an arena only this CPU touches): retry.
-        } else if !write && ZERO_READS.read() != 0 {
+        } else if !write && VARIANT.read() == Variant::ZeroPage as u8 {
             slot.store(zero | zero_flags, Ordering::Relaxed);
         } else {
             let f = cache_pop();
