@@ -16,20 +16,13 @@ fn main() {
     if env::var("TARGET").unwrap() != "x86_64-unknown-none" {
         return;
     }
-    // The architectural names and the image's addresses, from kernel/core (never typed twice).
-    let mut hw = String::new();
-    kernel_core::hw::write_nasm(&mut hw).unwrap();
-    std::fs::write(out.join("hw.inc"), hw).unwrap();
-    println!(
-        "cargo:rerun-if-changed={}",
-        root.join("kernel/core/src/hw.rs").display()
-    );
-    println!(
-        "cargo:rerun-if-changed={}",
-        root.join("kernel/core/src/lib.rs").display()
-    );
+    // The architectural names and the image's addresses (hw.inc), generated once from
+    // kernel/core by the sys crate's build script (never typed twice).
+    let include = env::var("DEP_KERNEL_SYS_INCLUDE")
+        .expect("the sys crate's build script gives its include folder (links = kernel_sys)");
+    println!("cargo:rerun-if-changed={include}/hw.inc");
     let entry_obj = out.join("entry.o");
-    let include_dir = format!("-I{}/", out.display());
+    let include_dir = format!("-I{include}/");
     let status = Command::new("nasm")
         .args(["-f", "elf64", "-w+all", &include_dir, "-o"])
         .arg(&entry_obj)

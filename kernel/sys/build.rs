@@ -1,6 +1,7 @@
 //! Generates the screen font, assembles the AP trampoline (its header offsets generated from
 //! the Rust definition), and records the git revision for the `context` record. The first boot
-//! stage and the linker script belong to the kernel binary (kernel/build.rs).
+//! stage and the linker script belong to the kernel binary (kernel/build.rs), which takes the
+//! `hw.inc` written here (the architectural names, from kernel/core/src/hw.rs).
 
 use std::env;
 use std::path::PathBuf;
@@ -56,6 +57,9 @@ fn main() {
         "cargo:rerun-if-changed={}",
         root.join("kernel/core/src/hw.rs").display()
     );
+    // The kernel binary's build script assembles boot/entry.asm with the same header: it finds
+    // this folder as DEP_KERNEL_SYS_INCLUDE (`links` in Cargo.toml).
+    println!("cargo:include={}", out.display());
     let tramp_bin = out.join("ap_trampoline.bin");
     let include_dir = format!("-I{}/", out.display());
     nasm(

@@ -684,6 +684,17 @@ mod tests {
     use crate::testutil::res;
     use serde_json::json;
 
+    /// A page-fault result the goals judge: a demand-zero write, the whole access, in cycles.
+    fn pf_write(bench: &str, p50: f64) -> BenchResult {
+        res(
+            bench,
+            "workload",
+            json!({"access": "write", "variant": "demand_zero", "part": "total"}),
+            "cycles",
+            p50,
+        )
+    }
+
     fn hw() -> Platform {
         Platform::Hardware("bare metal".into())
     }
@@ -705,20 +716,8 @@ mod tests {
             res("exception_roundtrip", "floor", json!({}), "cycles", 1000.0),
             res("zero_page", "floor", json!({}), "cycles", 200.0),
             res("pte_write", "floor", json!({}), "cycles", 50.0),
-            res(
-                "pf_kernel",
-                "workload",
-                json!({"access": "write", "variant": "demand_zero", "part": "total"}),
-                "cycles",
-                1500.0,
-            ),
-            res(
-                "pf_user",
-                "workload",
-                json!({"access": "write", "variant": "demand_zero", "part": "total"}),
-                "cycles",
-                2000.0,
-            ),
+            pf_write("pf_kernel", 1500.0),
+            pf_write("pf_user", 2000.0),
         ];
         // No user floor yet: the kernel's round trip, with a note saying so.
         let g = goals(&rs, &hw());
@@ -794,20 +793,8 @@ mod tests {
     fn page_fault_with_and_without_the_full_floor() {
         let mut rs = vec![
             res("exception_roundtrip", "floor", json!({}), "cycles", 1000.0),
-            res(
-                "pf_kernel",
-                "workload",
-                json!({"access": "write", "variant": "demand_zero", "part": "total"}),
-                "cycles",
-                1500.0,
-            ),
-            res(
-                "pf_user",
-                "workload",
-                json!({"access": "write", "variant": "demand_zero", "part": "total"}),
-                "cycles",
-                2000.0,
-            ),
+            pf_write("pf_kernel", 1500.0),
+            pf_write("pf_user", 2000.0),
         ];
         let g = goals(&rs, &hw());
         assert_eq!(g[0].ratio, Some(1.5));
@@ -951,13 +938,7 @@ mod tests {
             res("exception_roundtrip", "floor", json!({}), "cycles", 1000.0),
             res("zero_page", "floor", json!({}), "cycles", 200.0),
             pte,
-            res(
-                "pf_kernel",
-                "workload",
-                json!({"access": "write", "variant": "demand_zero", "part": "total"}),
-                "cycles",
-                1300.0,
-            ),
+            pf_write("pf_kernel", 1300.0),
         ]
     }
 
@@ -1070,13 +1051,7 @@ mod tests {
                 5642.0,
             ),
             res("exception_roundtrip", "floor", json!({}), "cycles", 1000.0),
-            res(
-                "pf_kernel",
-                "workload",
-                json!({"access": "write", "variant": "demand_zero", "part": "total"}),
-                "cycles",
-                999.0,
-            ),
+            pf_write("pf_kernel", 999.0),
         ];
         let g = goals(&rs, &hw());
         let sd = g.iter().find(|g| g.name.starts_with("Shootdown")).unwrap();
@@ -1115,13 +1090,7 @@ mod tests {
     fn cross_cpu_goals_are_judged_on_hardware_only() {
         let rs = vec![
             res("exception_roundtrip", "floor", json!({}), "cycles", 1000.0),
-            res(
-                "pf_kernel",
-                "workload",
-                json!({"access": "write", "variant": "demand_zero", "part": "total"}),
-                "cycles",
-                1100.0,
-            ),
+            pf_write("pf_kernel", 1100.0),
             res("ipi_roundtrip", "floor", json!({}), "cycles", 1000.0),
             res("invlpg", "floor", json!({}), "cycles", 100.0),
             res(

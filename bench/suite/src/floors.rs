@@ -41,15 +41,31 @@ fn run_kernel(s: &Settings) -> bool {
     let _irq = percpu::IrqGuard::new();
     let mut buf = SAMPLES.lock();
     let buf = &mut buf[..];
-    let w = s.warmup;
+    timer_floor(s, buf);
+    exception_floor(s, buf);
+    let mut frames = [0u64; 64];
+    let got = mm::alloc_frames(&mut frames);
+    zero_page_floor(s, buf, &frames[..got]);
+    tlb_floors(s, buf, frames[0]);
+    mm::free_frames(&frames[..got]);
+    percpu_reads(s, buf);
+    drop(_irq);
+    ipi_roundtrip(s, buf);
+    true
+}
 
+fn timer_floor(s: &Settings, buf: &mut [u64]) {
+    let w = s.warmup;
     // The timer's own cost: back-to-back start/stop.
     let n = measure(s, buf, || {
         let t0 = time::start();
         time::stop() - t0
     });
     emit("tsc_overhead", Kind::Floor, &[], "cycles", w, &mut buf[..n]);
+}
 
+fn exception_floor(s: &Settings, buf: &mut [u64]) {
+    let w = s.warmup;
     // Exception round trip: a not-present #PF in this CPU's arena (demand paging off), taken
     // through the kernel's entry path and resumed at the probe's fixup. No INT3/INT n. The
     // arena's tables exist first (as for the faults it is a floor of), so the walk reaches
@@ -72,15 +88,16 @@ fn run_kernel(s: &Settings) -> bool {
         w,
         &mut buf[..n],
     );
+}
 
+fn zero_page_floor(s: &Settings, buf: &mut [u64], frames: &[u64]) {
+    let w = s.warmup;
     // Zeroing one 4 KiB frame (REP STOSQ), as the fault path does, cold: the frame's lines
     // are flushed from every cache level first (the fault path zeroes frames it has not
     // touched for a while), over 64 rotating frames.
-    let mut frames = [0u64; 64];
-    let got = mm::alloc_frames(&mut frames);
     let mut i = 0;
     let n = measure(s, buf, || {
-        let f = frames[i % got];
+        let f = frames[i % frames.len()];
         i += 1;
         arch::flush_page_from_caches(mm::phys_to_virt(f));
         let t0 = time::start();
@@ -95,14 +112,19 @@ fn run_kernel(s: &Settings) -> bool {
         w,
         &mut buf[..n],
     );
+}
 
+/// The TLB floors on one page of the arena mapped to `frame`: PTE writes, INVLPG, the full
+/// flushes.
+fn tlb_floors(s: &Settings, buf: &mut [u64], frame: u64) {
+    let w = s.warmup;
     // PTE writes: the stores that map pages, 512 of them (one page table of the arena) and an
     // SFENCE, so the stores are drained rather than parked in the store buffer; a sample is
     // the batch's time divided by 512, the per-store cost without a timer overhead each.
     let (arena_start, _) = demand::arena();
     let page = arena_start;
     let slot = mm::pte_slot(page).expect("arena tables exist");
-    let entry = frames[0] | kernel_core::paging::PTE_P | mm::xd();
+    let entry = frame | kernel_core::paging::PTE_P | mm::xd();
     // The first whole 2 MiB span inside the arena: its page table maps nothing else (the
     // window's first span holds the per-CPU variables and stacks).
     const SPAN: u64 = 1 << 21;
@@ -195,12 +217,6 @@ fn run_kernel(s: &Settings) -> bool {
     }
     slot.store(0, Ordering::Relaxed);
     tlb::invlpg(page);
-    mm::free_frames(&frames[..got]);
-
-    percpu_reads(s, buf);
-    drop(_irq);
-    ipi_roundtrip(s, buf);
-    true
 }
 
 percpu! {

@@ -483,6 +483,26 @@ fn pages_param(pages: usize) -> P {
     }
 }
 
+/// The sweep's target counts: 0 (the no-IPI control), then powers of two below the largest,
+/// then the largest (the quick suite: 0, 1 and the largest).
+fn sweep_target_counts(max_targets: usize, quick: bool) -> ([usize; 14], usize) {
+    let mut counts = [0usize; 14];
+    let mut n = 1; // counts[0] = 0: the control
+    let mut t = 1;
+    while t < max_targets && !quick {
+        counts[n] = t;
+        n += 1;
+        t *= 2;
+    }
+    if quick && max_targets > 1 {
+        counts[n] = 1;
+        n += 1;
+    }
+    counts[n] = max_targets;
+    n += 1;
+    (counts, n)
+}
+
 /// The sweep: space × protocol × targets × delivery × pages. Targets 0 is the no-IPI control
 /// (the initiator's own invalidation and the transport's bookkeeping).
 pub fn run_sweep(s: &Settings) -> bool {
@@ -497,20 +517,7 @@ pub fn run_sweep(s: &Settings) -> bool {
     let _irq = percpu::IrqGuard::new();
     let frames = setup();
     let ceiling = s.opts.flush_ceiling.unwrap_or(32) as usize;
-    let mut target_counts = [0usize; 14];
-    let mut nt = 1; // target_counts[0] = 0: the control
-    let mut t = 1;
-    while t < max_targets && !s.quick {
-        target_counts[nt] = t;
-        nt += 1;
-        t *= 2;
-    }
-    if s.quick && max_targets > 1 {
-        target_counts[nt] = 1;
-        nt += 1;
-    }
-    target_counts[nt] = max_targets;
-    nt += 1;
+    let (target_counts, nt) = sweep_target_counts(max_targets, s.quick);
     let page_counts: &[usize] = if s.quick {
         &[1, 8, 64, 0]
     } else {
@@ -686,39 +693,15 @@ pub fn run_oracle(s: &Settings) -> bool {
             if proto.unsupported().is_some() {
                 continue;
             }
-            let mut plan = [None; 12];
-            let mut np = 0;
-            for delivery in deliveries.iter().flatten() {
-                for pages in [1usize, 8, 0] {
-                    plan[np] = Some((*delivery, pages, Variant::Read));
-                    np += 1;
-                }
-            }
-            plan[np] = Some((Delivery::Unicast, 8, Variant::Write));
-            np += 1;
-            if space == Space::User {
-                // The whole 2 MiB span changes at once: only a full flush covers it.
-                plan[np] = Some((Delivery::Unicast, 0, Variant::Pde));
-                np += 1;
-            }
+            let (plan, np) = oracle_plan(space, &deliveries);
             for (delivery, pages, variant) in plan[..np].iter().flatten().copied() {
-                // A full flush changes all 512 pages; 8 of them, spread over the region, are
-                // read (see `Reads`).
-                let read = if pages == 0 {
-                    Reads {
-                        count: 8,
-                        stride: REGION_PAGES / 8,
-                    }
-                } else {
-                    Reads::first(pages)
-                };
                 let c = Config {
                     space,
                     proto: pi,
                     delivery,
                     targets: &targets,
                     pages,
-                    read,
+                    read: oracle_reads(pages),
                     full: pages == 0,
                     level: if variant == Variant::Pde {
                         Level::Pde
@@ -758,37 +741,7 @@ pub fn run_oracle(s: &Settings) -> bool {
                     s.warmup,
                     &mut buf[..out.samples],
                 );
-                let mut name = kernel_core::fmtbuf::FmtBuf::<128>::new();
-                let _ = core::fmt::Write::write_fmt(
-                    &mut name,
-                    format_args!(
-                        "shootdown_oracle_no_stale_reads/{}/{}/{}/{}/{}",
-                        space.name(),
-                        proto.name(),
-                        delivery.name(),
-                        PagesName(pages),
-                        variant.name()
-                    ),
-                );
-                let mut d = kernel_core::fmtbuf::FmtBuf::<224>::new();
-                let _ = core::fmt::Write::write_fmt(
-                    &mut d,
-                    format_args!(
-                        "after a shootdown returned: {readers} reads of an old frame by {} \
-                         readers, {} by the initiator, {} writes into an old frame \
-                         (break={}, victim cpu {victim})",
-                        if space == Space::User {
-                            "ring-3"
-                        } else {
-                            "kernel"
-                        },
-                        out.initiator_stale,
-                        out.stale_writes,
-                        breakage.name()
-                    ),
-                );
-                let stale = readers + out.initiator_stale + out.stale_writes;
-                ok &= check(name.as_str(), stale == 0, d.as_str());
+                ok &= oracle_check(&c, proto.name(), variant, readers, &out, breakage, victim);
             }
         }
     }
@@ -803,6 +756,88 @@ pub fn run_oracle(s: &Settings) -> bool {
         ok &= check("shootdown_waits_for_acks", min_sample >= delay, d.as_str());
     }
     ok
+}
+
+/// One oracle configuration: delivery, pages changed (0: all, with a full flush), variant.
+type PlanEntry<'a> = (Delivery<'a>, usize, Variant);
+/// The configurations of one protocol in one space (at most 3 deliveries × 3 page counts, the
+/// writer and the PDE variants).
+type Plan<'a> = [Option<PlanEntry<'a>>; 12];
+
+/// The oracle's configurations in `space` for one protocol: every delivery at 1 and 8 pages
+/// and a full flush (readers read), the writer variant, and in the user space the PDE swap.
+fn oracle_plan<'a>(space: Space, deliveries: &[Option<Delivery<'a>>; 3]) -> (Plan<'a>, usize) {
+    let mut plan = [None; 12];
+    let mut np = 0;
+    for delivery in deliveries.iter().flatten() {
+        for pages in [1usize, 8, 0] {
+            plan[np] = Some((*delivery, pages, Variant::Read));
+            np += 1;
+        }
+    }
+    plan[np] = Some((Delivery::Unicast, 8, Variant::Write));
+    np += 1;
+    if space == Space::User {
+        // The whole 2 MiB span changes at once: only a full flush covers it.
+        plan[np] = Some((Delivery::Unicast, 0, Variant::Pde));
+        np += 1;
+    }
+    (plan, np)
+}
+
+/// What the readers read after a change of `pages` pages: all of them, or for a full flush
+/// (all 512 change) 8 spread over the region (see `Reads`).
+fn oracle_reads(pages: usize) -> Reads {
+    if pages == 0 {
+        Reads {
+            count: 8,
+            stride: REGION_PAGES / 8,
+        }
+    } else {
+        Reads::first(pages)
+    }
+}
+
+/// The check of one oracle configuration: no old frame read or written after a return.
+fn oracle_check(
+    c: &Config,
+    protocol: &str,
+    variant: Variant,
+    readers: u64,
+    out: &Outcome,
+    breakage: ShootdownBreak,
+    victim: usize,
+) -> bool {
+    let mut name = kernel_core::fmtbuf::FmtBuf::<128>::new();
+    let _ = core::fmt::Write::write_fmt(
+        &mut name,
+        format_args!(
+            "shootdown_oracle_no_stale_reads/{}/{}/{}/{}/{}",
+            c.space.name(),
+            protocol,
+            c.delivery.name(),
+            PagesName(c.pages),
+            variant.name()
+        ),
+    );
+    let mut d = kernel_core::fmtbuf::FmtBuf::<224>::new();
+    let _ = core::fmt::Write::write_fmt(
+        &mut d,
+        format_args!(
+            "after a shootdown returned: {readers} reads of an old frame by {} readers, {} by \
+             the initiator, {} writes into an old frame (break={}, victim cpu {victim})",
+            if c.space == Space::User {
+                "ring-3"
+            } else {
+                "kernel"
+            },
+            out.initiator_stale,
+            out.stale_writes,
+            breakage.name()
+        ),
+    );
+    let stale = readers + out.initiator_stale + out.stale_writes;
+    check(name.as_str(), stale == 0, d.as_str())
 }
 
 /// A page count as a check name shows it.

@@ -99,8 +99,46 @@ const fn kernel_flags(writable: bool, executable: bool, cache: CacheMode) -> Pag
 /// `smap`: turn SMAP on where the CPU has it (`nosmap` on the command line says no).
 pub fn init(info: &BootInfo, f: &cpu::Features, smap: bool) {
     program_pat(f);
+    let (mut alloc, bitmap) = early_allocator(info);
+    let nx = f.nx;
+    let mut src = Frames {
+        alloc: &mut alloc,
+        below: Some(EARLY_ACCESS_LIMIT),
+        taken: 0,
+    };
+    let pml4 = new_kernel_pml4(&mut src);
+    let mem = KernelPhysMem;
+    // SAFETY: `pml4` is a zeroed frame of ours and every table the mapper reaches is a frame
+    // it allocated, through the identity map; nothing else touches them.
+    let mut mapper = unsafe { Mapper::new(&mem, pml4, nx) };
+    let direct = map_direct(info, f, &mut mapper, &mut src);
+    map_kernel_image(&mut mapper, &mut src);
+    let table_frames = src.taken;
 
-    // The allocator's bitmap, placed in usable memory the prekernel tables reach.
+    // Switch. Code, stack and statics are at the same higher-half addresses in both tables.
+    // SAFETY: the new PML4 maps the kernel image and the boot stack exactly as the prekernel
+    // tables did, and the direct map replaces the identity map for every physical access
+    // (PHYS_OFFSET changes right after, before any such access).
+    unsafe { arch::write_cr3(pml4) };
+    PHYS_OFFSET.store(DIRECT_MAP_BASE, Ordering::Relaxed);
+    // SAFETY: the bitmap is now reached through the direct map.
+    unsafe { alloc.relocate(phys_to_virt(bitmap.0) as *mut u64) };
+    enable_protection(f, smap);
+
+    KERNEL_PML4.store(pml4, Ordering::Relaxed);
+    *FRAMES.lock() = Some(alloc);
+    *KERNEL_SPACE.lock() = Some(KernelSpace {
+        pml4,
+        nx,
+        stats_direct: direct,
+        table_frames,
+        bitmap_phys: bitmap,
+    });
+}
+
+/// The frame allocator over the loader's memory map, its bitmap placed in usable memory the
+/// prekernel tables reach (and reserved); returns it and the bitmap's physical range.
+fn early_allocator(info: &BootInfo) -> (FrameAllocator, (u64, u64)) {
     let top = info.memory.ram_top();
     let words = kernel_core::frame::bitmap_words(top);
     let bytes = (words as u64 * 8).next_multiple_of(PAGE_SIZE);
@@ -113,19 +151,16 @@ pub fn init(info: &BootInfo, f: &cpu::Features, smap: bool) {
         FrameAllocator::from_raw(phys_to_virt(bitmap_phys) as *mut u64, words, &info.memory)
     };
     alloc.reserve(bitmap_phys, bitmap_phys + bytes);
+    (alloc, (bitmap_phys, bitmap_phys + bytes))
+}
 
-    let nx = f.nx;
-    let mut src = Frames {
-        alloc: &mut alloc,
-        below: Some(EARLY_ACCESS_LIMIT),
-        taken: 0,
-    };
+/// A zeroed PML4 whose every kernel-half slot already has its PDPT, so later address spaces
+/// (user processes, the AP trampoline) can copy the kernel half once and never miss a slot.
+fn new_kernel_pml4(src: &mut Frames) -> u64 {
     let pml4 = src.alloc_frame().expect("out of memory for the PML4");
     let mem = KernelPhysMem;
     // SAFETY: the frame is ours and identity mapped.
     unsafe { (*mem.table(pml4)).fill(0) };
-    // Every kernel-half PML4 slot gets its PDPT now, so later address spaces (user processes,
-    // the AP trampoline) can copy the kernel half once and never miss a new slot.
     for slot in KERNEL_HALF_FIRST_PML4_SLOT..512 {
         let pdpt = src
             .alloc_frame()
@@ -136,28 +171,23 @@ pub fn init(info: &BootInfo, f: &cpu::Features, smap: bool) {
             (*mem.table(pml4))[slot] = pdpt | PTE_P | PTE_RW;
         }
     }
-    // SAFETY: `pml4` is a zeroed frame of ours and every table the mapper reaches is a frame
-    // it allocated, through the identity map; nothing else touches them.
-    let mut mapper = unsafe { Mapper::new(&mem, pml4, nx) };
+    pml4
+}
 
-    // Direct map: every run of RAM, largest pages first.
+/// The direct map: every run of RAM of the loader's map, largest pages first.
+fn map_direct(
+    info: &BootInfo,
+    f: &cpu::Features,
+    mapper: &mut Mapper<KernelPhysMem>,
+    src: &mut Frames,
+) -> MapStats {
     let max = if f.pages_1g {
         PageSize::Size1G
     } else {
         PageSize::Size2M
     };
     let mut direct = MapStats::default();
-    let mut run: Option<(u64, u64)> = None;
-    let ram = |k: RegionKind| {
-        matches!(
-            k,
-            RegionKind::Usable | RegionKind::Kernel | RegionKind::Loader
-        )
-    };
-    let flush = |run: (u64, u64),
-                 mapper: &mut Mapper<KernelPhysMem>,
-                 src: &mut Frames,
-                 direct: &mut MapStats| {
+    let mut map_run = |run: (u64, u64), mapper: &mut Mapper<KernelPhysMem>, src: &mut Frames| {
         let s = mapper
             .map_range(
                 DIRECT_MAP_BASE + run.0,
@@ -172,21 +202,31 @@ pub fn init(info: &BootInfo, f: &cpu::Features, smap: bool) {
         direct.pages_2m += s.pages_2m;
         direct.pages_1g += s.pages_1g;
     };
+    let ram = |k: RegionKind| {
+        matches!(
+            k,
+            RegionKind::Usable | RegionKind::Kernel | RegionKind::Loader
+        )
+    };
+    let mut run: Option<(u64, u64)> = None;
     for r in info.memory.regions().iter().filter(|r| ram(r.kind)) {
         run = match run {
             Some((s, e)) if e == r.start => Some((s, r.end)),
             Some(prev) => {
-                flush(prev, &mut mapper, &mut src, &mut direct);
+                map_run(prev, mapper, src);
                 Some((r.start, r.end))
             }
             None => Some((r.start, r.end)),
         };
     }
     if let Some(prev) = run {
-        flush(prev, &mut mapper, &mut src, &mut direct);
+        map_run(prev, mapper, src);
     }
+    direct
+}
 
-    // The kernel image, section by section.
+/// The kernel image, section by section, with each section's permissions.
+fn map_kernel_image(mapper: &mut Mapper<KernelPhysMem>, src: &mut Frames) {
     for s in layout::kernel_sections() {
         mapper
             .map_range(
@@ -195,31 +235,10 @@ pub fn init(info: &BootInfo, f: &cpu::Features, smap: bool) {
                 s.end - s.start,
                 kernel_flags(s.writable, s.executable, CacheMode::WriteBack),
                 PageSize::Size4K,
-                &mut src,
+                src,
             )
             .expect("cannot map the kernel image");
     }
-    let table_frames = src.taken;
-
-    // Switch. Code, stack and statics are at the same higher-half addresses in both tables.
-    // SAFETY: the new PML4 maps the kernel image and the boot stack exactly as the prekernel
-    // tables did, and the direct map replaces the identity map for every physical access
-    // (PHYS_OFFSET changes right after, before any such access).
-    unsafe { arch::write_cr3(pml4) };
-    PHYS_OFFSET.store(DIRECT_MAP_BASE, Ordering::Relaxed);
-    // SAFETY: the bitmap is now reached through the direct map.
-    unsafe { alloc.relocate(phys_to_virt(bitmap_phys) as *mut u64) };
-    enable_protection(f, smap);
-
-    KERNEL_PML4.store(pml4, Ordering::Relaxed);
-    *FRAMES.lock() = Some(alloc);
-    *KERNEL_SPACE.lock() = Some(KernelSpace {
-        pml4,
-        nx,
-        stats_direct: direct,
-        table_frames,
-        bitmap_phys: (bitmap_phys, bitmap_phys + bytes),
-    });
 }
 
 /// IA32_PAT with WB, WC, UC-, UC in entries 0..3 (the encoding `CacheMode` uses).
