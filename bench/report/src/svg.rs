@@ -10,6 +10,9 @@ pub(crate) const PALETTE: [&str; 10] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf",
 ];
+/// Axis ticks: position and label.
+type Ticks = Vec<(f64, String)>;
+
 const REF_STYLES: [(&str, &str); 4] = [
     ("#333333", "8 4"),
     ("#777777", "3 3"),
@@ -198,53 +201,8 @@ impl Chart {
 
     /// The chart as an SVG document (starts with `<svg`).
     pub fn render(&self) -> String {
-        // y range and ticks
-        let ys = self.y_values();
-        let (y_ticks, y0, y1): (Vec<(f64, String)>, f64, f64) = if self.y_log {
-            let pos: Vec<f64> = ys.iter().copied().filter(|v| *v > 0.0).collect();
-            let lo = pos.iter().copied().reduce(f64::min).unwrap_or(1.0);
-            let hi = pos.iter().copied().reduce(f64::max).unwrap_or(10.0);
-            // A minimum right on a decade gets the decade below, so it is not on the axis.
-            let d0 = (lo * 0.999).log10().floor();
-            let mut d1 = hi.log10().ceil();
-            if d1 <= d0 {
-                d1 = d0 + 1.0;
-            }
-            let ticks = (d0 as i32..=d1 as i32)
-                .map(|d| (10f64.powi(d), tick(10f64.powi(d))))
-                .collect();
-            (ticks, d0, d1)
-        } else {
-            let lo = ys.iter().copied().reduce(f64::min).unwrap_or(0.0).min(0.0);
-            let hi = ys.iter().copied().reduce(f64::max).unwrap_or(1.0);
-            let t = nice_ticks(lo, hi, 6, false);
-            let (a, b) = (t[0], t[t.len() - 1]);
-            (t.into_iter().map(|v| (v, tick(v))).collect(), a, b)
-        };
-        // x range and ticks
-        let xs = self.x_values();
-        let (x_ticks, x0, x1) = match &self.x_ticks {
-            Some(t) => {
-                let all: Vec<f64> = t
-                    .iter()
-                    .map(|(p, _)| *p)
-                    .chain(xs.iter().copied())
-                    .collect();
-                let lo = all.iter().copied().reduce(f64::min).unwrap_or(0.0);
-                let mut hi = all.iter().copied().reduce(f64::max).unwrap_or(1.0);
-                if hi <= lo {
-                    hi = lo + 1.0;
-                }
-                (t.clone(), lo, hi)
-            }
-            None => {
-                let lo = xs.iter().copied().reduce(f64::min).unwrap_or(0.0);
-                let hi = xs.iter().copied().reduce(f64::max).unwrap_or(1.0);
-                let t = nice_ticks(lo, hi, 8, self.x_integer);
-                let (a, b) = (t[0], t[t.len() - 1]);
-                (t.into_iter().map(|v| (v, tick(v))).collect(), a, b)
-            }
-        };
+        let (y_ticks, y0, y1) = self.y_axis();
+        let (x_ticks, x0, x1) = self.x_axis();
         let m = Map {
             x0,
             x1,
@@ -284,10 +242,71 @@ impl Chart {
                 xml(&self.subtitle)
             );
         }
+        self.write_grid(&mut s, &m, &y_ticks, &x_ticks);
+        self.write_reference_lines(&mut s, &m);
+        self.write_series(&mut s, &m);
+        self.write_legend(&mut s);
+        s.push_str("</g>\n</svg>\n");
+        s
+    }
 
-        // grid, axes, ticks
+    /// The y axis: its ticks and range (decades on a log axis).
+    fn y_axis(&self) -> (Ticks, f64, f64) {
+        let ys = self.y_values();
+        if self.y_log {
+            let pos: Vec<f64> = ys.iter().copied().filter(|v| *v > 0.0).collect();
+            let lo = pos.iter().copied().reduce(f64::min).unwrap_or(1.0);
+            let hi = pos.iter().copied().reduce(f64::max).unwrap_or(10.0);
+            // A minimum right on a decade gets the decade below, so it is not on the axis.
+            let d0 = (lo * 0.999).log10().floor();
+            let mut d1 = hi.log10().ceil();
+            if d1 <= d0 {
+                d1 = d0 + 1.0;
+            }
+            let ticks = (d0 as i32..=d1 as i32)
+                .map(|d| (10f64.powi(d), tick(10f64.powi(d))))
+                .collect();
+            (ticks, d0, d1)
+        } else {
+            let lo = ys.iter().copied().reduce(f64::min).unwrap_or(0.0).min(0.0);
+            let hi = ys.iter().copied().reduce(f64::max).unwrap_or(1.0);
+            let t = nice_ticks(lo, hi, 6, false);
+            let (a, b) = (t[0], t[t.len() - 1]);
+            (t.into_iter().map(|v| (v, tick(v))).collect(), a, b)
+        }
+    }
+
+    /// The x axis: its ticks (given, or chosen) and range.
+    fn x_axis(&self) -> (Ticks, f64, f64) {
+        let xs = self.x_values();
+        match &self.x_ticks {
+            Some(t) => {
+                let all: Vec<f64> = t
+                    .iter()
+                    .map(|(p, _)| *p)
+                    .chain(xs.iter().copied())
+                    .collect();
+                let lo = all.iter().copied().reduce(f64::min).unwrap_or(0.0);
+                let mut hi = all.iter().copied().reduce(f64::max).unwrap_or(1.0);
+                if hi <= lo {
+                    hi = lo + 1.0;
+                }
+                (t.clone(), lo, hi)
+            }
+            None => {
+                let lo = xs.iter().copied().reduce(f64::min).unwrap_or(0.0);
+                let hi = xs.iter().copied().reduce(f64::max).unwrap_or(1.0);
+                let t = nice_ticks(lo, hi, 8, self.x_integer);
+                let (a, b) = (t[0], t[t.len() - 1]);
+                (t.into_iter().map(|v| (v, tick(v))).collect(), a, b)
+            }
+        }
+    }
+
+    /// Grid, axes, ticks and axis labels.
+    fn write_grid(&self, s: &mut String, m: &Map, y_ticks: &Ticks, x_ticks: &Ticks) {
         s.push_str("<g class=\"grid\" stroke=\"#e4e4e4\" stroke-width=\"1\">\n");
-        for (v, _) in &y_ticks {
+        for (v, _) in y_ticks {
             let y = m.y(*v);
             let _ = writeln!(
                 s,
@@ -295,7 +314,7 @@ impl Chart {
                 LEFT + PW
             );
         }
-        for (v, _) in &x_ticks {
+        for (v, _) in x_ticks {
             let x = m.x(*v);
             let _ = writeln!(
                 s,
@@ -311,7 +330,7 @@ impl Chart {
             r = LEFT + PW
         );
         s.push_str("<g class=\"yticks\" text-anchor=\"end\">\n");
-        for (v, label) in &y_ticks {
+        for (v, label) in y_ticks {
             let y = m.y(*v);
             let _ = writeln!(
                 s,
@@ -323,7 +342,7 @@ impl Chart {
             );
         }
         s.push_str("</g>\n<g class=\"xticks\" text-anchor=\"middle\">\n");
-        for (v, label) in &x_ticks {
+        for (v, label) in x_ticks {
             let x = m.x(*v);
             let _ = writeln!(
                 s,
@@ -348,8 +367,10 @@ impl Chart {
             r#"<text class="ylabel" x="{lx}" y="{ly:.1}" text-anchor="middle" transform="rotate(-90 {lx} {ly:.1})">{}</text>"#,
             xml(&self.y_label)
         );
+    }
 
-        // reference lines
+    /// The horizontal reference lines (floors) and vertical markers.
+    fn write_reference_lines(&self, s: &mut String, m: &Map) {
         for (i, h) in self.hlines.iter().enumerate() {
             let (c, dash) = REF_STYLES[i % REF_STYLES.len()];
             let y = m.y(h.y);
@@ -369,9 +390,11 @@ impl Chart {
                 TOP + PH,
             );
         }
+    }
 
-        // series; markers of several line series are spread 3 px apart so whiskers do not hide
-        // each other
+    /// The series; markers of several line series are spread 3 px apart so whiskers do not
+    /// hide each other.
+    fn write_series(&self, s: &mut String, m: &Map) {
         let n_lines = self
             .series
             .iter()
@@ -456,8 +479,11 @@ impl Chart {
                 }
             }
         }
+    }
 
-        // legend
+    /// The legend: one entry per series, then one per reference line (`render` closes its
+    /// group).
+    fn write_legend(&self, s: &mut String) {
         let lx = LEFT + PW + 24.0;
         let mut ly = TOP + 6.0;
         s.push_str("<g class=\"legend\">\n");
@@ -501,8 +527,6 @@ impl Chart {
             );
             ly += 20.0;
         }
-        s.push_str("</g>\n</svg>\n");
-        s
     }
 }
 

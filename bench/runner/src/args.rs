@@ -568,11 +568,34 @@ fn parse_run(w: &mut Words, linux_mode: bool) -> Result<Cli, UsageError> {
         check_bochs(&vm, firmware_given, &qemu, &qemu_args, &kernel_args)?;
     }
     check_boot(&mut vm, firmware_given, &kernel_args)?;
+    check_kernel_line(&kernel_args, linux_mode, &vm)?;
+    Ok(Cli::Run(RunArgs {
+        kernel,
+        vm,
+        smp_given,
+        results,
+        repeat,
+        quiet,
+        qemu,
+        qemu_args,
+        kernel_args,
+        linux,
+        emulator,
+    }))
+}
+
+/// The kernel arguments, checked on the host before QEMU starts: the line's length, the
+/// kernel's own parser, and for the Linux baseline its benchmark groups and loader.
+fn check_kernel_line(
+    kernel_args: &[String],
+    linux_mode: bool,
+    vm: &VmConfig,
+) -> Result<(), UsageError> {
     if !linux_mode {
         // Linux boots from `-kernel` under UEFI too (its EFI stub); our Multiboot kernel does not.
         check_multiboot_firmware(vm.boot, &vm.firmware).map_err(UsageError)?;
         // The kernel refuses a longer line at boot: refuse it here, before QEMU starts.
-        check_cmdline_len(&kernel_args).map_err(UsageError)?;
+        check_cmdline_len(kernel_args).map_err(UsageError)?;
     }
     // The kernel's own parser, on the host: a bad key or value is refused before QEMU starts.
     let line = kernel_args.join(" ");
@@ -584,7 +607,7 @@ fn parse_run(w: &mut Words, linux_mode: bool) -> Result<Cli, UsageError> {
         ));
     }
     if linux_mode {
-        for w in &kernel_args {
+        for w in kernel_args {
             if let Some(list) = w.strip_prefix("bench=") {
                 for g in list.split(',').filter(|g| *g != "all") {
                     if !LINUX_GROUPS.contains(&g) {
@@ -600,19 +623,7 @@ fn parse_run(w: &mut Words, linux_mode: bool) -> Result<Cli, UsageError> {
             return err("the Linux baseline boots with QEMU's -kernel loader only");
         }
     }
-    Ok(Cli::Run(RunArgs {
-        kernel,
-        vm,
-        smp_given,
-        results,
-        repeat,
-        quiet,
-        qemu,
-        qemu_args,
-        kernel_args,
-        linux,
-        emulator,
-    }))
+    Ok(())
 }
 
 /// `--emulator bochs`: no QEMU option (Bochs boots its own BIOS from a GRUB image), kernel

@@ -190,6 +190,21 @@ fn grub_selftest(machine: Machine, memory: u64, ci: bool) -> Case {
 
 /// Every case, CI set and full matrix, in run order.
 pub fn all_cases() -> Vec<Case> {
+    let mut cases = boot_cases();
+    cases.extend(suite_cases());
+    cases.extend(oracle_cases());
+    cases.extend(tsc_cases());
+    cases.extend(linux_cases());
+    cases.extend(cli_and_crash_cases());
+    cases.extend(run_control_cases());
+    cases.extend(smp_cases());
+    cases.extend(crate::bochs::cases());
+    cases
+}
+
+/// The cases of the self-tests on every machine, memory size and firmware, through QEMU's loader
+/// and GRUB, and the bare-metal image.
+fn boot_cases() -> Vec<Case> {
     use Accel::{Kvm, Tcg};
     use Firmware::{Qboot, SeaBios};
     use Machine::{Pc, Q35};
@@ -240,7 +255,12 @@ pub fn all_cases() -> Vec<Case> {
         });
         cases.push(c);
     }
+    cases
+}
 
+/// The cases of the default job, the whole benchmark suite: quick, with an AP missing, without NX.
+fn suite_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
     // The default job is the whole benchmark suite: in CI its quick form (every kind of
     // workload, fewer samples), in the full matrix as a user runs it.
     let mut c = case(
@@ -310,6 +330,14 @@ pub fn all_cases() -> Vec<Case> {
     c.vm.timeout = Some(600.0);
     c.ci = false;
     cases.push(c);
+    cases
+}
+
+/// The cases of the shootdown oracle: correct runs pass, broken ones are caught, acks are waited
+/// for.
+fn oracle_cases() -> Vec<Case> {
+    use Accel::{Kvm, Tcg};
+    let mut cases = Vec::new();
     // The shootdown oracle: correct runs pass, deliberately broken ones are caught, the
     // benchmark provably waits for acks, and a target that never acks ends the run.
     for (accel, ci) in [(Tcg, true), (Kvm, true)] {
@@ -394,7 +422,12 @@ pub fn all_cases() -> Vec<Case> {
         c.ci = ci;
         cases.push(c);
     }
+    cases
+}
 
+/// The cases of the TSC rate from each fixed timer, and a source the machine lacks.
+fn tsc_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
     // The TSC rate from each fixed timer (the path of machines whose CPUID states no rate),
     // and a source the machine lacks: an error record, then the usual way.
     for (src, arg, want) in [
@@ -426,7 +459,15 @@ pub fn all_cases() -> Vec<Case> {
         "\"type\":\"error\"",
     ];
     cases.push(c);
+    cases
+}
 
+/// The cases of the Linux baseline on the same kind of VM.
+fn linux_cases() -> Vec<Case> {
+    use Accel::Tcg;
+    use Firmware::Qboot;
+    use Machine::Q35;
+    let mut cases = Vec::new();
     // The Linux baseline on the same kind of VM: its initramfs program runs every workload to
     // the end with few samples, every record parses and carries its fields.
     let mut v = vm(Tcg, Q35, G, Qboot, 2);
@@ -448,7 +489,12 @@ pub fn all_cases() -> Vec<Case> {
     ];
     c.context_fields = CONTEXT_FIELDS;
     cases.push(c);
+    cases
+}
 
+/// The cases of the command line's help and errors, and every crash the kernel reports.
+fn cli_and_crash_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
     let mut c = case("help", small(), &["help"], OutcomeKind::Pass);
     c.console_contains = vec!["exit=", "test=", "crash="];
     cases.push(c);
@@ -499,7 +545,12 @@ pub fn all_cases() -> Vec<Case> {
         &["crash=triple_fault"],
         OutcomeKind::Reset,
     ));
+    cases
+}
 
+/// The cases of runs that hang or never finish: killed at the timeout, results kept.
+fn run_control_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
     // A benchmark run that hangs mid-way (a shootdown target that never acknowledges, with
     // the initiator told to wait ten minutes): QEMU is killed at the timeout, the floors'
     // results that arrived are kept and the report says the run is incomplete.
@@ -539,8 +590,6 @@ pub fn all_cases() -> Vec<Case> {
         &["crash=no_end"],
         OutcomeKind::Incomplete,
     ));
-    cases.extend(smp_cases());
-    cases.extend(crate::bochs::cases());
     cases
 }
 

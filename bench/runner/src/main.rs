@@ -591,26 +591,27 @@ fn cmd_test(t: TestArgs) -> i32 {
     let mut bochs_inst: Option<Result<bochs::Installation, String>> = None;
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     let start = Instant::now();
+    // The host-side checks of the built kernel, before any emulator runs.
+    let mut verdict = |case: &str, r: Result<Vec<String>, Vec<String>>, what: &str| match r {
+        Ok(lines) => {
+            if t.verbose {
+                for l in &lines {
+                    outln!("    {l}");
+                }
+            }
+            outln!("PASS {case} ({} {what})", lines.len());
+            passed += 1;
+        }
+        Err(errs) => {
+            outln!("FAIL {case}:");
+            for e in &errs {
+                outln!("    {e}");
+            }
+            failed += 1;
+        }
+    };
     if disasm || ipi_fence {
         let functions = runner::disasm::disassemble(kernel);
-        let mut verdict = |case: &str, r: Result<Vec<String>, Vec<String>>, what: &str| match r {
-            Ok(lines) => {
-                if t.verbose {
-                    for l in &lines {
-                        outln!("    {l}");
-                    }
-                }
-                outln!("PASS {case} ({} {what})", lines.len());
-                passed += 1;
-            }
-            Err(errs) => {
-                outln!("FAIL {case}:");
-                for e in &errs {
-                    outln!("    {e}");
-                }
-                failed += 1;
-            }
-        };
         if disasm {
             let r = functions
                 .as_ref()
@@ -631,24 +632,8 @@ fn cmd_test(t: TestArgs) -> i32 {
         }
     }
     if percpu_lines {
-        match runner::percpu_lines::check_kernel(kernel) {
-            Ok(lines) => {
-                if t.verbose {
-                    for l in &lines {
-                        outln!("    {l}");
-                    }
-                }
-                outln!("PASS {PERCPU_LINES_CASE} ({} variables)", lines.len());
-                passed += 1;
-            }
-            Err(errs) => {
-                outln!("FAIL {PERCPU_LINES_CASE}:");
-                for e in &errs {
-                    outln!("    {e}");
-                }
-                failed += 1;
-            }
-        }
+        let r = runner::percpu_lines::check_kernel(kernel);
+        verdict(PERCPU_LINES_CASE, r, "variables");
     }
     let mut stopped = None;
     for c in &selected {
