@@ -390,16 +390,92 @@ fn parse_image(w: &mut Words) -> Result<Cli, UsageError> {
     }))
 }
 
+/// VM options given on the command line (their defaults depend on it).
+#[derive(Default)]
+struct VmGiven {
+    smp: bool,
+    firmware: bool,
+}
+
+/// The options that shape the VM (`--accel`, `--machine`, `--cpu`, `--smp`, `--memory`,
+/// `--firmware`, `--boot`, `--timeout`): Ok(true) when `name` is one of them.
+fn parse_vm_option<'a>(
+    name: &str,
+    inline: Option<&'a str>,
+    w: &mut Words<'a>,
+    vm: &mut VmConfig,
+    vm_given: &mut VmGiven,
+) -> Result<bool, UsageError> {
+    match name {
+        "--accel" => {
+            let v = w.value(name, inline)?;
+            vm.accel = match Accel::parse(v) {
+                Some(a) => a,
+                None => return bad_value(name, v, "auto, kvm, tcg or icount"),
+            };
+        }
+        "--machine" => {
+            let v = w.value(name, inline)?;
+            vm.machine = match Machine::parse(v) {
+                Some(m) => m,
+                None => return bad_value(name, v, "q35 or pc"),
+            };
+        }
+        "--cpu" => vm.cpu = Some(w.value(name, inline)?.to_string()),
+        "--smp" => {
+            let v = w.value(name, inline)?;
+            vm.smp = match v.parse::<u32>() {
+                Ok(n) if (1..=4096).contains(&n) => n,
+                _ => return bad_value(name, v, "a CPU count from 1 to 4096"),
+            };
+            vm_given.smp = true;
+        }
+        "--memory" => {
+            let v = w.value(name, inline)?;
+            vm.memory = parse_size(v).map_err(UsageError)?;
+        }
+        "--firmware" => {
+            let v = w.value(name, inline)?;
+            if v.is_empty() {
+                return bad_value(name, v, "seabios, qboot or a file path");
+            }
+            vm.firmware = Firmware::parse(v);
+            vm_given.firmware = true;
+        }
+        "--boot" => {
+            let v = w.value(name, inline)?;
+            vm.boot = match Boot::parse(v) {
+                Some(b) => b,
+                None => {
+                    return bad_value(
+                        name,
+                        v,
+                        "kernel, grub, image, image:quick or image:selftests",
+                    );
+                }
+            };
+        }
+        "--timeout" => {
+            let v = w.value(name, inline)?;
+            vm.timeout = match v.parse::<f64>() {
+                Ok(t) if t > 0.0 && t.is_finite() => Some(t),
+                _ => return bad_value(name, v, "a positive number of seconds"),
+            };
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
 fn parse_run(w: &mut Words, linux_mode: bool) -> Result<Cli, UsageError> {
     let mut kernel = None;
     let mut init = None;
     let mut deb = None;
     let mut mitigations_off = false;
     let mut vm = VmConfig::default();
-    let mut firmware_given = false;
+    let mut vm_given = VmGiven::default();
     let mut results = None;
     let mut quiet = false;
-    let mut smp_given = false;
     let mut repeat = 1;
     let mut compare: Option<(PathBuf, PathBuf)> = None;
     let mut qemu = DEFAULT_QEMU.to_string();
@@ -431,61 +507,7 @@ fn parse_run(w: &mut Words, linux_mode: bool) -> Result<Cli, UsageError> {
                     _ => return bad_value(name, v, "default or off"),
                 };
             }
-            "--accel" => {
-                let v = w.value(name, inline)?;
-                vm.accel = match Accel::parse(v) {
-                    Some(a) => a,
-                    None => return bad_value(name, v, "auto, kvm, tcg or icount"),
-                };
-            }
-            "--machine" => {
-                let v = w.value(name, inline)?;
-                vm.machine = match Machine::parse(v) {
-                    Some(m) => m,
-                    None => return bad_value(name, v, "q35 or pc"),
-                };
-            }
-            "--cpu" => vm.cpu = Some(w.value(name, inline)?.to_string()),
-            "--smp" => {
-                let v = w.value(name, inline)?;
-                vm.smp = match v.parse::<u32>() {
-                    Ok(n) if (1..=4096).contains(&n) => n,
-                    _ => return bad_value(name, v, "a CPU count from 1 to 4096"),
-                };
-                smp_given = true;
-            }
-            "--memory" => {
-                let v = w.value(name, inline)?;
-                vm.memory = parse_size(v).map_err(UsageError)?;
-            }
-            "--firmware" => {
-                let v = w.value(name, inline)?;
-                if v.is_empty() {
-                    return bad_value(name, v, "seabios, qboot or a file path");
-                }
-                vm.firmware = Firmware::parse(v);
-                firmware_given = true;
-            }
-            "--boot" => {
-                let v = w.value(name, inline)?;
-                vm.boot = match Boot::parse(v) {
-                    Some(b) => b,
-                    None => {
-                        return bad_value(
-                            name,
-                            v,
-                            "kernel, grub, image, image:quick or image:selftests",
-                        );
-                    }
-                };
-            }
-            "--timeout" => {
-                let v = w.value(name, inline)?;
-                vm.timeout = match v.parse::<f64>() {
-                    Ok(t) if t > 0.0 && t.is_finite() => Some(t),
-                    _ => return bad_value(name, v, "a positive number of seconds"),
-                };
-            }
+            _ if parse_vm_option(name, inline, w, &mut vm, &mut vm_given)? => {}
             "--results" => results = Some(PathBuf::from(w.value(name, inline)?)),
             "--repeat" => {
                 let v = w.value(name, inline)?;
@@ -565,14 +587,14 @@ fn parse_run(w: &mut Words, linux_mode: bool) -> Result<Cli, UsageError> {
     bench_args.extend(kernel_args);
     let kernel_args = bench_args;
     if emulator == Emulator::Bochs {
-        check_bochs(&vm, firmware_given, &qemu, &qemu_args, &kernel_args)?;
+        check_bochs(&vm, vm_given.firmware, &qemu, &qemu_args, &kernel_args)?;
     }
-    check_boot(&mut vm, firmware_given, &kernel_args)?;
+    check_boot(&mut vm, vm_given.firmware, &kernel_args)?;
     check_kernel_line(&kernel_args, linux_mode, &vm)?;
     Ok(Cli::Run(RunArgs {
         kernel,
         vm,
-        smp_given,
+        smp_given: vm_given.smp,
         results,
         repeat,
         quiet,

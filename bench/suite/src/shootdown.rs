@@ -670,19 +670,7 @@ pub fn run_oracle(s: &Settings) -> bool {
     let _irq = percpu::IrqGuard::new();
     let frames = setup();
     let clusters = ClusterList::build(&targets, smp::apic_id_of);
-    let mut deliveries = [Some(Delivery::Unicast), None, None];
-    if everyone && ntargets == pool.len() {
-        deliveries[1] = Some(Delivery::AllButSelf);
-    } else if everyone {
-        skip(
-            "shootdown_oracle",
-            "all_but_self delivery: the oracle's targets are not every other CPU",
-        );
-    }
-    match apic::cluster_multicast_unusable() {
-        None => deliveries[2] = Some(Delivery::ClusterMulticast(&clusters)),
-        Some(why) => skip("shootdown_oracle", why),
-    }
+    let deliveries = oracle_deliveries(everyone, ntargets == pool.len(), &clusters);
     let mut buf = SAMPLES.lock();
     let mut ok = true;
     let mut min_sample = u64::MAX;
@@ -724,21 +712,13 @@ pub fn run_oracle(s: &Settings) -> bool {
                 if let Some(m) = buf[..out.samples].iter().min() {
                     min_sample = min_sample.min(*m);
                 }
-                emit(
-                    "shootdown_oracle",
-                    Kind::Workload,
-                    &[
-                        ("protocol", P::S(proto.name())),
-                        ("delivery", P::S(delivery.name())),
-                        ("space", P::S(space.name())),
-                        ("targets", P::U(ntargets as u64)),
-                        ("pages", pages_param(pages)),
-                        ("variant", P::S(variant.name())),
-                        ("break", P::S(breakage.name())),
-                        ("ack_delay", P::U(delay)),
-                    ],
-                    "cycles",
-                    s.warmup,
+                emit_oracle_result(
+                    s,
+                    &c,
+                    proto.name(),
+                    variant,
+                    breakage,
+                    delay,
                     &mut buf[..out.samples],
                 );
                 ok &= oracle_check(&c, proto.name(), variant, readers, &out, breakage, victim);
@@ -756,6 +736,58 @@ pub fn run_oracle(s: &Settings) -> bool {
         ok &= check("shootdown_waits_for_acks", min_sample >= delay, d.as_str());
     }
     ok
+}
+
+/// The deliveries the oracle checks: unicast always; all-but-self when the targets are every
+/// other CPU the machine has; x2APIC cluster multicast where it works (else a skip record).
+fn oracle_deliveries(
+    everyone: bool,
+    all_targets: bool,
+    clusters: &ClusterList,
+) -> [Option<Delivery<'_>>; 3] {
+    let mut deliveries = [Some(Delivery::Unicast), None, None];
+    if everyone && all_targets {
+        deliveries[1] = Some(Delivery::AllButSelf);
+    } else if everyone {
+        skip(
+            "shootdown_oracle",
+            "all_but_self delivery: the oracle's targets are not every other CPU",
+        );
+    }
+    match apic::cluster_multicast_unusable() {
+        None => deliveries[2] = Some(Delivery::ClusterMulticast(clusters)),
+        Some(why) => skip("shootdown_oracle", why),
+    }
+    deliveries
+}
+
+/// The `result` record of one oracle configuration.
+fn emit_oracle_result(
+    s: &Settings,
+    c: &Config,
+    protocol: &'static str,
+    variant: Variant,
+    breakage: ShootdownBreak,
+    delay: u64,
+    samples: &mut [u64],
+) {
+    emit(
+        "shootdown_oracle",
+        Kind::Workload,
+        &[
+            ("protocol", P::S(protocol)),
+            ("delivery", P::S(c.delivery.name())),
+            ("space", P::S(c.space.name())),
+            ("targets", P::U(c.targets.len() as u64)),
+            ("pages", pages_param(c.pages)),
+            ("variant", P::S(variant.name())),
+            ("break", P::S(breakage.name())),
+            ("ack_delay", P::U(delay)),
+        ],
+        "cycles",
+        s.warmup,
+        samples,
+    );
 }
 
 /// One oracle configuration: delivery, pages changed (0: all, with a full flush), variant.
