@@ -129,7 +129,6 @@ fn verify(
     count: usize,
 ) -> (usize, Option<&'static str>) {
     let arena = ArenaPages::of(space);
-    assert!(count <= arena.len(), "the checked pages lie in the arena");
     let zero = demand::zero_frame_phys();
     let mut bad = 0;
     let mut first = None;
@@ -138,8 +137,8 @@ fn verify(
         first.get_or_insert(why);
     };
     let _ua = (space == Space::User).then(UserAccess::begin);
-    for i in 0..count {
-        let page = arena.page(i);
+    for (i, p) in arena.first(count).enumerate() {
+        let page = p.addr();
         let pte = space
             .pte_slot(page)
             .map_or(0, |s| s.load(Ordering::Relaxed));
@@ -158,7 +157,7 @@ fn verify(
                 if frame == zero {
                     fail("a written page maps the zero frame");
                 }
-                if !arena.holds(i, MAGIC + i as u64) {
+                if !p.holds(MAGIC + i as u64) {
                     fail("a written page is not zero apart from the written word");
                 }
             }
@@ -166,7 +165,7 @@ fn verify(
                 if frame != zero {
                     fail("a read page does not map the zero frame");
                 }
-                if !arena.holds(i, 0) {
+                if !p.holds(0) {
                     fail("the zero page is not zero");
                 }
             }
@@ -174,7 +173,7 @@ fn verify(
                 if frame == zero {
                     fail("a read page maps the zero frame");
                 }
-                if !arena.holds(i, 0) {
+                if !p.holds(0) {
                     fail("a read page's private frame is not zero");
                 }
             }
@@ -299,29 +298,33 @@ static READY: AtomicU64 = AtomicU64::new(0);
 static FINISHED: AtomicU64 = AtomicU64::new(0);
 static BAD_PAGES: AtomicU64 = AtomicU64::new(0);
 
-/// An AP's share of a throughput round: count itself ready, wait for GO, then fault.
+/// An AP's share of a throughput round: count itself ready, wait for GO, then fault, then
+/// check its pages (after it has said it finished: the check is not part of the round).
 fn throughput_worker(pages: u64) {
     let _irq = percpu::IrqGuard::new();
     READY.fetch_add(1, Ordering::AcqRel);
     while !GO.load(Ordering::Acquire) {
         core::hint::spin_loop();
     }
-    fault_and_record(pages as usize);
+    fault_round(pages as usize);
+    check_round(pages as usize);
 }
 
-/// Fault `pages` pages of this CPU's arena (interrupts off), say so in FINISHED, then check
-/// and release the pages. The round is timed on the BSP alone (one clock): TSCs of different
-/// CPUs are never subtracted.
-fn fault_and_record(pages: usize) {
+/// Fault `pages` pages of this CPU's arena (interrupts off), then say so in FINISHED. The
+/// round is timed on the BSP alone (one clock): TSCs of different CPUs are never subtracted.
+fn fault_round(pages: usize) {
     let arena = ArenaPages::of(Space::Kernel);
-    assert!(pages <= arena.len(), "a round fits the arena");
     demand::enable(Variant::DemandZero);
-    for i in 0..pages {
+    for (i, p) in arena.first(pages).enumerate() {
         // An arena page of this CPU: the write faults and is served.
-        arena.word(i).write(MAGIC + i as u64);
+        p.word().write(MAGIC + i as u64);
     }
     demand::disable();
     FINISHED.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Check and release the pages of this CPU's round (outside the timed round).
+fn check_round(pages: usize) {
     let (bad, _) = verify(Space::Kernel, Access::Write, Variant::DemandZero, pages);
     let rel = demand::release(Space::Kernel, pages);
     BAD_PAGES.fetch_add(bad as u64 + (rel.mapped != pages) as u64, Ordering::AcqRel);
@@ -375,13 +378,11 @@ pub fn run_throughput(s: &Settings) -> bool {
                 core::hint::spin_loop();
             }
             // The BSP joins and times the round on its own clock: from GO until it has seen
-            // every helper finish (and finished its own share).
+            // every CPU (itself included) finish faulting; the page checks come after.
             let t0 = tsc::rdtsc();
             GO.store(true, Ordering::Release);
-            {
-                let _irq = percpu::IrqGuard::new();
-                fault_and_record(pages as usize);
-            }
+            let _irq = percpu::IrqGuard::new();
+            fault_round(pages as usize);
             let mut late = false;
             while FINISHED.load(Ordering::Acquire) < cpus as u64 {
                 if tsc::rdtsc() - t0 > timeout {
@@ -391,6 +392,8 @@ pub fn run_throughput(s: &Settings) -> bool {
                 core::hint::spin_loop();
             }
             let wall = tsc::rdtsc() - t0;
+            check_round(pages as usize);
+            drop(_irq);
             for cpu in helpers.iter() {
                 if late || !work::wait(cpu, 60_000) {
                     println!("bench: pf_throughput: cpu {cpu} did not finish within 60 s");

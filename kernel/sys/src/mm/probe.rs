@@ -10,6 +10,8 @@
 //! undefined behaviour. A user word is read with SMAP's window open (`arch::user::UserAccess`)
 //! by the caller; without it SMAP faults (a fatal report).
 
+use core::marker::PhantomData;
+
 use kernel_core::uspace as ul;
 use percpu::{layout, window_base, window_of};
 
@@ -74,6 +76,40 @@ impl Word {
 pub struct ArenaPages {
     start: u64,
     pages: usize,
+    /// Not `Send`: the pages are the calling CPU's.
+    _here: PhantomData<*const ()>,
+}
+
+/// One page of an [`ArenaPages`], from [`ArenaPages::first`] (checked there, once for all).
+#[derive(Clone, Copy, Debug)]
+pub struct ArenaPage {
+    addr: u64,
+    _here: PhantomData<*const ()>,
+}
+
+impl ArenaPage {
+    pub fn addr(self) -> u64 {
+        self.addr
+    }
+
+    /// Its first word.
+    #[inline(always)]
+    pub fn word(self) -> Word {
+        Word(self.addr)
+    }
+
+    /// Whether it holds `first` in its first word and zero in every other (a user page is read
+    /// inside `UserAccess`): the page-fault benchmark's content check.
+    #[inline]
+    pub fn holds(self, first: u64) -> bool {
+        // SAFETY: a page of this CPU's own arena (an `ArenaPage` is made only by
+        // `ArenaPages::first`, and neither type leaves the CPU: not `Send`): only this CPU
+        // writes it, and it writes nothing while this shared view lives (no code but the
+        // comparison below runs); a page that is not mapped faults (the demand handler's zero
+        // page, or a fatal report).
+        let words = unsafe { core::slice::from_raw_parts(self.addr as *const u64, 512) };
+        words[0] == first && words[1..].iter().all(|&w| w == 0)
+    }
 }
 
 impl ArenaPages {
@@ -83,6 +119,7 @@ impl ArenaPages {
         ArenaPages {
             start,
             pages: ((end - start) / PAGE_SIZE) as usize,
+            _here: PhantomData,
         }
     }
 
@@ -111,16 +148,18 @@ impl ArenaPages {
         Word(self.page(i))
     }
 
-    /// Whether page `i` holds `first` in its first word and zero in every other (a user page
-    /// is read inside `UserAccess`): the page-fault benchmark's content check.
+    /// The first `count` pages, in order (checked once: `count` must not exceed the arena).
     #[inline]
-    pub fn holds(&self, i: usize, first: u64) -> bool {
-        let page = self.page(i);
-        // SAFETY: a page of this CPU's own arena (checked when `self` was made and by
-        // `page`): only this CPU writes it, and it writes nothing while this shared view
-        // lives (no code but the comparison below runs); a page that is not mapped faults
-        // (the demand handler's zero page, or a fatal report).
-        let words = unsafe { core::slice::from_raw_parts(page as *const u64, 512) };
-        words[0] == first && words[1..].iter().all(|&w| w == 0)
+    pub fn first(&self, count: usize) -> impl Iterator<Item = ArenaPage> + use<> {
+        assert!(
+            count <= self.pages,
+            "probe: {count} pages of an arena of {}",
+            self.pages
+        );
+        let start = self.start;
+        (0..count as u64).map(move |i| ArenaPage {
+            addr: start + i * PAGE_SIZE,
+            _here: PhantomData,
+        })
     }
 }
