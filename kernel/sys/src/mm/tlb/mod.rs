@@ -4,12 +4,13 @@
 //! *protocol* ([`Protocol`], one file in this directory, one line in [`PROTOCOLS`]) decides,
 //! along the axes researchers vary:
 //!
-//! - which CPUs must act ([`Protocol::narrow_targets`], from the set the caller names),
+//! - which CPUs must act ([`Protocol::narrow_targets`] with `NARROWS_TARGETS`, from the set
+//!   the caller names),
 //! - how they learn of the request ([`Protocol::notify`]; by default the transport's IPIs,
 //!   in the [`Delivery`] the caller chose: unicast, all-but-self, x2APIC cluster multicast),
-//! - when a target acknowledges ([`Protocol::ack_point`]: after its invalidation, or on
+//! - when a target acknowledges ([`Protocol::ACK_POINT`]: after its invalidation, or on
 //!   entry to the handler, before it),
-//! - whether the initiator waits for the acknowledgements ([`Protocol::initiator_waits`]),
+//! - whether the initiator waits for the acknowledgements ([`Protocol::INITIATOR_WAITS`]),
 //! - how one CPU invalidates ([`Protocol::invalidate`], with the instructions of
 //!   `arch::tlb`).
 //!
@@ -30,12 +31,10 @@
 
 mod invpcid;
 mod ipi;
-mod transport;
+pub mod transport;
 
 pub use kernel_core::cpuset::{ClusterList, CpuSet};
-pub use transport::{
-    Knobs, Timeout, init, reset_knobs, send_ipis, serve_pending, set_knobs, shootdown,
-};
+pub use transport::{Knobs, Timeout, init, reset_knobs, send_ipis, serve_pending, set_knobs};
 
 pub use crate::mm::Space;
 
@@ -62,8 +61,17 @@ pub enum AckPoint {
 }
 
 /// A shootdown protocol. Only `name` and `invalidate` are required; every other axis has the
-/// synchronous IPI protocol's answer as its default.
-pub trait Protocol: Sync {
+/// synchronous IPI protocol's answer as its default. The axes that are plain choices are
+/// associated constants, so the transport is compiled once per protocol (`Registered`) and a
+/// protocol pays nothing for the axes it leaves alone.
+pub trait Protocol: Sync + 'static {
+    /// When a target acknowledges.
+    const ACK_POINT: AckPoint = AckPoint::AfterInvalidate;
+    /// Whether [`shootdown`] returns only once every target acknowledged.
+    const INITIATOR_WAITS: bool = true;
+    /// Whether the protocol narrows the targets the caller names ([`Protocol::narrow_targets`]).
+    const NARROWS_TARGETS: bool = false;
+
     fn name(&self) -> &'static str;
 
     /// Why it cannot run on this machine; None when it can.
@@ -71,26 +79,17 @@ pub trait Protocol: Sync {
         None
     }
 
-    /// The CPUs that must act when fewer than the caller names (default: None, all of
-    /// them). A protocol that narrows the set is notified by unicast.
-    fn narrow_targets(&self, _asked: &CpuSet) -> Option<CpuSet> {
-        None
+    /// The CPUs that must act, out of those the caller names (used when
+    /// `NARROWS_TARGETS`). A protocol that narrows the set is notified by unicast.
+    fn narrow_targets(&self, asked: &CpuSet) -> CpuSet {
+        *asked
     }
 
     /// Tell `targets` that a request is pending for them (default: one IPI on the shootdown
     /// vector per target, per the delivery).
+    #[inline(always)]
     fn notify(&self, targets: &CpuSet, delivery: Delivery) {
         send_ipis(targets, delivery);
-    }
-
-    /// When a target acknowledges.
-    fn ack_point(&self) -> AckPoint {
-        AckPoint::AfterInvalidate
-    }
-
-    /// Whether [`shootdown`] returns only once every target acknowledged.
-    fn initiator_waits(&self) -> bool {
-        true
     }
 
     /// Invalidate `req` on the calling CPU (initiator and targets alike), which runs the
@@ -98,8 +97,42 @@ pub trait Protocol: Sync {
     fn invalidate(&self, req: &Request);
 }
 
+/// A protocol as the registry holds it: its name, and the transport compiled for it (every
+/// `Protocol` is one, through the blanket implementation in `transport.rs`).
+pub trait Registered: Sync {
+    fn name(&self) -> &'static str;
+    fn unsupported(&self) -> Option<&'static str>;
+    /// The initiator's side of [`shootdown`] with this protocol (`index`: its place in
+    /// [`PROTOCOLS`], which the request carries to the targets).
+    fn shootdown(
+        &self,
+        index: usize,
+        req: &Request,
+        asked: &CpuSet,
+        delivery: Delivery,
+        timeout_ticks: u64,
+    ) -> Result<(), Timeout>;
+    /// A target's side: serve one request of this protocol from `slot`.
+    fn serve(&self, slot: &transport::RequestSlot, seq: u64, req: &Request, me: usize);
+}
+
 /// Every protocol, by index (a request carries its protocol's index).
-pub static PROTOCOLS: &[&dyn Protocol] = &[&ipi::PlainIpi, &invpcid::InvpcidFull];
+pub static PROTOCOLS: &[&dyn Registered] = &[&ipi::PlainIpi, &invpcid::InvpcidFull];
+
+/// Invalidate `req` on this CPU and on every CPU of `asked` with protocol `proto` (an index of
+/// [`PROTOCOLS`]); returns once all have acknowledged (if the protocol waits), or after
+/// `timeout_ticks`. `delivery` must reach exactly `asked` (the caller checks `AllButSelf`
+/// against the machine's CPUs, and builds the cluster list from `asked`).
+#[inline]
+pub fn shootdown(
+    proto: usize,
+    req: &Request,
+    asked: &CpuSet,
+    delivery: Delivery,
+    timeout_ticks: u64,
+) -> Result<(), Timeout> {
+    PROTOCOLS[proto].shootdown(proto, req, asked, delivery, timeout_ticks)
+}
 
 /// How the IPIs reach the targets.
 #[derive(Clone, Copy, Debug)]

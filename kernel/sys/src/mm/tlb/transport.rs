@@ -14,7 +14,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use kernel_core::ackword;
 use percpu::{CacheAligned, MAX_CPUS, percpu};
 
-use super::{AckPoint, CpuSet, Delivery, PROTOCOLS, Request, Space};
+use super::{AckPoint, CpuSet, Delivery, PROTOCOLS, Protocol, Registered, Request, Space};
 use crate::arch::{self, apic, idt, tsc};
 use crate::cpu::smp;
 use crate::mm::uspace;
@@ -96,13 +96,14 @@ fn on_shootdown_ipi(_: &mut idt::ExceptionFrame) {
     serve_pending();
 }
 
-/// Invalidate `req` on this CPU with protocol `proto`: directly when this CPU runs the
-/// request's space (the kernel half is in every space), else on the space's PCID.
-fn invalidate_here(proto: usize, req: &Request) {
+/// Invalidate `req` on this CPU with protocol `p`: directly when this CPU runs the request's
+/// space (the kernel half is in every space), else on the space's PCID.
+#[inline(always)]
+fn invalidate_here<P: Protocol>(p: &P, req: &Request) {
     if req.space == Space::User && !uspace::is_active() {
         uspace::invalidate_inactive(req.start, req.pages, req.full);
     } else {
-        PROTOCOLS[proto].invalidate(req);
+        p.invalidate(req);
     }
 }
 
@@ -143,29 +144,13 @@ pub fn serve_pending() {
                 },
             };
             let proto = slot.protocol.load(Ordering::Relaxed);
-            let ack = NEVER_ACK_CPU.load(Ordering::Relaxed) != me;
-            let early = PROTOCOLS[proto].ack_point() == AckPoint::OnEntry;
-            if ack && early {
-                acknowledge(slot, seq);
-            }
-            if SKIP_INVALIDATE_CPU.load(Ordering::Relaxed) != me {
-                invalidate_here(proto, &req);
-            }
-            let delay = ACK_DELAY.load(Ordering::Relaxed);
-            if delay != 0 {
-                let until = tsc::rdtsc() + delay;
-                while tsc::rdtsc() < until {
-                    core::hint::spin_loop();
-                }
-            }
-            if ack && !early {
-                acknowledge(slot, seq);
-            }
+            PROTOCOLS[proto].serve(slot, seq, &req, me);
         }
     }
 }
 
 /// IPIs on the shootdown vector to `targets`, as `delivery` says (the default notification).
+#[inline]
 pub fn send_ipis(targets: &CpuSet, delivery: Delivery) {
     let icr = apic::ICR_FIXED | idt::VEC_SHOOTDOWN as u32;
     // `send_ipi` fences each x2APIC ICR write after the stores before it (see its comment).
@@ -191,23 +176,50 @@ pub struct Timeout {
     pub acks_missing: u64,
 }
 
-/// Invalidate `req` on this CPU and on every CPU of `asked` with protocol `proto`; returns
-/// once all have acknowledged (if the protocol waits), or after `timeout_ticks`. `delivery`
-/// must reach exactly `asked` (the caller checks `AllButSelf` against the machine's CPUs, and
-/// builds the cluster list from `asked`).
-pub fn shootdown(
+/// A target's side of one request of protocol `p`: acknowledge and invalidate in the
+/// protocol's order, with the failure injection of the knobs.
+#[inline(always)]
+fn serve_one<P: Protocol>(p: &P, slot: &RequestSlot, seq: u64, req: &Request, me: usize) {
+    let ack = NEVER_ACK_CPU.load(Ordering::Relaxed) != me;
+    let early = P::ACK_POINT == AckPoint::OnEntry;
+    if ack && early {
+        acknowledge(slot, seq);
+    }
+    if SKIP_INVALIDATE_CPU.load(Ordering::Relaxed) != me {
+        invalidate_here(p, req);
+    }
+    let delay = ACK_DELAY.load(Ordering::Relaxed);
+    if delay != 0 {
+        let until = tsc::rdtsc() + delay;
+        while tsc::rdtsc() < until {
+            core::hint::spin_loop();
+        }
+    }
+    if ack && !early {
+        acknowledge(slot, seq);
+    }
+}
+
+/// The initiator's side of a shootdown with protocol `p` (index `proto` in `PROTOCOLS`):
+/// fill the request slot, mark the targets' pending sets, notify, invalidate here, and (if
+/// the protocol waits) wait for the acknowledgements, serving requests aimed at this CPU
+/// meanwhile.
+#[inline(always)]
+fn shootdown_with<P: Protocol>(
+    p: &P,
     proto: usize,
     req: &Request,
     asked: &CpuSet,
     delivery: Delivery,
     timeout_ticks: u64,
 ) -> Result<(), Timeout> {
-    let p = PROTOCOLS[proto];
     let me = arch::cpu_id() as usize;
-    let narrowed = p.narrow_targets(asked);
-    let (targets, delivery) = match &narrowed {
-        None => (asked, delivery),
-        Some(set) => (set, Delivery::Unicast),
+    let narrowed;
+    let (targets, delivery) = if P::NARROWS_TARGETS {
+        narrowed = p.narrow_targets(asked);
+        (&narrowed, Delivery::Unicast)
+    } else {
+        (asked, delivery)
     };
     let slot = REQUEST.get();
     let seq = ackword::next_seq(slot.seq.load(Ordering::Relaxed));
@@ -224,9 +236,9 @@ pub fn shootdown(
     }
     p.notify(targets, delivery);
     if !SKIP_LOCAL.load(Ordering::Relaxed) {
-        invalidate_here(proto, req);
+        invalidate_here(p, req);
     }
-    if !p.initiator_waits() {
+    if !P::INITIATOR_WAITS {
         return Ok(());
     }
     let t0 = tsc::rdtsc();
@@ -245,5 +257,31 @@ pub fn shootdown(
             return Err(Timeout { acks_missing: left });
         }
         core::hint::spin_loop();
+    }
+}
+
+/// Every protocol is a registered one: the transport above, compiled for it.
+impl<P: Protocol> Registered for P {
+    fn name(&self) -> &'static str {
+        Protocol::name(self)
+    }
+
+    fn unsupported(&self) -> Option<&'static str> {
+        Protocol::unsupported(self)
+    }
+
+    fn shootdown(
+        &self,
+        index: usize,
+        req: &Request,
+        asked: &CpuSet,
+        delivery: Delivery,
+        timeout_ticks: u64,
+    ) -> Result<(), Timeout> {
+        shootdown_with(self, index, req, asked, delivery, timeout_ticks)
+    }
+
+    fn serve(&self, slot: &RequestSlot, seq: u64, req: &Request, me: usize) {
+        serve_one(self, slot, seq, req, me)
     }
 }

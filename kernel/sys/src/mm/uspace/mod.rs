@@ -83,6 +83,7 @@ const fn user_flags(writable: bool, executable: bool) -> PageFlags {
 
 /// The space's PML4, built on first use: kernel half shared, program text and the shared
 /// page mapped.
+#[inline]
 pub fn pml4() -> u64 {
     *PML4.call_once(build)
 }
@@ -343,6 +344,7 @@ pub fn prepare_tables(virt: u64, len: u64) {
 }
 
 /// The 4 KiB PTE of `virt` in this space (None when a table on the way is missing).
+#[inline]
 pub fn pte_slot(virt: u64) -> Option<&'static AtomicU64> {
     mm::pte_slot_in(pml4(), virt)
 }
