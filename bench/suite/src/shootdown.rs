@@ -83,8 +83,9 @@ fn region(space: Space) -> u64 {
 
 fn region_pte(space: Space, page: u64) -> &'static AtomicU64 {
     match space {
-        Space::Kernel => mm::pte_slot(page),
-        Space::User => uspace::pte_slot(page),
+        // Inside the timed region (`remap`): the lookups inlined into the loop.
+        Space::Kernel => mm::pte_slot_inline(page),
+        Space::User => uspace::pte_slot_inline(page),
     }
     .expect("region tables")
 }

@@ -446,21 +446,38 @@ pub fn prepare_tables(virt: u64, len: u64) {
 /// The 4 KiB page-table entry of `virt` in the kernel's tables, reached through the direct
 /// map; None when a table on the way is missing or a large page maps it. Whoever writes it
 /// must own the address range (a per-CPU arena is written only by its CPU).
-#[inline]
 pub fn pte_slot(virt: u64) -> Option<&'static AtomicU64> {
     pte_slot_in(KERNEL_PML4.load(Ordering::Relaxed), virt)
 }
 
 /// The 4 KiB page-table entry of `virt` in the tables rooted at `root` (see `pte_slot`).
-#[inline]
 pub fn pte_slot_in(root: u64, virt: u64) -> Option<&'static AtomicU64> {
     entry_slot_in(root, virt, 1)
 }
 
 /// The paging entry of `virt` at `level` (1: PTE, 2: PDE, 3: PDPTE, 4: PML4E) in the tables
 /// rooted at `root`; None when a table above it is missing or a large page ends the walk.
-#[inline]
 pub fn entry_slot_in(root: u64, virt: u64, level: u32) -> Option<&'static AtomicU64> {
+    walk(root, virt, level)
+}
+
+/// [`pte_slot_in`] for callers in other crates that look up one entry per page inside a
+/// timed region (the shootdown benchmark's remap): the walk inlined into their loop, as it
+/// is inside this crate.
+#[inline]
+pub fn pte_slot_in_inline(root: u64, virt: u64) -> Option<&'static AtomicU64> {
+    walk(root, virt, 1)
+}
+
+/// [`pte_slot`] inlined (see [`pte_slot_in_inline`]).
+#[inline]
+pub fn pte_slot_inline(virt: u64) -> Option<&'static AtomicU64> {
+    walk(KERNEL_PML4.load(Ordering::Relaxed), virt, 1)
+}
+
+/// The walk behind the slot lookups: one body, inlined into each.
+#[inline(always)]
+fn walk(root: u64, virt: u64, level: u32) -> Option<&'static AtomicU64> {
     use kernel_core::paging::{PTE_ADDR_MASK, PTE_PS};
     let mut table = root;
     for l in (level..=4).rev() {

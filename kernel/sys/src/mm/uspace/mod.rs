@@ -83,8 +83,12 @@ const fn user_flags(writable: bool, executable: bool) -> PageFlags {
 
 /// The space's PML4, built on first use: kernel half shared, program text and the shared
 /// page mapped.
-#[inline]
 pub fn pml4() -> u64 {
+    pml4_now()
+}
+
+#[inline(always)]
+fn pml4_now() -> u64 {
     *PML4.call_once(build)
 }
 
@@ -344,9 +348,14 @@ pub fn prepare_tables(virt: u64, len: u64) {
 }
 
 /// The 4 KiB PTE of `virt` in this space (None when a table on the way is missing).
-#[inline]
 pub fn pte_slot(virt: u64) -> Option<&'static AtomicU64> {
     mm::pte_slot_in(pml4(), virt)
+}
+
+/// [`pte_slot`] inlined into a caller in another crate (`mm::pte_slot_in_inline`).
+#[inline]
+pub fn pte_slot_inline(virt: u64) -> Option<&'static AtomicU64> {
+    mm::pte_slot_in_inline(pml4_now(), virt)
 }
 
 /// The page-directory entry of `virt` in the space (its 2 MiB span's page table).
