@@ -4,6 +4,8 @@ use core::arch::asm;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
+use kernel_core::hw::RFLAGS_IF;
+
 use crate::{MAX_CPUS, window_base};
 
 /// One per-CPU variable. Declare with [`percpu!`](crate::percpu), which puts it in the
@@ -223,8 +225,6 @@ impl<T: Scalar> PerCpu<T> {
 pub struct IrqGuard {
     were_on: bool,
 }
-
-use kernel_core::hw::RFLAGS_IF;
 
 impl IrqGuard {
     #[inline(always)]

@@ -429,6 +429,20 @@ fn target_pool(bench: &str) -> (CpuSet, bool) {
     (aps, everyone)
 }
 
+/// [`target_pool`] and the most targets the benchmark uses (`bench_cpus` minus the
+/// initiator, at most the pool); None, after a skip record, when there is no target at all.
+fn target_limit(s: &Settings, bench: &str) -> Option<(CpuSet, bool, usize)> {
+    let (pool, everyone) = target_pool(bench);
+    let max_targets = s.opts.cpus.map_or(pool.len(), |c| {
+        (c as usize).saturating_sub(1).min(pool.len())
+    });
+    if max_targets < 1 {
+        skip(bench, "needs 2 CPUs online and idle");
+        return None;
+    }
+    Some((pool, everyone, max_targets))
+}
+
 /// Start readers, measure one configuration, stop the readers. Err: an error record was
 /// written (a target never acknowledged, or a reader could not start).
 fn run_config(
@@ -507,14 +521,9 @@ fn sweep_target_counts(max_targets: usize, quick: bool) -> ([usize; 14], usize) 
 /// The sweep: space × protocol × targets × delivery × pages. Targets 0 is the no-IPI control
 /// (the initiator's own invalidation and the transport's bookkeeping).
 pub fn run_sweep(s: &Settings) -> bool {
-    let (pool, everyone) = target_pool("shootdown");
-    let max_targets = s.opts.cpus.map_or(pool.len(), |c| {
-        (c as usize).saturating_sub(1).min(pool.len())
-    });
-    if max_targets < 1 {
-        skip("shootdown", "needs 2 CPUs online and idle");
+    let Some((pool, everyone, max_targets)) = target_limit(s, "shootdown") else {
         return true;
-    }
+    };
     let _irq = percpu::IrqGuard::new();
     let frames = setup();
     let ceiling = s.opts.flush_ceiling.unwrap_or(32) as usize;
@@ -643,14 +652,9 @@ pub fn run_oracle(s: &Settings) -> bool {
         ..*s
     };
     let s = if s.quick { &quick } else { s };
-    let (pool, everyone) = target_pool("shootdown_oracle");
-    let max_targets = s.opts.cpus.map_or(pool.len(), |c| {
-        (c as usize).saturating_sub(1).min(pool.len())
-    });
-    if max_targets < 1 {
-        skip("shootdown_oracle", "needs 2 CPUs online and idle");
+    let Some((pool, everyone, max_targets)) = target_limit(s, "shootdown_oracle") else {
         return true;
-    }
+    };
     let targets = pool.first(max_targets.min(3));
     let ntargets = targets.len();
     let victim = targets.max().expect("a target"); // the last target

@@ -51,10 +51,6 @@ impl Word {
         Word(va)
     }
 
-    pub fn addr(self) -> u64 {
-        self.0
-    }
-
     #[inline(always)]
     pub fn read(self) -> u64 {
         // SAFETY: see the module comment: probed memory, an aligned word, checked in `at`.
@@ -121,14 +117,6 @@ impl ArenaPages {
             pages: ((end - start) / PAGE_SIZE) as usize,
             _here: PhantomData,
         }
-    }
-
-    pub fn len(&self) -> usize {
-        self.pages
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pages == 0
     }
 
     /// Address of page `i`.
