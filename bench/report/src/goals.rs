@@ -489,7 +489,7 @@ fn shootdown_goal(results: &[BenchResult], space: &str, platform: &Platform, out
                 && r.param_f64("pages") == Some(1.0)
                 && !is_full_flush(r)
                 && param_is(r, "delivery", "unicast")
-                && param_is(r, "protocol", "ipi")
+                && param_is(r, "protocol", "sync")
                 && if space == "kernel" {
                     param_is(r, "space", "kernel")
                 } else {
@@ -505,7 +505,7 @@ fn shootdown_goal(results: &[BenchResult], space: &str, platform: &Platform, out
             name,
             String::new(),
             &target,
-            "no shootdown result with targets=1 pages=1 delivery=unicast space=kernel protocol=ipi"
+            "no shootdown result with targets=1 pages=1 delivery=unicast space=kernel protocol=sync"
                 .into(),
         ));
     }
@@ -759,7 +759,7 @@ mod tests {
             res(
                 "shootdown",
                 "workload",
-                json!({"protocol":"ipi","delivery":"unicast","space":space,"targets":1,"pages":1,"flush":"pages"}),
+                json!({"protocol":"sync","delivery":"unicast","space":space,"targets":1,"pages":1,"flush":"pages"}),
                 "cycles",
                 p50,
             )
@@ -850,14 +850,14 @@ mod tests {
             res(
                 "shootdown",
                 "workload",
-                json!({"protocol":"ipi","delivery":"unicast","space":"kernel","targets":1,"pages":1}),
+                json!({"protocol":"sync","delivery":"unicast","space":"kernel","targets":1,"pages":1}),
                 "cycles",
                 2860.0,
             ),
             res(
                 "shootdown",
                 "workload",
-                json!({"protocol":"ipi","delivery":"broadcast","space":"kernel","targets":1,"pages":1}),
+                json!({"protocol":"sync","delivery":"broadcast","space":"kernel","targets":1,"pages":1}),
                 "cycles",
                 9000.0,
             ),
@@ -962,7 +962,7 @@ mod tests {
             res(
                 "shootdown",
                 "workload",
-                json!({"protocol":"ipi","delivery":"unicast","space":"kernel","targets":1,"pages":1}),
+                json!({"protocol":"sync","delivery":"unicast","space":"kernel","targets":1,"pages":1}),
                 "cycles",
                 2500.0,
             ),
@@ -1046,7 +1046,7 @@ mod tests {
             res(
                 "shootdown",
                 "workload",
-                json!({"protocol":"ipi","delivery":"unicast","space":"kernel","targets":1,"pages":1}),
+                json!({"protocol":"sync","delivery":"unicast","space":"kernel","targets":1,"pages":1}),
                 "cycles",
                 5642.0,
             ),
@@ -1096,7 +1096,7 @@ mod tests {
             res(
                 "shootdown",
                 "workload",
-                json!({"protocol":"ipi","delivery":"unicast","space":"kernel","targets":1,"pages":1}),
+                json!({"protocol":"sync","delivery":"unicast","space":"kernel","targets":1,"pages":1}),
                 "cycles",
                 500.0,
             ),

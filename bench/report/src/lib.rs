@@ -52,6 +52,7 @@ pub mod goals;
 pub mod linux;
 pub mod model;
 pub mod plots;
+pub mod protocols;
 pub mod readme;
 pub mod repeat;
 pub mod summary;

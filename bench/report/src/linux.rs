@@ -8,7 +8,7 @@
 //! - demand-zero write fault and zero-page read fault from user mode: `pf_user` with
 //!   `access=write` / `access=read` (`part=total`) on both;
 //! - fault throughput at N CPUs: `pf_throughput cpus=N` (ours in the kernel arenas);
-//! - shootdown of P pages with one reading target: ours `protocol=ipi delivery=unicast
+//! - shootdown of P pages with one reading target: ours `protocol=sync delivery=unicast
 //!   space=user targets=1 pages=P`, Linux `mprotect` (write permission taken away) and
 //!   `madvise(MADV_DONTNEED)` with one reader, each a row.
 //!
@@ -91,7 +91,7 @@ pub fn pairs<'a>(
             ours,
             "shootdown",
             &[
-                ("protocol", "ipi"),
+                ("protocol", "sync"),
                 ("delivery", "unicast"),
                 ("space", "user"),
                 ("targets", "1"),
@@ -343,8 +343,8 @@ mod tests {
                 r#"{"type":"context","os":"ours","tsc_hz":2000000000}"#.to_string(),
                 res("syscall_roundtrip", r#"{"call":"null"}"#, 300.0),
                 res("pf_user", r#"{"mode":"user","page":4096,"access":"write","variant":"demand_zero","part":"total"}"#, 7000.0),
-                res("shootdown", r#"{"protocol":"ipi","delivery":"unicast","space":"user","targets":1,"pages":1,"flush":"pages"}"#, 5000.0),
-                res("shootdown", r#"{"protocol":"ipi","delivery":"unicast","space":"kernel","targets":1,"pages":1,"flush":"pages"}"#, 4000.0),
+                res("shootdown", r#"{"protocol":"sync","delivery":"unicast","space":"user","targets":1,"pages":1,"flush":"pages"}"#, 5000.0),
+                res("shootdown", r#"{"protocol":"sync","delivery":"unicast","space":"kernel","targets":1,"pages":1,"flush":"pages"}"#, 4000.0),
             ]
             .join("\n"),
         );
@@ -383,7 +383,7 @@ mod tests {
             .map(|(_, s)| s.clone())
             .unwrap_or_default();
         assert!(
-            pages.contains("os=linux") && pages.contains("protocol=ipi"),
+            pages.contains("os=linux") && pages.contains("protocol=sync"),
             "{pages}"
         );
     }
@@ -395,10 +395,10 @@ mod tests {
                 r#"{"type":"context","os":"ours","tsc_hz":2000000000,"tsc_fence":"mfence"}"#.to_string(),
                 res("syscall_roundtrip", r#"{"call":"null"}"#, 300.0),
                 res("pf_user", r#"{"mode":"user","page":4096,"access":"write","variant":"demand_zero","part":"total"}"#, 7000.0),
-                res("shootdown", r#"{"protocol":"ipi","delivery":"unicast","space":"user","targets":1,"pages":1,"flush":"pages"}"#, 5000.0),
-                res("shootdown", r#"{"protocol":"ipi","delivery":"unicast","space":"user","targets":1,"pages":8,"flush":"pages"}"#, 6000.0),
+                res("shootdown", r#"{"protocol":"sync","delivery":"unicast","space":"user","targets":1,"pages":1,"flush":"pages"}"#, 5000.0),
+                res("shootdown", r#"{"protocol":"sync","delivery":"unicast","space":"user","targets":1,"pages":8,"flush":"pages"}"#, 6000.0),
                 // Our control: the same remap with no target.
-                res("shootdown", r#"{"protocol":"ipi","delivery":"unicast","space":"user","targets":0,"pages":1,"flush":"pages"}"#, 1000.0),
+                res("shootdown", r#"{"protocol":"sync","delivery":"unicast","space":"user","targets":0,"pages":1,"flush":"pages"}"#, 1000.0),
             ]
             .join("\n"),
         );

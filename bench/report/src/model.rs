@@ -393,9 +393,22 @@ fn as_count(v: &Value) -> Option<u64> {
 
 /// Results written before the fault results were named by what they measure
 /// (`pf_kernel_write`, `pf_user_read_zero_trap`, …) read as today's (`pf_kernel` / `pf_user`
-/// with `access`, `variant` and `part` params), so old results folders compare with new
-/// ones. Any other result is returned as is.
+/// with `access`, `variant` and `part` params), and shootdown results of the protocols'
+/// old names (`ipi`, `ipi_invpcid`) as `sync` and `sync_invpcid`, so old results folders
+/// compare with new ones. Any other result is returned as is.
 pub fn renamed(bench: String, mut params: Params) -> (String, Params) {
+    // Shootdown protocols before they were experiments: `ipi` is today's `sync`.
+    if bench.starts_with("shootdown") {
+        let legacy = match params.get("protocol").and_then(Value::as_str) {
+            Some("ipi") => Some("sync"),
+            Some("ipi_invpcid") => Some("sync_invpcid"),
+            _ => None,
+        };
+        if let Some(now) = legacy {
+            params.insert("protocol".into(), Value::String(now.into()));
+        }
+        return (bench, params);
+    }
     let Some((space, what)) = bench
         .strip_prefix("pf_")
         .and_then(|rest| rest.split_once('_'))
@@ -568,9 +581,14 @@ mod tests {
         assert_eq!(p.get("part").and_then(Value::as_str), Some("total"));
         let (b, _) = renamed("pf_kernel_bogus".into(), Params::new());
         assert_eq!(b, "pf_kernel_bogus");
+        let mut old = Params::new();
+        old.insert("protocol".into(), Value::String("ipi".into()));
+        let (b, p) = renamed("shootdown".into(), old);
+        assert_eq!(b, "shootdown");
+        assert_eq!(p.get("protocol").and_then(Value::as_str), Some("sync"));
     }
 
-    const GOOD: &str = r#"{"type":"result","bench":"shootdown","kind":"workload","params":{"protocol":"ipi","delivery":"unicast","space":"kernel","targets":3,"pages":1},"unit":"cycles","n":1000,"warmup":100,"min":1200,"p50":1500,"p90":1700,"p99":2500,"p999":4000,"max":9000,"mean":1550.3,"stddev":210.7,"min_ns":480.0,"p50_ns":600.0,"p90_ns":680.0,"p99_ns":1000.0,"p999_ns":1600.0,"max_ns":3600.0,"mean_ns":620.1,"stddev_ns":84.3,"hist":[[1024,10],[2048,980],[4096,9],[8192,1]]}"#;
+    const GOOD: &str = r#"{"type":"result","bench":"shootdown","kind":"workload","params":{"protocol":"sync","delivery":"unicast","space":"kernel","targets":3,"pages":1},"unit":"cycles","n":1000,"warmup":100,"min":1200,"p50":1500,"p90":1700,"p99":2500,"p999":4000,"max":9000,"mean":1550.3,"stddev":210.7,"min_ns":480.0,"p50_ns":600.0,"p90_ns":680.0,"p99_ns":1000.0,"p999_ns":1600.0,"max_ns":3600.0,"mean_ns":620.1,"stddev_ns":84.3,"hist":[[1024,10],[2048,980],[4096,9],[8192,1]]}"#;
 
     #[test]
     fn parses_a_good_result() {
@@ -592,7 +610,7 @@ mod tests {
         assert_eq!(b.hist, vec![(1024, 10), (2048, 980), (4096, 9), (8192, 1)]);
         assert_eq!(
             params_label(&b.params),
-            "protocol=ipi delivery=unicast space=kernel targets=3 pages=1"
+            "protocol=sync delivery=unicast space=kernel targets=3 pages=1"
         );
         assert_eq!(b.param_f64("targets"), Some(3.0));
         assert_eq!(b.param_text("space").as_deref(), Some("kernel"));
@@ -647,7 +665,7 @@ mod tests {
         lines.push(GOOD.replace("\"kind\":\"workload\",", ""));
         // Kept silently: params missing, n given as 1000.0.
         lines.push(GOOD.replace(
-            "\"params\":{\"protocol\":\"ipi\",\"delivery\":\"unicast\",\"space\":\"kernel\",\"targets\":3,\"pages\":1},",
+            "\"params\":{\"protocol\":\"sync\",\"delivery\":\"unicast\",\"space\":\"kernel\",\"targets\":3,\"pages\":1},",
             "",
         ));
         lines.push(GOOD.replace("\"n\":1000", "\"n\":1000.0"));
@@ -693,7 +711,7 @@ mod tests {
         let a = parse_records(GOOD).results.remove(0);
         let mut b = a.clone();
         b.params = serde_json::from_str(
-            r#"{"pages":"1","targets":3,"space":"kernel","delivery":"unicast","protocol":"ipi"}"#,
+            r#"{"pages":"1","targets":3,"space":"kernel","delivery":"unicast","protocol":"sync"}"#,
         )
         .unwrap();
         assert_eq!(a.key(), b.key());
@@ -701,7 +719,7 @@ mod tests {
         assert_ne!(a.key(), b.key());
         assert_eq!(
             b.label(),
-            "shootdown pages=1 targets=4 space=kernel delivery=unicast protocol=ipi"
+            "shootdown pages=1 targets=4 space=kernel delivery=unicast protocol=sync"
         );
     }
 

@@ -6,6 +6,12 @@
 //! | `shootdown_vs_pages.svg` | `shootdown` p50 vs `pages` (log2 x; `pages="full"` or `flush="full"` at the right end, labelled `full`), each family at its largest `targets`, floors `invlpg`, `flush_cr3`, `flush_global` dashed |
 //! | `pf_latency.svg` | each `pf_*` result in cycles or instructions with a `hist`: share of samples per log2 bucket as a step histogram, its p50 as a dashed vertical line |
 //! | `pf_throughput.svg` | `pf_throughput` p50 vs `cpus`, with the ideal N × rate(1) dashed |
+//! | `shootdown_protocols.svg` | `shootdown` p50 vs `targets`, one line per protocol (kernel half, 1 page, unicast or `none`) |
+//! | `shootdown_protocols_pages.svg` | `shootdown` p50 vs `pages` per protocol at its most targets, the ceilings marked |
+//! | `shootdown_phases.svg` | `shootdown_phases`: a stacked bar of phase p50s per protocol and target count |
+//!
+//! The first two plots show the deliveries and spaces of the `sync` protocol (results
+//! without a `protocol` param too); the protocol plots compare protocols on one slice.
 //!
 //! Whiskers: min..p90 of each result for one run; min..max of the per-boot p50s for repeats.
 //! The y axis is log10 when the plotted values span more than two decades.
@@ -16,11 +22,14 @@ use crate::model::{BenchResult, Params, params_label};
 use crate::svg::{Chart, HLine, Point, Series, Shape, VLine, use_log_scale};
 
 /// The file names of the plots, in the order [`plots`] returns them.
-pub const PLOT_FILES: [&str; 4] = [
+pub const PLOT_FILES: [&str; 7] = [
     "shootdown_vs_targets.svg",
     "shootdown_vs_pages.svg",
     "pf_latency.svg",
     "pf_throughput.svg",
+    "shootdown_protocols.svg",
+    "shootdown_protocols_pages.svg",
+    "shootdown_phases.svg",
 ];
 
 /// How whiskers are drawn: `(lo, hi)` of a result, and the words for the title.
@@ -49,6 +58,9 @@ pub(crate) fn plots_with(results: &[BenchResult], w: &Whiskers) -> Vec<(String, 
         shootdown_pages(results, w),
         pf_latency_chart(results),
         throughput(results, w),
+        crate::protocols::protocols_vs_targets(results),
+        crate::protocols::protocols_vs_pages(results),
+        crate::protocols::phases_chart(results),
     ]
     .into_iter()
     .zip(PLOT_FILES)
@@ -241,11 +253,19 @@ fn subtitle(desc: &str, common: &str) -> String {
     }
 }
 
+/// A result of the `sync` protocol (or from before protocols were named), or the Linux
+/// baseline's shootdown (`linux_mprotect`) drawn beside it.
+fn is_sync(r: &BenchResult) -> bool {
+    r.param_text("protocol")
+        .is_none_or(|p| p == "sync" || p == "linux_mprotect")
+}
+
 fn shootdown_targets(results: &[BenchResult], w: &Whiskers) -> Option<String> {
     let cands: Vec<&BenchResult> = results
         .iter()
         .filter(|r| {
             r.bench == "shootdown"
+                && is_sync(r)
                 && r.param_f64("pages") == Some(1.0)
                 && !is_full(r)
                 && r.param_f64("targets").is_some_and(|t| t > 0.0)
@@ -308,7 +328,7 @@ fn shootdown_targets(results: &[BenchResult], w: &Whiskers) -> Option<String> {
 fn shootdown_pages(results: &[BenchResult], w: &Whiskers) -> Option<String> {
     let cands: Vec<&BenchResult> = results
         .iter()
-        .filter(|r| r.bench == "shootdown" && (is_full(r) || pages_of(r).is_some()))
+        .filter(|r| r.bench == "shootdown" && is_sync(r) && (is_full(r) || pages_of(r).is_some()))
         .collect();
     let (cands, unit) = one_unit(cands);
     if cands.is_empty() {
@@ -601,18 +621,18 @@ pub(crate) mod tests {
         for (delivery, k) in [("unicast", 1.0), ("multicast", 0.6)] {
             for t in [3, 1, 2] {
                 v.push(sd(
-                    json!({"protocol":"ipi","delivery":delivery,"space":"kernel","targets":t,"pages":1}),
+                    json!({"protocol":"sync","delivery":delivery,"space":"kernel","targets":t,"pages":1}),
                     2000.0 + k * 700.0 * t as f64,
                 ));
             }
             for p in [1, 8, 64] {
                 v.push(sd(
-                    json!({"protocol":"ipi","delivery":delivery,"space":"kernel","targets":3,"pages":p}),
+                    json!({"protocol":"sync","delivery":delivery,"space":"kernel","targets":3,"pages":p}),
                     3000.0 + k * 100.0 * p as f64,
                 ));
             }
             v.push(sd(
-                json!({"protocol":"ipi","delivery":delivery,"space":"kernel","targets":3,"pages":"full"}),
+                json!({"protocol":"sync","delivery":delivery,"space":"kernel","targets":3,"pages":"full"}),
                 20000.0,
             ));
         }
@@ -634,7 +654,7 @@ pub(crate) mod tests {
         }
         assert!(svg.contains("data-label=\"delivery=unicast\""));
         assert!(svg.contains("data-label=\"delivery=multicast\""));
-        assert!(svg.contains(">whiskers min..p90; all: protocol=ipi space=kernel</text>"));
+        assert!(svg.contains(">whiskers min..p90; all: protocol=sync space=kernel</text>"));
         assert!(svg.contains("ipi_roundtrip p50 = 1500 cycles"));
         assert!(svg.contains("ipi_roundtrip + invlpg p50 = 1650 cycles"));
         assert_eq!(svg.matches("class=\"floor\"").count(), 2);
@@ -654,7 +674,7 @@ pub(crate) mod tests {
         }
         assert!(svg.contains(">full</text>"));
         assert!(svg.contains(">64</text>"));
-        assert!(svg.contains("all: protocol=ipi space=kernel targets=3</text>"));
+        assert!(svg.contains("all: protocol=sync space=kernel targets=3</text>"));
         assert_eq!(svg.matches("class=\"floor\"").count(), 3);
         // 150 .. 20000: more than two decades, so a log y axis with decade ticks.
         assert!(svg.contains(">10k</text>"));

@@ -264,6 +264,10 @@ pub fn summary(r: &Results) -> String {
     s.push_str(&results_table(&floors));
     s.push_str("\n## Workloads\n\n");
     s.push_str(&results_table(&work));
+    if let Some(t) = crate::protocols::protocol_table(&r.results) {
+        s.push_str("\n## Shootdown protocols\n\n");
+        s.push_str(&t);
+    }
     let _ = write!(s, "\n## Goals\n\nFrom medians (p50). {GOALS_READING}\n\n");
     s.push_str(&goals_table(&goals(&r.results, &Platform::of(r))));
     s

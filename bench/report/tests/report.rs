@@ -93,7 +93,7 @@ fn run_records(scale: f64, end: bool) -> Vec<String> {
             v.push(result(
                 "shootdown",
                 "workload",
-                &format!(r#"{{"protocol":"ipi","delivery":"{delivery}","space":"kernel","targets":{t},"pages":1}}"#),
+                &format!(r#"{{"protocol":"sync","delivery":"{delivery}","space":"kernel","targets":{t},"pages":1}}"#),
                 p50,
             ));
         }
@@ -101,14 +101,14 @@ fn run_records(scale: f64, end: bool) -> Vec<String> {
             v.push(result(
                 "shootdown",
                 "workload",
-                &format!(r#"{{"protocol":"ipi","delivery":"{delivery}","space":"kernel","targets":3,"pages":{p}}}"#),
+                &format!(r#"{{"protocol":"sync","delivery":"{delivery}","space":"kernel","targets":3,"pages":{p}}}"#),
                 scale * (4000.0 + 50.0 * p as f64),
             ));
         }
         v.push(result(
             "shootdown",
             "workload",
-            &format!(r#"{{"protocol":"ipi","delivery":"{delivery}","space":"kernel","targets":3,"pages":"full"}}"#),
+            &format!(r#"{{"protocol":"sync","delivery":"{delivery}","space":"kernel","targets":3,"pages":"full"}}"#),
             scale * 9000.0,
         ));
     }
@@ -165,7 +165,7 @@ fn single_run_report() {
     assert!(s.find("| exception_roundtrip |").unwrap() < work_at);
     let row = table_row(
         s,
-        "| shootdown | protocol=ipi delivery=unicast space=kernel targets=3 pages=1 |",
+        "| shootdown | protocol=sync delivery=unicast space=kernel targets=3 pages=1 |",
     );
     assert!(row.contains("| cycles | 1000 | 3700 |"), "{row}");
     assert!(s.find("| shootdown |").unwrap() > work_at);
@@ -321,11 +321,11 @@ fn compare_single_runs() {
     assert!(!s.contains("**cpu_model**"));
     let r = table_row(
         &s,
-        "| shootdown | protocol=ipi delivery=unicast space=kernel targets=1 pages=1 |",
+        "| shootdown | protocol=sync delivery=unicast space=kernel targets=1 pages=1 |",
     );
     assert_eq!(
         r,
-        "| shootdown | protocol=ipi delivery=unicast space=kernel targets=1 pages=1 | cycles | 2500 | 2750 | 1.10 |  |"
+        "| shootdown | protocol=sync delivery=unicast space=kernel targets=1 pages=1 | cycles | 2500 | 2750 | 1.10 |  |"
     );
     let r = table_row(&s, "| exception_roundtrip |");
     assert!(r.contains("| 1000 | 1000 | 1.00 |"), "{r}");
@@ -398,11 +398,11 @@ fn repeats_aggregate_and_compare_beyond_spread() {
     assert!(s.starts_with("# Benchmark summary: 3 boots"));
     let r = table_row(
         s,
-        "| shootdown | protocol=ipi delivery=unicast space=kernel targets=1 pages=1 |",
+        "| shootdown | protocol=sync delivery=unicast space=kernel targets=1 pages=1 |",
     );
     assert_eq!(
         r,
-        "| shootdown | protocol=ipi delivery=unicast space=kernel targets=1 pages=1 | cycles | 2500 | 2550 | 2450 | 2500 | 2450 | 2550 | 4.0% | 1000 |"
+        "| shootdown | protocol=sync delivery=unicast space=kernel targets=1 pages=1 | cycles | 2500 | 2550 | 2450 | 2500 | 2450 | 2550 | 4.0% | 1000 |"
     );
     assert!(s.contains("| Shootdown, 1 target, 1 page |"));
     let jsonl = fs::read_to_string(old.path().join("repeat.jsonl")).unwrap();
@@ -419,7 +419,7 @@ fn repeats_aggregate_and_compare_beyond_spread() {
     assert!(s.contains("5 boots"));
     let r = table_row(
         &s,
-        "| shootdown | protocol=ipi delivery=unicast space=kernel targets=1 pages=1 |",
+        "| shootdown | protocol=sync delivery=unicast space=kernel targets=1 pages=1 |",
     );
     assert!(
         r.contains("| 2500 | 3000 | 1.20 | 2450..2550 | 2950..3050 | **BEYOND SPREAD ↑** |"),
@@ -435,7 +435,7 @@ fn repeats_aggregate_and_compare_beyond_spread() {
     let s = compare(new.path(), old.path()).unwrap();
     let r = table_row(
         &s,
-        "| shootdown | protocol=ipi delivery=unicast space=kernel targets=1 pages=1 |",
+        "| shootdown | protocol=sync delivery=unicast space=kernel targets=1 pages=1 |",
     );
     assert!(r.contains("**BEYOND SPREAD ↓**"), "{r}");
 }
@@ -449,7 +449,7 @@ fn repeat_vs_single_uses_the_single_p50_as_a_point() {
     let s = compare(old.path(), new.path()).unwrap();
     let r = table_row(
         &s,
-        "| shootdown | protocol=ipi delivery=unicast space=kernel targets=1 pages=1 |",
+        "| shootdown | protocol=sync delivery=unicast space=kernel targets=1 pages=1 |",
     );
     // OLD 2250..2750 holds NEW 2625.
     assert!(
@@ -512,7 +512,7 @@ fn floors_that_cannot_hold_and_platforms_that_cannot_judge() {
     assert!(g.contains("| 0.58 | ≤ 1.30 | **floor invalid** |"), "{g}");
     assert!(
         s.contains(
-            "**Floor invalid:** Shootdown, 1 target, 1 page (shootdown protocol=ipi \
+            "**Floor invalid:** Shootdown, 1 target, 1 page (shootdown protocol=sync \
              delivery=unicast space=kernel targets=1 pages=1): p50 1250 cycles is below its \
              floor 2160 (ipi_roundtrip + invlpg − tsc_overhead), ratio 0.58. The floor is wrong"
         ),

@@ -897,20 +897,21 @@ pub fn cases() -> Vec<Case> {
         c.ci = ci;
         c
     };
-    let oracle = |model: &str, count: u32, broken: bool, ci: bool| {
+    // `brk`: a `shootdown_break=` variant (None: the correct protocols), run by the oracle on
+    // the protocols it applies to; every oracle check must then fail.
+    let oracle = |model: &str, count: u32, brk: Option<&'static str>, ci: bool| {
+        let arg = brk.map(|b| format!("shootdown_break={b}"));
         let mut args = ORACLE.to_vec();
-        if broken {
-            args.push("shootdown_break=skip_invlpg");
-        }
+        args.extend(arg.as_deref());
         let mut c = case(
             &format!(
                 "bochs-oracle-{}-{}-{count}",
-                if broken { "skip-invlpg" } else { "correct" },
+                brk.map_or("correct".to_string(), |b| b.replace('_', "-")),
                 short(model)
             ),
             bochs_vm(model, count, 180.0),
             &args,
-            if broken {
+            if brk.is_some() {
                 OutcomeKind::TestFailed
             } else {
                 OutcomeKind::Pass
@@ -918,7 +919,7 @@ pub fn cases() -> Vec<Case> {
         );
         c.emulator = Emulator::Bochs;
         c.benches = &["shootdown_oracle"];
-        if broken {
+        if brk.is_some() {
             c.failing_checks = &["shootdown_oracle*"];
         }
         if PCID_MODELS.contains(&model) {
@@ -930,10 +931,20 @@ pub fn cases() -> Vec<Case> {
     out.push(selftests("corei7_skylake_x", 2, true));
     // The oracle with PCID, INVPCID and x2APIC (unicast, all-but-self, cluster multicast), and
     // on an AMD model in xAPIC mode.
-    out.push(oracle("corei7_haswell_4770", 4, false, true));
-    out.push(oracle("corei7_haswell_4770", 4, true, true));
-    out.push(oracle("ryzen", 2, false, true));
-    out.push(oracle("ryzen", 2, true, true));
+    out.push(oracle("corei7_haswell_4770", 4, None, true));
+    out.push(oracle("corei7_haswell_4770", 4, Some("skip_invlpg"), true));
+    // The protocols' own negative controls, each on the protocols it applies to (short).
+    for brk in ["early_return", "skip_catchup", "recycle_early"] {
+        out.push(oracle("corei7_haswell_4770", 4, Some(brk), true));
+    }
+    out.push(oracle("ryzen", 2, None, true));
+    out.push(oracle("ryzen", 2, Some("skip_invlpg"), true));
+    for brk in ["leave_out", "skip_local"] {
+        out.push(oracle("corei7_haswell_4770", 4, Some(brk), false));
+    }
+    for brk in ["early_return", "recycle_early"] {
+        out.push(oracle("ryzen", 2, Some(brk), false));
+    }
     for (_, model) in MODELS {
         if *model != "corei7_skylake_x" {
             out.push(selftests(model, 2, false));
@@ -941,9 +952,9 @@ pub fn cases() -> Vec<Case> {
     }
     out.push(selftests("corei7_haswell_4770", 4, false));
     for model in ["corei7_skylake_x", "corei7_icelake_u"] {
-        out.push(oracle(model, 2, false, false));
+        out.push(oracle(model, 2, None, false));
     }
-    out.push(oracle("corei7_skylake_x", 2, true, false));
+    out.push(oracle("corei7_skylake_x", 2, Some("skip_invlpg"), false));
     // A triple fault ends the run at once with a clear message (Bochs logs a panic and shuts
     // the CPU down; reset_on_triple_fault=0 keeps it from rebooting into GRUB).
     let mut c = case(
@@ -1278,7 +1289,7 @@ mod tests {
     fn case_table() {
         let all = cases();
         let ci: Vec<&Case> = all.iter().filter(|c| c.ci).collect();
-        assert_eq!(ci.len(), 5);
+        assert_eq!(ci.len(), 8);
         for c in &all {
             assert_eq!(c.emulator, Emulator::Bochs);
             assert!(c.name.starts_with("bochs-"), "{}", c.name);

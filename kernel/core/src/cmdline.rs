@@ -48,6 +48,23 @@ pub const BENCHES: &[&str] = &[
     "shootdown_oracle",
 ];
 
+/// The TLB shootdown protocols, in the order of the kernel's registry
+/// (`sys::mm::tlb::PROTOCOLS`, checked at boot); `shootdown_protocol=` selects among them.
+pub const SHOOTDOWN_PROTOCOLS: &[&str] = &[
+    "sync",
+    "sync_invpcid",
+    "early_ack",
+    "linux",
+    "batched",
+    "lazy_epoch",
+    "deferred",
+    "invlpgb",
+];
+
+/// Protocols whose initiator returns before every CPU dropped the old translation: stale
+/// reads are allowed until the reclaim point (`lazy_epoch`, `deferred`).
+pub const RELAXED_PROTOCOLS: &[&str] = &["lazy_epoch", "deferred"];
+
 /// Deliberately broken shootdown variants (`shootdown_break=`), for the oracle's tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ShootdownBreak {
@@ -60,21 +77,56 @@ pub enum ShootdownBreak {
     LeaveOut,
     /// The initiator does not invalidate its own TLB.
     SkipLocal,
+    /// Early acknowledgement: one target acknowledges on entry and returns to the interrupted
+    /// code before invalidating (it invalidates in a later interrupt: its timer, 1 ms on).
+    EarlyReturn,
+    /// Linux-faithful protocol: a CPU skipped as lazy switches back without catching up.
+    SkipCatchup,
+    /// Lazy and deferred protocols: the old frames are recycled without waiting for the
+    /// reclaim point (one epoch early, or before the deferred flush).
+    RecycleEarly,
 }
 
 impl ShootdownBreak {
     /// Every variant, in [`Self::NAMES`] order.
-    pub const ALL: [ShootdownBreak; 4] = [
+    pub const ALL: [ShootdownBreak; 7] = [
         ShootdownBreak::None,
         ShootdownBreak::SkipInvlpg,
         ShootdownBreak::LeaveOut,
         ShootdownBreak::SkipLocal,
+        ShootdownBreak::EarlyReturn,
+        ShootdownBreak::SkipCatchup,
+        ShootdownBreak::RecycleEarly,
     ];
     /// The command-line names.
-    pub const NAMES: &[&str] = &["none", "skip_invlpg", "leave_out", "skip_local"];
+    pub const NAMES: &[&str] = &[
+        "none",
+        "skip_invlpg",
+        "leave_out",
+        "skip_local",
+        "early_return",
+        "skip_catchup",
+        "recycle_early",
+    ];
     /// This variant's command-line name.
     pub fn name(self) -> &'static str {
         Self::NAMES[self as usize]
+    }
+
+    /// Whether this broken variant applies to `protocol` (a name of [`SHOOTDOWN_PROTOCOLS`]):
+    /// the oracle runs a broken variant only on the protocols it can break, and each of those
+    /// must be caught in every configuration. The generic breaks apply to every protocol whose
+    /// targets take part (INVLPGB's targets do nothing, so only the initiator's own
+    /// invalidation can be skipped there).
+    pub fn applies_to(self, protocol: &str) -> bool {
+        match self {
+            ShootdownBreak::None => true,
+            ShootdownBreak::SkipInvlpg | ShootdownBreak::LeaveOut => protocol != "invlpgb",
+            ShootdownBreak::SkipLocal => true,
+            ShootdownBreak::EarlyReturn => protocol == "early_ack",
+            ShootdownBreak::SkipCatchup => protocol == "linux",
+            ShootdownBreak::RecycleEarly => RELAXED_PROTOCOLS.contains(&protocol),
+        }
     }
 }
 
@@ -135,6 +187,8 @@ pub struct BenchOptions {
     pub never_ack: bool,
     /// `shootdown_timeout_ms=`: how long an initiator waits for acks.
     pub timeout_ms: Option<u64>,
+    /// `shootdown_protocol=`: bit i set = `SHOOTDOWN_PROTOCOLS[i]` selected; None: all.
+    pub protocols: Option<u64>,
 }
 
 impl BenchOptions {
@@ -143,16 +197,26 @@ impl BenchOptions {
         self.groups.is_none_or(|g| g & (1 << i) != 0)
     }
 
-    fn select(list: &str) -> u64 {
+    /// Whether protocol `i` of [`SHOOTDOWN_PROTOCOLS`] runs (all when the key is absent).
+    pub fn protocol_selected(&self, i: usize) -> bool {
+        self.protocols.is_none_or(|g| g & (1 << i) != 0)
+    }
+
+    /// The bit set of a validated `all` or comma-separated list of `names`.
+    fn select_from(names: &[&str], list: &str) -> u64 {
         let mut g = 0;
         for name in list.split(',') {
             if name == "all" {
-                g |= (1 << BENCHES.len()) - 1;
-            } else if let Some(i) = BENCHES.iter().position(|b| *b == name) {
+                g |= (1 << names.len()) - 1;
+            } else if let Some(i) = names.iter().position(|b| *b == name) {
                 g |= 1 << i;
             }
         }
         g
+    }
+
+    fn select(list: &str) -> u64 {
+        Self::select_from(BENCHES, list)
     }
 }
 
@@ -280,8 +344,18 @@ pub static OPTIONS: &[OptSpec] = &[
         key: "shootdown_break",
         kind: OptKind::Choice(ShootdownBreak::NAMES),
         help: "oracle test: none, skip_invlpg (a target acks without invalidating), \
-               leave_out (a target is not asked) or skip_local (the initiator does not \
-               invalidate its own TLB)",
+               leave_out (a target is not asked), skip_local (the initiator does not \
+               invalidate its own TLB), early_return (early_ack: a target returns before \
+               invalidating), skip_catchup (linux: a lazy CPU switches back without catching \
+               up) or recycle_early (lazy_epoch, deferred: frames reused before the reclaim \
+               point); the oracle runs it on the protocols it applies to",
+    },
+    OptSpec {
+        key: "shootdown_protocol",
+        kind: OptKind::List(SHOOTDOWN_PROTOCOLS),
+        help: "shootdown protocols the sweep and the oracle run: all (the default) or a \
+               comma-separated list of sync, sync_invpcid, early_ack, linux, batched, \
+               lazy_epoch, deferred, invlpgb",
     },
     OptSpec {
         key: "shootdown_ack_delay",
@@ -526,6 +600,9 @@ impl<'a> Options<'a> {
             ("shootdown_ack_delay", Value::UInt(n)) => self.bench.ack_delay = Some(n),
             ("shootdown_never_ack", Value::Flag) => self.bench.never_ack = true,
             ("shootdown_timeout_ms", Value::UInt(n)) => self.bench.timeout_ms = Some(n),
+            ("shootdown_protocol", Value::List(list)) => {
+                self.bench.protocols = Some(BenchOptions::select_from(SHOOTDOWN_PROTOCOLS, list))
+            }
             _ => unreachable!("option '{key}' is in OPTIONS but has no field in Options"),
         }
     }
@@ -1167,5 +1244,45 @@ mod bench_option_tests {
         assert!(parse("bench_samples=100001").is_err());
         assert!(parse("shootdown_break=sometimes").is_err());
         assert!(parse("bench_cpus=513").is_err());
+        assert!(parse("shootdown_protocol=tlbi").is_err());
+        assert!(parse("shootdown_protocol=").is_err());
+    }
+
+    #[test]
+    fn protocol_selection() {
+        let o = parse("shootdown_protocol=linux,lazy_epoch").unwrap();
+        let picked: Vec<&str> = (0..SHOOTDOWN_PROTOCOLS.len())
+            .filter(|&i| o.bench.protocol_selected(i))
+            .map(|i| SHOOTDOWN_PROTOCOLS[i])
+            .collect();
+        assert_eq!(picked, ["linux", "lazy_epoch"]);
+        let all = parse("shootdown_protocol=all").unwrap();
+        assert!((0..SHOOTDOWN_PROTOCOLS.len()).all(|i| all.bench.protocol_selected(i)));
+        assert!(parse("").unwrap().bench.protocol_selected(7));
+    }
+
+    #[test]
+    fn breaks_apply_to_their_protocols() {
+        for p in SHOOTDOWN_PROTOCOLS {
+            assert!(ShootdownBreak::None.applies_to(p));
+            assert!(ShootdownBreak::SkipLocal.applies_to(p));
+        }
+        assert!(ShootdownBreak::EarlyReturn.applies_to("early_ack"));
+        assert!(!ShootdownBreak::EarlyReturn.applies_to("sync"));
+        assert!(ShootdownBreak::SkipCatchup.applies_to("linux"));
+        assert!(!ShootdownBreak::SkipCatchup.applies_to("lazy_epoch"));
+        assert!(ShootdownBreak::RecycleEarly.applies_to("lazy_epoch"));
+        assert!(ShootdownBreak::RecycleEarly.applies_to("deferred"));
+        assert!(!ShootdownBreak::RecycleEarly.applies_to("sync"));
+        assert!(!ShootdownBreak::SkipInvlpg.applies_to("invlpgb"));
+        // Every break applies to at least one protocol.
+        for b in ShootdownBreak::ALL {
+            assert!(
+                SHOOTDOWN_PROTOCOLS.iter().any(|p| b.applies_to(p)),
+                "{}",
+                b.name()
+            );
+        }
+        assert_eq!(ShootdownBreak::ALL.len(), ShootdownBreak::NAMES.len());
     }
 }

@@ -11,6 +11,8 @@
 //! - [`acpi`]: ACPI tables: the RSDP, RSDT / XSDT, the MADT's CPUs and their numbering, the
 //!   FADT's PM timer and the HPET's base.
 //! - [`ackword`]: the acknowledgement word of a TLB shootdown request (count and sequence).
+//! - [`phases`]: a shootdown's phase breakdown from cross-CPU timestamps.
+//! - [`topology`]: SMT siblings, last-level caches and packages from CPUID and x2APIC ids.
 //! - [`json`]: one-line JSON records for the serial port.
 //! - [`fmtbuf`]: a fixed-capacity text buffer for `write!`.
 //! - [`hw`]: x86-64 architectural names (MSR numbers, CR / EFER / RFLAGS bits), each once.
@@ -45,10 +47,12 @@ pub mod hw;
 pub mod json;
 mod le;
 pub mod paging;
+pub mod phases;
 pub mod qemu_exit;
 pub mod result;
 pub mod screen;
 pub mod stats;
+pub mod topology;
 pub mod uspace;
 
 #[cfg(test)]

@@ -29,6 +29,14 @@ const REG_LVT_PMC: u32 = 0x340;
 const REG_LVT_LINT0: u32 = 0x350;
 const REG_LVT_LINT1: u32 = 0x360;
 const REG_LVT_ERROR: u32 = 0x370;
+/// Timer initial count, current count and divide configuration (SDM vol. 3A, 11.5.4).
+const REG_TIMER_INITIAL: u32 = 0x380;
+const REG_TIMER_CURRENT: u32 = 0x390;
+const REG_TIMER_DIVIDE: u32 = 0x3E0;
+/// Divide configuration bits 3, 1, 0 = 0b0_11: divide by 16 (SDM vol. 3A, figure 11-10).
+const TIMER_DIVIDE_BY_16: u32 = 0b0011;
+/// LVT timer mode bits 18:17 = 01: periodic (SDM vol. 3A, figure 11-8).
+const LVT_TIMER_PERIODIC: u32 = 1 << 17;
 const X2APIC_MSR_BASE: u32 = 0x800;
 
 const SVR_APIC_ENABLE: u32 = 1 << 8;
@@ -208,6 +216,64 @@ pub fn clear_esr() {
 pub fn read_esr() -> u32 {
     write(REG_ESR, 0);
     read(REG_ESR)
+}
+
+/// APIC timer counts (divided by 16) per millisecond, measured once against the TSC.
+static TIMER_COUNTS_PER_MS: AtomicU64 = AtomicU64::new(0);
+
+/// The APIC timer's rate in counts per millisecond (divide-by-16 input), measured on the
+/// first call against the TSC over 1 ms with the timer masked; 0 if it never counted.
+pub fn timer_counts_per_ms() -> u64 {
+    let known = TIMER_COUNTS_PER_MS.load(Ordering::Relaxed);
+    if known != 0 {
+        return known;
+    }
+    write(REG_LVT_TIMER, LVT_MASKED);
+    write(REG_TIMER_DIVIDE, TIMER_DIVIDE_BY_16);
+    write(REG_TIMER_INITIAL, u32::MAX);
+    let t0 = super::tsc::rdtsc();
+    let window = super::tsc::hz() / 1000;
+    while super::tsc::rdtsc() - t0 < window {
+        core::hint::spin_loop();
+    }
+    let counted = u32::MAX - read(REG_TIMER_CURRENT);
+    write(REG_TIMER_INITIAL, 0);
+    TIMER_COUNTS_PER_MS.store(counted as u64, Ordering::Relaxed);
+    counted as u64
+}
+
+/// Start this CPU's APIC timer in periodic mode on `vector`, every `period_us`
+/// microseconds; false when the timer's rate is unknown (it never counted).
+pub fn timer_start_periodic(vector: u8, period_us: u64) -> bool {
+    let per_ms = timer_counts_per_ms();
+    if per_ms == 0 {
+        return false;
+    }
+    let count = (per_ms * period_us / 1000).clamp(1, u32::MAX as u64) as u32;
+    write(REG_TIMER_DIVIDE, TIMER_DIVIDE_BY_16);
+    write(REG_LVT_TIMER, LVT_TIMER_PERIODIC | vector as u32);
+    write(REG_TIMER_INITIAL, count);
+    true
+}
+
+/// Arm this CPU's APIC timer once, on `vector`, `delay_us` microseconds from now; false when
+/// the timer's rate is unknown.
+pub fn timer_oneshot(vector: u8, delay_us: u64) -> bool {
+    let per_ms = timer_counts_per_ms();
+    if per_ms == 0 {
+        return false;
+    }
+    let count = (per_ms * delay_us / 1000).clamp(1, u32::MAX as u64) as u32;
+    write(REG_TIMER_DIVIDE, TIMER_DIVIDE_BY_16);
+    write(REG_LVT_TIMER, vector as u32);
+    write(REG_TIMER_INITIAL, count);
+    true
+}
+
+/// Stop this CPU's APIC timer (masked, count 0).
+pub fn timer_stop() {
+    write(REG_LVT_TIMER, LVT_MASKED);
+    write(REG_TIMER_INITIAL, 0);
 }
 
 /// Why an IPI was not sent.

@@ -26,6 +26,10 @@ pub struct Features {
     pub invpcid: bool,
     pub x2apic: bool,
     pub invariant_tsc: bool,
+    /// AMD INVLPGB and TLBSYNC (CPUID 0x8000_0008 EBX bit 3), and the most extra pages one
+    /// INVLPGB takes (EDX bits 15:0).
+    pub invlpgb: bool,
+    pub invlpgb_count_max: u16,
     /// CPUID 0x15: (denominator, numerator, crystal Hz), any of them may be 0.
     pub tsc_leaf_15: (u32, u32, u32),
 }
@@ -35,6 +39,9 @@ static FEATURES: Once<Features> = Once::new();
 pub fn features() -> &'static Features {
     FEATURES.call_once(detect)
 }
+
+/// CPUID 0x8000_0008 EBX bit 3: INVLPGB and TLBSYNC (AMD APM vol. 3, appendix E).
+const CPUID_80000008_EBX_INVLPGB: u32 = 1 << 3;
 
 fn detect() -> Features {
     let id = CpuId::new();
@@ -70,7 +77,19 @@ fn detect() -> Features {
     } else {
         (0, 0, 0)
     };
+    let max_ext = raw_cpuid::cpuid!(0x8000_0000).eax;
+    let (invlpgb, invlpgb_count_max) = if max_ext >= 0x8000_0008 {
+        let r = raw_cpuid::cpuid!(0x8000_0008);
+        (
+            r.ebx & CPUID_80000008_EBX_INVLPGB != 0,
+            (r.edx & 0xFFFF) as u16,
+        )
+    } else {
+        (false, 0)
+    };
     Features {
+        invlpgb,
+        invlpgb_count_max,
         vendor,
         brand,
         hypervisor,
@@ -178,4 +197,61 @@ pub unsafe fn write_cr0(v: u64) {
 pub unsafe fn write_cr4(v: u64) {
     // SAFETY: see the function's contract.
     unsafe { asm!("mov cr4, {}", in(reg) v, options(nostack, preserves_flags)) };
+}
+
+/// CPUID 0x8000_0001 ECX bit 22: TOPOEXT, the AMD cache topology leaf 0x8000_001D exists.
+const CPUID_80000001_ECX_TOPOEXT: u32 = 1 << 22;
+
+/// The topology shifts of this machine from this CPU's CPUID (extended topology leaf 0x1F or
+/// 0x0B, else the legacy logical-processor count of leaf 1; the last-level cache from leaf 4
+/// or AMD's 0x8000_001D): see `kernel_core::topology`.
+pub fn topology() -> kernel_core::topology::Shifts {
+    use kernel_core::topology::{Shifts, extended_leaf_shifts};
+    let max = raw_cpuid::cpuid!(0).eax;
+    let read_leaf = |leaf: u32| {
+        let mut sub = [(0u32, 0u32); 8];
+        for (i, s) in sub.iter_mut().enumerate() {
+            let r = raw_cpuid::cpuid!(leaf, i as u32);
+            *s = (r.eax, r.ecx);
+            if (r.ecx >> 8) & 0xFF == 0 {
+                break;
+            }
+        }
+        extended_leaf_shifts(&sub)
+    };
+    let ext = [0x1F, 0x0B]
+        .into_iter()
+        .filter(|&l| max >= l)
+        .find_map(read_leaf);
+    let (smt, package) = ext.unwrap_or_else(|| {
+        // Leaf 1 EBX[23:16]: addressable logical processors per package.
+        let count = (raw_cpuid::cpuid!(1).ebx >> 16) & 0xFF;
+        (0, count.max(1).next_power_of_two().trailing_zeros())
+    });
+    // The highest-level cache of a deterministic cache leaf (sub-leaves until type 0).
+    let last_level = |leaf: u32| {
+        let mut best: Option<(u32, u32)> = None;
+        for i in 0..16 {
+            let eax = raw_cpuid::cpuid!(leaf, i).eax;
+            if eax & 0x1F == 0 {
+                break;
+            }
+            let level = (eax >> 5) & 0x7;
+            if best.is_none_or(|(l, _)| level > l) {
+                best = Some((level, eax));
+            }
+        }
+        best.map(|(_, eax)| eax)
+    };
+    let max_ext = raw_cpuid::cpuid!(0x8000_0000).eax;
+    let amd_topoext = max_ext >= 0x8000_001D
+        && raw_cpuid::cpuid!(0x8000_0001).ecx & CPUID_80000001_ECX_TOPOEXT != 0;
+    let llc = if features().vendor_str() == "GenuineIntel" && max >= 4 {
+        last_level(4)
+    } else if amd_topoext {
+        last_level(0x8000_001D)
+    } else {
+        None
+    };
+    Shifts::new(smt, package, llc)
 }

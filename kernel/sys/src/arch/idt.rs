@@ -25,11 +25,14 @@ pub const VEC_MACHINE_CHECK: u8 = 18;
 pub const VEC_WORK: u8 = 0xE0;
 pub const VEC_PING: u8 = 0xE1;
 pub const VEC_SHOOTDOWN: u8 = 0xE2;
+/// The local APIC timer's tick while a lazy shootdown protocol runs (its epoch boundary).
+pub const VEC_EPOCH_TICK: u8 = 0xE3;
 /// Device and IPI vectors with an entry stub (the spurious vector is apic::SPURIOUS_VECTOR).
-const IRQ_VECTORS: [u8; 4] = [
+const IRQ_VECTORS: [u8; 5] = [
     VEC_WORK,
     VEC_PING,
     VEC_SHOOTDOWN,
+    VEC_EPOCH_TICK,
     super::apic::SPURIOUS_VECTOR,
 ];
 
@@ -153,6 +156,7 @@ global_asm!(
     "irq_stub_1:\n push 0\n push {irq1}\n jmp exception_common",
     "irq_stub_2:\n push 0\n push {irq2}\n jmp exception_common",
     "irq_stub_3:\n push 0\n push {irq3}\n jmp exception_common",
+    "irq_stub_4:\n push 0\n push {irq4}\n jmp exception_common",
     // Every general-purpose register, in ExceptionFrame order (r15 at the lowest address).
     ".macro PUSH_GPRS",
     " push rax", " push rbx", " push rcx", " push rdx", " push rsi", " push rdi", " push rbp",
@@ -234,13 +238,14 @@ global_asm!(
     ".quad exc_stub_30, exc_stub_31",
     ".global irq_stub_table",
     "irq_stub_table:",
-    ".quad irq_stub_0, irq_stub_1, irq_stub_2, irq_stub_3",
+    ".quad irq_stub_0, irq_stub_1, irq_stub_2, irq_stub_3, irq_stub_4",
     ".text",
     gs_base_msr = const super::regs::IA32_GS_BASE,
     irq0 = const IRQ_VECTORS[0],
     irq1 = const IRQ_VECTORS[1],
     irq2 = const IRQ_VECTORS[2],
     irq3 = const IRQ_VECTORS[3],
+    irq4 = const IRQ_VECTORS[4],
     percpu_base = const percpu::PERCPU_BASE,
     percpu_end = const percpu::PERCPU_END,
     window_mask = const -(percpu::WINDOW_SIZE as i64),

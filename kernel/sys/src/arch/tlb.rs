@@ -68,3 +68,33 @@ pub fn flush_global_pge() {
 pub fn invpcid_all_including_global() {
     invpcid(InvpcidType::AllIncludingGlobal, 0, 0);
 }
+
+/// INVLPGB flags in RAX bits 5:0 (AMD APM vol. 3, "INVLPGB"): which fields of the operands
+/// are valid, and whether global translations are included.
+pub const INVLPGB_VALID_VA: u64 = 1 << 0;
+pub const INVLPGB_VALID_PCID: u64 = 1 << 1;
+pub const INVLPGB_VALID_ASID: u64 = 1 << 2;
+pub const INVLPGB_INCLUDE_GLOBAL: u64 = 1 << 3;
+
+/// INVLPGB (AMD APM vol. 3): broadcast an invalidation to every CPU of the system, without
+/// waiting for it. `rax` is the page-aligned address ORed with the flags above; `extra`
+/// counts the pages after the first (at most the CPU's `invlpgb_count_max`); `pcid` and
+/// `asid` name the context (ASID 0: the host, always named valid so guests' entries stay, as
+/// Linux does). The caller checks CPUID 0x8000_0008 EBX bit 3. Weakly ordered: only
+/// [`tlbsync`] waits for completion.
+pub fn invlpgb(rax: u64, extra: u16, pcid: u64, asid: u16) {
+    let edx = ((pcid & 0xFFF) << 16) as u32 | asid as u32;
+    // SAFETY: INVLPGB only drops cached translations (on every CPU); the reserved bits of
+    // the operands are zero. Encoded as bytes (0F 01 FE) for assemblers that lack it.
+    unsafe {
+        asm!(".byte 0x0f, 0x01, 0xfe", in("rax") rax, in("ecx") extra as u32, in("edx") edx,
+            options(nostack, preserves_flags))
+    };
+}
+
+/// TLBSYNC (AMD APM vol. 3): wait until every INVLPGB this CPU issued has completed on every
+/// CPU.
+pub fn tlbsync() {
+    // SAFETY: TLBSYNC only waits. Encoded as bytes (0F 01 FF).
+    unsafe { asm!(".byte 0x0f, 0x01, 0xff", options(nostack, preserves_flags)) };
+}

@@ -7,6 +7,7 @@ use crate::arch::{cpu, tsc};
 pub fn print(info: &BootInfo) {
     let f = cpu::features();
     let sync = crate::cpu::tsc_sync::result().unwrap_or_default();
+    let topo = cpu::topology();
     let m = &info.memory;
     let memory_bytes = m.total(RegionKind::Usable)
         + m.total(RegionKind::Kernel)
@@ -46,6 +47,16 @@ pub fn print(info: &BootInfo) {
         .u64("cpus_found", crate::cpu::smp::found_count() as u64)
         .u64("cpus_possible", crate::cpu::smp::cpu_count() as u64)
         .u64("cpus_online", crate::cpu::smp::online_count() as u64)
+        .u64("topology_smt_shift", topo.smt as u64)
+        .u64("topology_llc_shift", topo.llc as u64)
+        .u64("topology_package_shift", topo.package as u64)
+        .str(
+            "topology_llc_from",
+            match topo.llc_source {
+                kernel_core::topology::LlcSource::CacheLeaf => "cache_leaf",
+                kernel_core::topology::LlcSource::AssumedPackage => "assumed_package",
+            }
+        )
         .str(
             "apic_mode",
             if crate::arch::apic::x2apic() {

@@ -4,13 +4,16 @@
 //! *protocol* ([`Protocol`], one file in this directory, one line in [`PROTOCOLS`]) decides,
 //! along the axes researchers vary:
 //!
+//! - how the request travels ([`Protocol::MODE`]): IPIs through the shared transport
+//!   (`sync`, `sync_invpcid`, `early_ack`, `linux`, `batched`), per-CPU queues drained at
+//!   epoch boundaries (`lazy_epoch`), nothing until the frames are reused (`deferred`), or
+//!   the hardware's broadcast (`invlpgb`);
 //! - which CPUs must act ([`Protocol::narrow_targets`] with `NARROWS_TARGETS`, from the set
-//!   the caller names),
-//! - how they learn of the request ([`Protocol::notify`]; by default the transport's IPIs,
-//!   in the [`Delivery`] the caller chose: unicast, all-but-self, x2APIC cluster multicast),
+//!   the caller names; after [`Protocol::prepare`] stamped the request),
+//! - how they learn of it ([`Protocol::notify`]; by default the transport's IPIs, in the
+//!   [`Delivery`] the caller chose: unicast, all-but-self, x2APIC cluster multicast),
 //! - when a target acknowledges ([`Protocol::ACK_POINT`]: after its invalidation, or on
 //!   entry to the handler, before it),
-//! - whether the initiator waits for the acknowledgements ([`Protocol::INITIATOR_WAITS`]),
 //! - how one CPU invalidates ([`Protocol::invalidate`], with the instructions of
 //!   `arch::tlb`).
 //!
@@ -21,20 +24,36 @@
 //! `kernel_core::cpuset::CpuSet`.
 //!
 //! Adding a protocol: a file here with a type implementing [`Protocol`] (override only the
-//! axes it changes) and one line in [`PROTOCOLS`]; the benchmark sweep and the oracle
-//! (`bench/suite/src/shootdown.rs`) pick it up from the registry.
+//! axes it changes), one line in [`PROTOCOLS`] and its name at the same place in
+//! `kernel_core::cmdline::SHOOTDOWN_PROTOCOLS` (checked at boot); the benchmark sweep and the
+//! oracle (`bench/suite/src/shootdown.rs`) pick it up from the registry.
 //!
-//! Contract of every protocol (what the oracle checks): once [`shootdown`] returns, no CPU in
-//! the named set, and not the initiator, uses a translation the request named as it was
-//! before the call. A protocol whose initiator does not wait must keep that promise some
-//! other way (and must own its request storage: the slot is rewritten by the next request).
+//! Contracts (what the oracle checks, per protocol):
+//! - *synchronous* protocols: once [`shootdown`] returns, no CPU in the named set, and not the
+//!   initiator, uses a translation the request named as it was before the call (`early_ack`:
+//!   once the targets return from the handler, which is before anything they interrupted
+//!   runs again; `linux`: a CPU skipped as lazy catches up before it touches the space);
+//! - *relaxed* protocols ([`Registered::relaxed`]: `lazy_epoch`, `deferred`): the initiator's
+//!   own TLB is clean at return, the targets' only after [`reclaim`] returned; frames the
+//!   request unmapped may be reused only then.
 
-mod invpcid;
-mod ipi;
+mod batched;
+mod deferred;
+mod early_ack;
+mod invlpgb;
+mod lazy_epoch;
+pub mod linux;
+mod sync;
+mod sync_invpcid;
 pub mod transport;
 
+pub use batched::Gather;
 pub use kernel_core::cpuset::{ClusterList, CpuSet};
-pub use transport::{Knobs, Timeout, init, reset_knobs, send_ipis, serve_pending, set_knobs};
+pub use lazy_epoch::{EPOCH_US, drain as epoch_drain, overflows as epoch_overflows};
+pub use transport::{
+    Knobs, TargetStamps, Timeout, init, initiator_stamps, notified_count, reset_knobs, send_ipis,
+    serve_pending, set_knobs, set_stamping, target_stamps,
+};
 
 pub use crate::mm::Space;
 
@@ -48,6 +67,41 @@ pub struct Request {
     pub pages: u64,
     pub full: bool,
     pub space: Space,
+    /// Page-table pages changed or were freed (a lazy CPU's page walker may hold them, so
+    /// protocols that skip lazy CPUs must not skip them).
+    pub tables_changed: bool,
+    /// The space's flush generation this request brings (set by protocols that keep one,
+    /// `linux`; 0 otherwise).
+    pub generation: u64,
+}
+
+impl Request {
+    /// `pages` pages from `start` in `space` (or all of it, `full`); no table change.
+    pub const fn new(space: Space, start: u64, pages: u64, full: bool) -> Request {
+        Request {
+            start,
+            pages,
+            full,
+            space,
+            tables_changed: false,
+            generation: 0,
+        }
+    }
+}
+
+/// How a protocol's requests travel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// IPIs through the transport (request slot, pending sets, acknowledgements).
+    Ipi,
+    /// No notification: requests posted to per-CPU queues, drained at each target's epoch
+    /// boundary; frames reusable after [`reclaim`].
+    EpochQueue,
+    /// Nothing sent at the request: the initiator keeps it until [`reclaim`] flushes its
+    /// batch in one synchronous round.
+    Deferred,
+    /// The hardware broadcasts the invalidation (INVLPGB): targets take no part.
+    Broadcast,
 }
 
 /// When a target acknowledges a request.
@@ -65,12 +119,14 @@ pub enum AckPoint {
 /// associated constants, so the transport is compiled once per protocol (`Registered`) and a
 /// protocol pays nothing for the axes it leaves alone.
 pub trait Protocol: Sync + 'static {
-    /// When a target acknowledges.
+    /// How requests travel.
+    const MODE: Mode = Mode::Ipi;
+    /// When a target acknowledges (`Mode::Ipi`).
     const ACK_POINT: AckPoint = AckPoint::AfterInvalidate;
-    /// Whether [`shootdown`] returns only once every target acknowledged.
-    const INITIATOR_WAITS: bool = true;
     /// Whether the protocol narrows the targets the caller names ([`Protocol::narrow_targets`]).
     const NARROWS_TARGETS: bool = false;
+    /// Whether callers coalesce several requests into one ([`Gather`]) for this protocol.
+    const COALESCES: bool = false;
 
     fn name(&self) -> &'static str;
 
@@ -79,11 +135,23 @@ pub trait Protocol: Sync + 'static {
         None
     }
 
-    /// The CPUs that must act, out of those the caller names (used when
+    /// Stamp a request before it is published (a flush generation, a ceiling).
+    #[inline(always)]
+    fn prepare(&self, _req: &mut Request) {}
+
+    /// The CPUs that must act on `req`, out of those the caller names (used when
     /// `NARROWS_TARGETS`). A protocol that narrows the set is notified by unicast.
-    fn narrow_targets(&self, asked: &CpuSet) -> CpuSet {
+    fn narrow_targets(&self, asked: &CpuSet, _req: &Request) -> CpuSet {
         *asked
     }
+
+    /// This CPU starts running code that may hold translations requests will name (a
+    /// benchmark's reader): a protocol that needs the targets' cooperation sets it up here
+    /// (`lazy_epoch`: the epoch tick).
+    fn target_start(&self) {}
+
+    /// The reverse of [`Protocol::target_start`].
+    fn target_stop(&self) {}
 
     /// Tell `targets` that a request is pending for them (default: one IPI on the shootdown
     /// vector per target, per the delivery).
@@ -102,6 +170,19 @@ pub trait Protocol: Sync + 'static {
 pub trait Registered: Sync {
     fn name(&self) -> &'static str;
     fn unsupported(&self) -> Option<&'static str>;
+    fn mode(&self) -> Mode;
+    /// Relaxed contract: the targets' TLBs are clean only after [`reclaim`].
+    fn relaxed(&self) -> bool {
+        matches!(self.mode(), Mode::EpochQueue | Mode::Deferred)
+    }
+    /// Whether callers coalesce requests for it ([`Gather`]).
+    fn coalesces(&self) -> bool;
+    /// Whether it chooses its targets itself (and notifies them by unicast).
+    fn narrows_targets(&self) -> bool;
+    /// Whether [`shootdown`] returns only after every target invalidated and acknowledged.
+    fn waits_for_acks(&self) -> bool;
+    fn target_start(&self);
+    fn target_stop(&self);
     /// The initiator's side of [`shootdown`] with this protocol (`index`: its place in
     /// [`PROTOCOLS`], which the request carries to the targets).
     fn shootdown(
@@ -114,10 +195,33 @@ pub trait Registered: Sync {
     ) -> Result<(), Timeout>;
     /// A target's side: serve one request of this protocol from `slot`.
     fn serve(&self, slot: &transport::RequestSlot, seq: u64, req: &Request, me: usize);
+    /// The initiator's side of [`reclaim`].
+    fn reclaim(
+        &self,
+        index: usize,
+        asked: &CpuSet,
+        delivery: Delivery,
+        timeout_ticks: u64,
+    ) -> Result<(), Timeout>;
 }
 
-/// Every protocol, by index (a request carries its protocol's index).
-pub static PROTOCOLS: &[&dyn Registered] = &[&ipi::PlainIpi, &invpcid::InvpcidFull];
+/// Every protocol, by index (a request carries its protocol's index), in the order of
+/// `kernel_core::cmdline::SHOOTDOWN_PROTOCOLS`.
+pub static PROTOCOLS: &[&dyn Registered] = &[
+    &sync::Sync,
+    &sync_invpcid::SyncInvpcid,
+    &early_ack::EarlyAck,
+    &linux::Linux,
+    &batched::Batched,
+    &lazy_epoch::LazyEpoch,
+    &deferred::Deferred,
+    &invlpgb::Invlpgb,
+];
+
+/// The index of protocol `name` in [`PROTOCOLS`].
+pub fn protocol_index(name: &str) -> Option<usize> {
+    PROTOCOLS.iter().position(|p| p.name() == name)
+}
 
 /// Invalidate `req` on this CPU and on every CPU of `asked` with protocol `proto` (an index of
 /// [`PROTOCOLS`]); returns once all have acknowledged (if the protocol waits), or after
@@ -132,6 +236,18 @@ pub fn shootdown(
     timeout_ticks: u64,
 ) -> Result<(), Timeout> {
     PROTOCOLS[proto].shootdown(proto, req, asked, delivery, timeout_ticks)
+}
+
+/// Before reusing frames that requests of protocol `proto` from this CPU unmapped: make sure
+/// no CPU of `asked` can still reach them (relaxed protocols: wait for the epoch, flush the
+/// deferred batch; synchronous ones: nothing to do). `delivery` as for [`shootdown`].
+pub fn reclaim(
+    proto: usize,
+    asked: &CpuSet,
+    delivery: Delivery,
+    timeout_ticks: u64,
+) -> Result<(), Timeout> {
+    PROTOCOLS[proto].reclaim(proto, asked, delivery, timeout_ticks)
 }
 
 /// How the IPIs reach the targets.

@@ -14,7 +14,10 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use kernel_core::ackword;
 use percpu::{CacheAligned, MAX_CPUS, percpu};
 
-use super::{AckPoint, CpuSet, Delivery, PROTOCOLS, Protocol, Registered, Request, Space};
+use super::{
+    AckPoint, CpuSet, Delivery, Mode, PROTOCOLS, Protocol, Registered, Request, Space, deferred,
+    lazy_epoch, linux,
+};
 use crate::arch::{self, apic, idt, tsc};
 use crate::cpu::smp;
 use crate::mm::uspace;
@@ -30,6 +33,8 @@ pub struct RequestSlot {
     pages: AtomicU64,
     full: AtomicBool,
     user: AtomicBool,
+    tables_changed: AtomicBool,
+    generation: AtomicU64,
     protocol: AtomicUsize,
     /// Sequence number of the current request.
     seq: AtomicU64,
@@ -49,10 +54,28 @@ percpu! {
         pages: AtomicU64::new(0),
         full: AtomicBool::new(false),
         user: AtomicBool::new(false),
+        tables_changed: AtomicBool::new(false),
+        generation: AtomicU64::new(0),
         protocol: AtomicUsize::new(0),
         seq: AtomicU64::new(0),
         acks: AtomicU64::new(0),
     });
+    /// Targets this CPU notified by IPI since boot (as an initiator).
+    static NOTIFIED: u64 = 0;
+    /// Phase timestamps of the last request this CPU served as a target (while stamping).
+    static TARGET_STAMPS: CacheAligned<TargetStamps> = CacheAligned(TargetStamps {
+        entry: AtomicU64::new(0),
+        invalidated: AtomicU64::new(0),
+        acked: AtomicU64::new(0),
+    });
+    /// Phase timestamps of this CPU's last IPI round as an initiator: last notification sent,
+    /// last acknowledgement seen.
+    static INITIATOR_STAMPS: CacheAligned<[AtomicU64; 2]> =
+        CacheAligned([const { AtomicU64::new(0) }; 2]);
+    /// The `early_return` negative control: an invalidation this CPU acknowledged and then
+    /// put off until a later interrupt.
+    static PUT_OFF: CacheAligned<spin::Mutex<Option<Request>>> =
+        CacheAligned(spin::Mutex::new(None));
 }
 
 /// Failure injection and test knobs (the oracle's negative controls and the ack delay).
@@ -66,9 +89,52 @@ pub struct Knobs {
     pub never_ack_cpu: Option<usize>,
     /// TSC ticks every target waits before acknowledging.
     pub ack_delay: u64,
+    /// This CPU acknowledges and returns before invalidating (it invalidates at its next
+    /// shootdown interrupt): the `early_ack` negative control.
+    pub early_return_cpu: Option<usize>,
+    /// Leaving lazy-TLB mode does not catch up (the `linux` negative control).
+    pub skip_catchup: bool,
+}
+
+/// A target's phase timestamps (TSC, unfenced RDTSC: a few dozen cycles of slack each).
+pub struct TargetStamps {
+    /// Its shootdown handler started.
+    pub entry: AtomicU64,
+    /// Its invalidation finished.
+    pub invalidated: AtomicU64,
+    /// Its acknowledgement was about to be written (the last instruction before it).
+    pub acked: AtomicU64,
+}
+
+/// Whether targets and initiators take phase timestamps (the phase breakdown's runs only:
+/// the stamps cost a few RDTSCs on the measured path).
+static STAMPING: AtomicBool = AtomicBool::new(false);
+
+#[inline(always)]
+fn stamp(slot: &AtomicU64) {
+    if STAMPING.load(Ordering::Relaxed) {
+        slot.store(tsc::rdtsc(), Ordering::Relaxed);
+    }
+}
+
+/// Turn phase timestamps on or off.
+pub fn set_stamping(on: bool) {
+    STAMPING.store(on, Ordering::Release);
+}
+
+/// CPU `cpu`'s stamps of the last request it served (read after its handler finished).
+pub fn target_stamps(cpu: usize) -> &'static TargetStamps {
+    &TARGET_STAMPS.remote(cpu).0
+}
+
+/// This CPU's last IPI round: (last notification sent, last acknowledgement seen).
+pub fn initiator_stamps() -> (u64, u64) {
+    let s = INITIATOR_STAMPS.get();
+    (s[0].load(Ordering::Relaxed), s[1].load(Ordering::Relaxed))
 }
 
 static SKIP_INVALIDATE_CPU: AtomicUsize = AtomicUsize::new(usize::MAX);
+static EARLY_RETURN_CPU: AtomicUsize = AtomicUsize::new(usize::MAX);
 static SKIP_LOCAL: AtomicBool = AtomicBool::new(false);
 static NEVER_ACK_CPU: AtomicUsize = AtomicUsize::new(usize::MAX);
 static ACK_DELAY: AtomicU64 = AtomicU64::new(0);
@@ -81,25 +147,61 @@ pub fn set_knobs(k: Knobs) {
     SKIP_LOCAL.store(k.skip_local, Ordering::Release);
     NEVER_ACK_CPU.store(k.never_ack_cpu.unwrap_or(usize::MAX), Ordering::Release);
     ACK_DELAY.store(k.ack_delay, Ordering::Release);
+    EARLY_RETURN_CPU.store(k.early_return_cpu.unwrap_or(usize::MAX), Ordering::Release);
+    linux::set_skip_catchup(k.skip_catchup);
+}
+
+/// Whether CPU `me` is the one the `skip_invlpg` negative control breaks.
+pub(super) fn skips_invalidate(me: usize) -> bool {
+    SKIP_INVALIDATE_CPU.load(Ordering::Relaxed) == me
+}
+
+/// Targets this CPU has notified by IPI since boot (a protocol that narrows its targets
+/// notifies fewer).
+pub fn notified_count() -> u64 {
+    NOTIFIED.read()
 }
 
 pub fn reset_knobs() {
     set_knobs(Knobs::default());
 }
 
-/// Install the shootdown IPI handler (before any CPU may receive one).
+/// Install the shootdown IPI handler and the epoch tick's (before any CPU may receive one),
+/// and check the registry against the command line's protocol names.
 pub fn init() {
+    let names = kernel_core::cmdline::SHOOTDOWN_PROTOCOLS;
+    assert!(
+        PROTOCOLS.len() == names.len() && PROTOCOLS.iter().zip(names).all(|(p, n)| p.name() == *n),
+        "the shootdown protocol registry and kernel_core::cmdline::SHOOTDOWN_PROTOCOLS differ"
+    );
     idt::set_handler(idt::VEC_SHOOTDOWN, on_shootdown_ipi);
+    idt::set_handler(idt::VEC_EPOCH_TICK, on_timer_tick);
+}
+
+/// This CPU's APIC timer: the epoch boundary of `lazy_epoch`, and the late invalidation of
+/// the `early_return` negative control.
+fn on_timer_tick(_: &mut idt::ExceptionFrame) {
+    apply_put_off();
+    lazy_epoch::drain();
+}
+
+/// The `early_return` negative control's late invalidation, if one is owed.
+fn apply_put_off() {
+    let put_off = PUT_OFF.get().lock().take();
+    if let Some(req) = put_off {
+        invalidate_here(&super::early_ack::EarlyAck, &req);
+    }
 }
 
 fn on_shootdown_ipi(_: &mut idt::ExceptionFrame) {
+    stamp(&TARGET_STAMPS.get().entry);
     serve_pending();
 }
 
 /// Invalidate `req` on this CPU with protocol `p`: directly when this CPU runs the request's
 /// space (the kernel half is in every space), else on the space's PCID.
 #[inline(always)]
-fn invalidate_here<P: Protocol>(p: &P, req: &Request) {
+pub(super) fn invalidate_here<P: Protocol>(p: &P, req: &Request) {
     if req.space == Space::User && !uspace::is_active() {
         uspace::invalidate_inactive(req.start, req.pages, req.full);
     } else {
@@ -121,6 +223,10 @@ fn acknowledge(slot: &RequestSlot, seq: u64) {
 /// Serve every request pending for this CPU, each in its protocol's order.
 pub fn serve_pending() {
     let me = arch::cpu_id() as usize;
+    if EARLY_RETURN_CPU.load(Ordering::Relaxed) == me {
+        // A put-off invalidation still owed when the next request comes: apply it now.
+        apply_put_off();
+    }
     let pending = PENDING.get();
     for (w, word) in pending.iter().enumerate() {
         // A plain load first: most words are empty, and an atomic swap costs far more.
@@ -142,6 +248,8 @@ pub fn serve_pending() {
                 } else {
                     Space::Kernel
                 },
+                tables_changed: slot.tables_changed.load(Ordering::Relaxed),
+                generation: slot.generation.load(Ordering::Relaxed),
             };
             let proto = slot.protocol.load(Ordering::Relaxed);
             PROTOCOLS[proto].serve(slot, seq, &req, me);
@@ -152,6 +260,7 @@ pub fn serve_pending() {
 /// IPIs on the shootdown vector to `targets`, as `delivery` says (the default notification).
 #[inline]
 pub fn send_ipis(targets: &CpuSet, delivery: Delivery) {
+    NOTIFIED.add(targets.len() as u64);
     let icr = apic::ICR_FIXED | idt::VEC_SHOOTDOWN as u32;
     // `send_ipi` fences each x2APIC ICR write after the stores before it (see its comment).
     match delivery {
@@ -182,12 +291,24 @@ pub struct Timeout {
 fn serve_one<P: Protocol>(p: &P, slot: &RequestSlot, seq: u64, req: &Request, me: usize) {
     let ack = NEVER_ACK_CPU.load(Ordering::Relaxed) != me;
     let early = P::ACK_POINT == AckPoint::OnEntry;
+    let stamps = &TARGET_STAMPS.get().0;
+    // The ack stamp is taken just before the ack is written: after the write, the initiator
+    // may already have returned, and a stamp taken then could land after its stop.
     if ack && early {
+        stamp(&stamps.acked);
         acknowledge(slot, seq);
+        if EARLY_RETURN_CPU.load(Ordering::Relaxed) == me {
+            // Broken on purpose: back to the interrupted code with the old translation; the
+            // invalidation follows in a later interrupt (the timer, one epoch from now).
+            *PUT_OFF.get().lock() = Some(*req);
+            apic::timer_oneshot(idt::VEC_EPOCH_TICK, super::EPOCH_US);
+            return;
+        }
     }
-    if SKIP_INVALIDATE_CPU.load(Ordering::Relaxed) != me {
+    if !skips_invalidate(me) {
         invalidate_here(p, req);
     }
+    stamp(&stamps.invalidated);
     let delay = ACK_DELAY.load(Ordering::Relaxed);
     if delay != 0 {
         let until = tsc::rdtsc() + delay;
@@ -196,16 +317,56 @@ fn serve_one<P: Protocol>(p: &P, slot: &RequestSlot, seq: u64, req: &Request, me
         }
     }
     if ack && !early {
+        stamp(&stamps.acked);
         acknowledge(slot, seq);
     }
 }
 
-/// The initiator's side of a shootdown with protocol `p` (index `proto` in `PROTOCOLS`):
-/// fill the request slot, mark the targets' pending sets, notify, invalidate here, and (if
-/// the protocol waits) wait for the acknowledgements, serving requests aimed at this CPU
-/// meanwhile.
+/// The initiator's side of a shootdown with protocol `p` (index `proto` in `PROTOCOLS`), by
+/// the protocol's mode.
 #[inline(always)]
 fn shootdown_with<P: Protocol>(
+    p: &P,
+    proto: usize,
+    req: &Request,
+    asked: &CpuSet,
+    delivery: Delivery,
+    timeout_ticks: u64,
+) -> Result<(), Timeout> {
+    let mut req = *req;
+    p.prepare(&mut req);
+    let local = !SKIP_LOCAL.load(Ordering::Relaxed);
+    match P::MODE {
+        Mode::Ipi => ipi_round(p, proto, &req, asked, delivery, timeout_ticks),
+        Mode::Broadcast => {
+            // INVLPGB reaches every CPU, this one included; the targets do nothing.
+            if local {
+                p.invalidate(&req);
+            }
+            Ok(())
+        }
+        Mode::EpochQueue => {
+            if local {
+                invalidate_here(p, &req);
+            }
+            lazy_epoch::post(&req, asked);
+            Ok(())
+        }
+        Mode::Deferred => {
+            if local {
+                invalidate_here(p, &req);
+            }
+            deferred::defer(&req, asked);
+            Ok(())
+        }
+    }
+}
+
+/// One synchronous round of IPIs with protocol `p`: fill the request slot, mark the targets'
+/// pending sets, notify, invalidate here, and wait for the acknowledgements, serving
+/// requests aimed at this CPU meanwhile.
+#[inline(always)]
+fn ipi_round<P: Protocol>(
     p: &P,
     proto: usize,
     req: &Request,
@@ -216,7 +377,7 @@ fn shootdown_with<P: Protocol>(
     let me = arch::cpu_id() as usize;
     let narrowed;
     let (targets, delivery) = if P::NARROWS_TARGETS {
-        narrowed = p.narrow_targets(asked);
+        narrowed = p.narrow_targets(asked, req);
         (&narrowed, Delivery::Unicast)
     } else {
         (asked, delivery)
@@ -227,6 +388,9 @@ fn shootdown_with<P: Protocol>(
     slot.pages.store(req.pages, Ordering::Relaxed);
     slot.full.store(req.full, Ordering::Relaxed);
     slot.user.store(req.space == Space::User, Ordering::Relaxed);
+    slot.tables_changed
+        .store(req.tables_changed, Ordering::Relaxed);
+    slot.generation.store(req.generation, Ordering::Relaxed);
     slot.protocol.store(proto, Ordering::Relaxed);
     slot.acks
         .store(ackword::arm(seq, targets.len()), Ordering::Relaxed);
@@ -235,16 +399,16 @@ fn shootdown_with<P: Protocol>(
         PENDING.remote(t)[me / 64].fetch_or(1 << (me % 64), Ordering::Release);
     }
     p.notify(targets, delivery);
+    let stamps = INITIATOR_STAMPS.get();
+    stamp(&stamps[0]);
     if !SKIP_LOCAL.load(Ordering::Relaxed) {
         invalidate_here(p, req);
-    }
-    if !P::INITIATOR_WAITS {
-        return Ok(());
     }
     let t0 = tsc::rdtsc();
     loop {
         let left = ackword::missing(slot.acks.load(Ordering::Acquire));
         if left == 0 {
+            stamp(&stamps[1]);
             return Ok(());
         }
         // Serve requests aimed at this CPU while waiting (no deadlock between initiators).
@@ -260,6 +424,42 @@ fn shootdown_with<P: Protocol>(
     }
 }
 
+/// The initiator's side of `reclaim` for protocol `p`.
+fn reclaim_with<P: Protocol>(
+    p: &P,
+    proto: usize,
+    asked: &CpuSet,
+    delivery: Delivery,
+    timeout_ticks: u64,
+) -> Result<(), Timeout> {
+    match P::MODE {
+        Mode::Ipi | Mode::Broadcast => Ok(()),
+        Mode::EpochQueue => lazy_epoch::reclaim(asked, timeout_ticks),
+        Mode::Deferred => {
+            let batch = deferred::take();
+            // The caller's delivery reaches `asked`; the batch's CPUs may differ.
+            let delivery = if batch.targets == *asked {
+                delivery
+            } else {
+                Delivery::Unicast
+            };
+            for g in &batch.gathers {
+                if g.requests() > 0 {
+                    ipi_round(
+                        p,
+                        proto,
+                        &g.request(),
+                        &batch.targets,
+                        delivery,
+                        timeout_ticks,
+                    )?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Every protocol is a registered one: the transport above, compiled for it.
 impl<P: Protocol> Registered for P {
     fn name(&self) -> &'static str {
@@ -268,6 +468,40 @@ impl<P: Protocol> Registered for P {
 
     fn unsupported(&self) -> Option<&'static str> {
         Protocol::unsupported(self)
+    }
+
+    fn mode(&self) -> Mode {
+        P::MODE
+    }
+
+    fn coalesces(&self) -> bool {
+        P::COALESCES
+    }
+
+    fn narrows_targets(&self) -> bool {
+        P::NARROWS_TARGETS
+    }
+
+    fn waits_for_acks(&self) -> bool {
+        P::MODE == Mode::Ipi && P::ACK_POINT == AckPoint::AfterInvalidate
+    }
+
+    fn target_start(&self) {
+        Protocol::target_start(self)
+    }
+
+    fn target_stop(&self) {
+        Protocol::target_stop(self)
+    }
+
+    fn reclaim(
+        &self,
+        index: usize,
+        asked: &CpuSet,
+        delivery: Delivery,
+        timeout_ticks: u64,
+    ) -> Result<(), Timeout> {
+        reclaim_with(self, index, asked, delivery, timeout_ticks)
     }
 
     fn shootdown(

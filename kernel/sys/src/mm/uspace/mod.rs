@@ -41,16 +41,21 @@ pub struct Shared {
     pub generation: AtomicU64,
     /// Pages the readers read each pass.
     pub read_pages: AtomicU64,
-    /// Reads that returned an older generation.
+    /// Reads that returned an older generation (not the poison): an old frame not yet
+    /// recycled, read through an old translation.
     pub stale_reads: AtomicU64,
     /// Non-zero: readers also write the generation they expect at this byte offset of each
     /// page they read (the oracle's writer variant).
     pub write_offset: AtomicU64,
     /// Bytes between two pages a reader reads (4096: consecutive pages).
     pub read_stride: AtomicU64,
-    _pad: [u64; 2],
+    /// Reads that returned the poison: a recycled frame read through an old translation.
+    pub recycled_reads: AtomicU64,
+    _pad: u64,
     /// Per CPU: the generation its last complete pass expected.
     pub checked: [AtomicU64; MAX_CPUS],
+    /// Per CPU: the TSC of its last stale read.
+    pub stale_tsc: [AtomicU64; MAX_CPUS],
 }
 
 const _: () = assert!(core::mem::size_of::<Shared>() as u64 <= ul::SHARED_MAX);
@@ -62,8 +67,10 @@ pub static SHARED: Shared = Shared {
     stale_reads: AtomicU64::new(0),
     write_offset: AtomicU64::new(0),
     read_stride: AtomicU64::new(4096),
-    _pad: [0; 2],
+    recycled_reads: AtomicU64::new(0),
+    _pad: 0,
     checked: [const { AtomicU64::new(0) }; MAX_CPUS],
+    stale_tsc: [const { AtomicU64::new(0) }; MAX_CPUS],
 };
 
 /// The space's PML4 (physical), and the lock serialising changes to its tables (the PTEs of
@@ -226,17 +233,23 @@ pub struct Active(());
 pub fn activate() -> Active {
     let g = SPACE_GEN.load(Ordering::Acquire);
     let flush = SEEN_GEN.read() != g || USER_PCID_STALE.read() != 0;
+    // The `linux` protocol's flush generation, read before a load that flushes.
+    let tlb_gen = crate::mm::tlb::linux::generation();
     let v = cr3_value(flush);
     // SAFETY: the space's kernel half is the kernel's, so the running code, stack and data
     // stay mapped at the same addresses.
     unsafe { arch::write_cr3(v) };
     SEEN_GEN.write(g);
     USER_PCID_STALE.write(0);
+    // Without PCIDs every load flushes the space's entries.
+    let flushed = flush || !cpu::pcid_enabled();
+    crate::mm::tlb::linux::space_loaded(flushed.then_some(tlb_gen));
     Active(())
 }
 
 impl Drop for Active {
     fn drop(&mut self) {
+        crate::mm::tlb::linux::space_unloaded();
         let k = KERNEL_PML4.load(Ordering::Relaxed);
         let v = if cpu::pcid_enabled() {
             k | CR3_NOFLUSH

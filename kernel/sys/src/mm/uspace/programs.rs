@@ -223,10 +223,11 @@ global_asm!(
     " jmp uprog_exit",
     "",
     // reader(region, shared, checked): the shootdown target in ring 3. Until shared.stop:
-    // read shared.read_pages pages of the region, shared.read_stride bytes apart, count each value below shared.gen in
-    // shared.stale (LOCK INC), write the generation at shared.write_offset of the page when
-    // that is non-zero (the writer variant), then store the generation the pass expected at
-    // *checked.
+    // read shared.read_pages pages of the region, shared.read_stride bytes apart; count each
+    // value below shared.gen in shared.recycled if it is the poison (0), else in
+    // shared.stale and store the TSC in this CPU's shared.stale_tsc; write the generation at
+    // shared.write_offset of the page when that is non-zero (the writer variant), then store
+    // the generation the pass expected at *checked.
     ".global uprog_reader",
     "uprog_reader:",
     "82:",
@@ -245,7 +246,18 @@ global_asm!(
     " mov rax, [r10]",
     " cmp rax, r8",
     " jae 84f",
+    " test rax, rax",
+    " jnz 87f",
+    " lock inc qword ptr [rsi + {off_recycled}]",
+    " jmp 84f",
+    "87:",
     " lock inc qword ptr [rsi + {off_stale}]",
+    " mov r13, rdx",
+    " rdtsc",
+    " shl rdx, 32",
+    " or rax, rdx",
+    " mov rdx, r13",
+    " mov [rdx + {stale_delta}], rax",
     "84:",
     " test r11, r11",
     " jz 86f",
@@ -280,6 +292,9 @@ global_asm!(
     off_stale = const core::mem::offset_of!(super::Shared, stale_reads),
     off_write = const core::mem::offset_of!(super::Shared, write_offset),
     off_stride = const core::mem::offset_of!(super::Shared, read_stride),
+    off_recycled = const core::mem::offset_of!(super::Shared, recycled_reads),
+    stale_delta = const core::mem::offset_of!(super::Shared, stale_tsc)
+        - core::mem::offset_of!(super::Shared, checked),
 );
 
 unsafe extern "C" {

@@ -1,8 +1,9 @@
-//! IPI delivery with INVPCID for full flushes (SDM vol. 2A "INVPCID"): type 2 (all contexts,
-//! globals included) in the kernel half instead of toggling CR4.PGE; type 1 (single context:
-//! the user PCID's non-global translations, named explicitly) in the user address space, which leaves the
-//! kernel's global entries and other PCIDs alone, unlike a CR3 reload without PCIDs. Single
-//! pages use INVLPG (INVPCID's individual-address type leaves global translations alone).
+//! `sync_invpcid`: the synchronous protocol of `sync` with INVPCID for full flushes (SDM
+//! vol. 2A "INVPCID"): type 2 (all contexts, globals included) in the kernel half instead of
+//! toggling CR4.PGE; type 1 (single context: the user PCID's non-global translations, named
+//! explicitly) in the user address space, which leaves the kernel's global entries and other
+//! PCIDs alone, unlike a CR3 reload without PCIDs. Single pages use INVLPG (INVPCID's
+//! individual-address type leaves global translations alone). Contract: as `sync`.
 
 use super::{Protocol, Request, Space};
 use crate::arch::cpu;
@@ -11,11 +12,11 @@ use crate::arch::tlb::{self, InvpcidType};
 use crate::mm::PAGE_SIZE;
 use crate::mm::uspace::USER_PCID;
 
-pub struct InvpcidFull;
+pub struct SyncInvpcid;
 
-impl Protocol for InvpcidFull {
+impl Protocol for SyncInvpcid {
     fn name(&self) -> &'static str {
-        "ipi_invpcid"
+        "sync_invpcid"
     }
 
     fn unsupported(&self) -> Option<&'static str> {
