@@ -85,7 +85,8 @@ run OPTIONS:
                             runner is using is refused (lock file DIR/.lock)
     --quick                 benchmark: the kernel's bench_quick (every workload, fewer samples)
     --bench LIST            benchmark groups: all or a comma list of floors, pf, pf_throughput,
-                            shootdown, shootdown_oracle (kernel bench=)
+                            shootdown, shootdown_phases, shootdown_topology,
+                            shootdown_concurrent, shootdown_oracle (kernel bench=)
     --samples N, --warmup N, --bench-cpus N
                             kernel bench_samples=, bench_warmup=, bench_cpus=
     --repeat K              boot K times (1..100), each boot's results in DIR/boot-N, then

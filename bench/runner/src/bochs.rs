@@ -909,7 +909,7 @@ pub fn cases() -> Vec<Case> {
                 brk.map_or("correct".to_string(), |b| b.replace('_', "-")),
                 short(model)
             ),
-            bochs_vm(model, count, 180.0),
+            bochs_vm(model, count, 300.0),
             &args,
             if brk.is_some() {
                 OutcomeKind::TestFailed

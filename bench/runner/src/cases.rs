@@ -102,6 +102,8 @@ pub const SUITE_BENCHES: &[&str] = &[
     "pf_user access=read variant=zero_page part=total",
     "pf_throughput",
     "shootdown",
+    "shootdown_phases",
+    "shootdown_topology",
     "shootdown_oracle",
 ];
 
@@ -540,6 +542,15 @@ fn cli_and_crash_cases() -> Vec<Case> {
         OutcomeKind::BadCmdline,
     );
     c.console_contains = vec!["invalid value 'sometimes'"];
+    cases.push(c);
+
+    let mut c = case(
+        "bad-cmdline-unknown-protocol",
+        small(),
+        &["bench=shootdown", "shootdown_protocol=sync,tlbi"],
+        OutcomeKind::BadCmdline,
+    );
+    c.console_contains = vec!["unknown element 'tlbi'", "shootdown_protocol"];
     cases.push(c);
 
     let mut c = case("crash-panic", small(), &["crash=panic"], OutcomeKind::Panic);

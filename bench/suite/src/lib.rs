@@ -136,6 +136,18 @@ pub const GROUPS: &[Group] = &[
         run: shootdown::run_sweep,
     },
     Group {
+        name: "shootdown_phases",
+        run: shootdown::run_phases_group,
+    },
+    Group {
+        name: "shootdown_topology",
+        run: shootdown::run_topology_group,
+    },
+    Group {
+        name: "shootdown_concurrent",
+        run: shootdown::run_concurrent_group,
+    },
+    Group {
         name: "shootdown_oracle",
         run: shootdown::run_oracle,
     },

@@ -45,6 +45,9 @@ pub const BENCHES: &[&str] = &[
     "pf",
     "pf_throughput",
     "shootdown",
+    "shootdown_phases",
+    "shootdown_topology",
+    "shootdown_concurrent",
     "shootdown_oracle",
 ];
 
@@ -78,7 +81,8 @@ pub enum ShootdownBreak {
     /// The initiator does not invalidate its own TLB.
     SkipLocal,
     /// Early acknowledgement: one target acknowledges on entry and returns to the interrupted
-    /// code before invalidating (it invalidates in a later interrupt: its timer, 1 ms on).
+    /// code before invalidating (it invalidates in a later interrupt: its timer, 20 ms on, or
+    /// its next shootdown).
     EarlyReturn,
     /// Linux-faithful protocol: a CPU skipped as lazy switches back without catching up.
     SkipCatchup,
@@ -1227,14 +1231,14 @@ mod bench_option_tests {
         let o = parse("bench=pf,shootdown bench_samples=50 bench_quick shootdown_break=leave_out")
             .unwrap();
         assert!(o.bench.selected(1) && o.bench.selected(3));
-        assert!(!o.bench.selected(0) && !o.bench.selected(2) && !o.bench.selected(4));
+        assert!(!o.bench.selected(0) && !o.bench.selected(2) && !o.bench.selected(7));
         assert_eq!(o.bench.samples, Some(50));
         assert!(o.bench.quick);
         assert_eq!(o.bench.breakage, Some(ShootdownBreak::LeaveOut));
         let all = parse("bench=all").unwrap();
         assert!((0..BENCHES.len()).all(|i| all.bench.selected(i)));
         let none = parse("").unwrap();
-        assert!(none.bench.groups.is_none() && none.bench.selected(4));
+        assert!(none.bench.groups.is_none() && none.bench.selected(7));
     }
 
     #[test]

@@ -133,6 +133,11 @@ pub fn initiator_stamps() -> (u64, u64) {
     (s[0].load(Ordering::Relaxed), s[1].load(Ordering::Relaxed))
 }
 
+/// How late the `early_return` negative control's target invalidates (µs): long enough that
+/// the initiator has returned, recycled the old frame and published the new generation on
+/// any emulator (Bochs' emulated clock runs fast against its guests' progress).
+const EARLY_RETURN_DELAY_US: u64 = 20_000;
+
 static SKIP_INVALIDATE_CPU: AtomicUsize = AtomicUsize::new(usize::MAX);
 static EARLY_RETURN_CPU: AtomicUsize = AtomicUsize::new(usize::MAX);
 static SKIP_LOCAL: AtomicBool = AtomicBool::new(false);
@@ -299,9 +304,10 @@ fn serve_one<P: Protocol>(p: &P, slot: &RequestSlot, seq: u64, req: &Request, me
         acknowledge(slot, seq);
         if EARLY_RETURN_CPU.load(Ordering::Relaxed) == me {
             // Broken on purpose: back to the interrupted code with the old translation; the
-            // invalidation follows in a later interrupt (the timer, one epoch from now).
+            // invalidation follows in a later interrupt: the timer, well after the initiator
+            // has returned and recycled the old frame (or the next shootdown, if earlier).
             *PUT_OFF.get().lock() = Some(*req);
-            apic::timer_oneshot(idt::VEC_EPOCH_TICK, super::EPOCH_US);
+            apic::timer_oneshot(idt::VEC_EPOCH_TICK, EARLY_RETURN_DELAY_US);
             return;
         }
     }

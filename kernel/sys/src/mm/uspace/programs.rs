@@ -272,6 +272,44 @@ global_asm!(
     "89:",
     " xor edi, edi",
     " jmp uprog_exit",
+    // gaps(out, max, shared, threshold): the interrupted target's own view. Until
+    // shared.stop: read the TSC back to back; a step longer than `threshold` ticks (the
+    // program was interrupted, or the emulator paused it) goes into out as the pair (TSC at
+    // its end, its length), at most `max` pairs. exit(pairs).
+    ".global uprog_gaps",
+    "uprog_gaps:",
+    " mov r14, rdi",
+    " mov r15, rsi",
+    " mov r13, rdx",
+    " mov r12, r10",
+    " xor ebx, ebx",
+    " rdtsc",
+    " shl rdx, 32",
+    " or rax, rdx",
+    " mov r9, rax",
+    "92:",
+    " mov rax, [r13 + {off_stop}]",
+    " test rax, rax",
+    " jnz 99f",
+    " rdtsc",
+    " shl rdx, 32",
+    " or rax, rdx",
+    " mov r8, rax",
+    " sub rax, r9",
+    " mov r9, r8",
+    " cmp rax, r12",
+    " jbe 92b",
+    " cmp rbx, r15",
+    " jae 92b",
+    " mov rcx, rbx",
+    " shl rcx, 4",
+    " mov [r14 + rcx], r8",
+    " mov [r14 + rcx + 8], rax",
+    " inc rbx",
+    " jmp 92b",
+    "99:",
+    " mov rdi, rbx",
+    " jmp uprog_exit",
     // The exit trap: every program ends here with its result in RDI. The kernel recognises a
     // #UD from ring 3 at this address as the program's end (no system call needed, so the
     // harness also runs where SYSCALL is not virtualised; system calls proper use SYSCALL).
@@ -309,6 +347,7 @@ unsafe extern "C" {
     static uprog_probe_insn: u8;
     static uprog_probe_resume: u8;
     static uprog_reader: u8;
+    static uprog_gaps: u8;
     static uprog_exit: u8;
 }
 
@@ -322,6 +361,7 @@ pub enum Program {
     SyscallLoop,
     FaultLoop,
     Reader,
+    Gaps,
 }
 
 fn start() -> u64 {
@@ -345,6 +385,7 @@ pub fn entry(p: Program) -> u64 {
         Program::SyscallLoop => &raw const uprog_syscall_loop,
         Program::FaultLoop => &raw const uprog_fault_loop,
         Program::Reader => &raw const uprog_reader,
+        Program::Gaps => &raw const uprog_gaps,
     };
     sym as u64 - start()
 }
