@@ -14,22 +14,24 @@ use crate::model::BenchResult;
 use crate::svg::{Chart, PALETTE, Point, Series, Shape, VLine, use_log_scale};
 
 /// The protocols in the order the kernel registers them (others after, by name).
-const ORDER: &[&str] = &[
-    "sync",
-    "sync_invpcid",
-    "early_ack",
-    "linux",
-    "batched",
-    "lazy_epoch",
-    "deferred",
-    "invlpgb",
-];
+const ORDER: &[&str] = kernel_core::cmdline::SHOOTDOWN_PROTOCOLS;
 
 fn protocol_rank(p: &str) -> (usize, String) {
     (
         ORDER.iter().position(|o| *o == p).unwrap_or(ORDER.len()),
         p.to_string(),
     )
+}
+
+/// Ticks at 1, 2, 4 … up to `hi`, at their log2 positions.
+fn pow2_ticks(hi: f64) -> Vec<(f64, String)> {
+    let mut t = Vec::new();
+    let mut v = 1.0f64;
+    while v <= hi * 1.01 {
+        t.push((v.log2(), format!("{v}")));
+        v *= 2.0;
+    }
+    t
 }
 
 /// The comparable slice: `shootdown` in the kernel half with the protocol's own notification.
@@ -156,16 +158,7 @@ pub fn protocols_vs_targets(results: &[BenchResult]) -> Option<String> {
             points: pts,
         });
     }
-    let x_ticks = log_x.then(|| {
-        let hi = xs.iter().copied().fold(1.0f64, f64::max);
-        let mut t = Vec::new();
-        let mut v = 1.0;
-        while v <= hi * 1.01 {
-            t.push((v.log2(), format!("{v}")));
-            v *= 2.0;
-        }
-        t
-    });
+    let x_ticks = log_x.then(|| pow2_ticks(xs.iter().copied().fold(1.0f64, f64::max)));
     let ys: Vec<f64> = series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.y))
@@ -239,12 +232,7 @@ pub fn protocols_vs_pages(results: &[BenchResult]) -> Option<String> {
         .iter()
         .filter_map(|r| r.param_f64("pages"))
         .fold(1.0f64, f64::max);
-    let mut x_ticks = Vec::new();
-    let mut v = 1.0;
-    while v <= hi * 1.01 {
-        x_ticks.push((f64::log2(v), format!("{v}")));
-        v *= 2.0;
-    }
+    let x_ticks = pow2_ticks(hi);
     let ys: Vec<f64> = series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.y))

@@ -449,6 +449,51 @@ fn oracle_cases() -> Vec<Case> {
         c.ci = ci;
         cases.push(c);
     }
+    // Targets by topology on a 2-socket, 2-node machine (QEMU -smp sockets=2,cores=2 and
+    // -numa with a SLIT distance of 21): every CPUID class the machine has and both NUMA
+    // classes produce results, with the distance in their params; phases and the cost to the
+    // interrupted target too.
+    let mut vm4 = small();
+    vm4.smp = 4;
+    vm4.memory = 1 << 30;
+    let mut c = case(
+        "shootdown-topology-numa-tcg",
+        vm4,
+        &[
+            "bench=shootdown_phases,shootdown_topology",
+            "bench_samples=30",
+            "bench_warmup=3",
+            "shootdown_protocol=sync,lazy_epoch",
+        ],
+        OutcomeKind::Pass,
+    );
+    c.qemu_args = [
+        "-smp",
+        "4,sockets=2,cores=2,threads=1",
+        "-object",
+        "memory-backend-ram,id=m0,size=512M",
+        "-object",
+        "memory-backend-ram,id=m1,size=512M",
+        "-numa",
+        "node,cpus=0-1,nodeid=0,memdev=m0",
+        "-numa",
+        "node,cpus=2-3,nodeid=1,memdev=m1",
+        "-numa",
+        "dist,src=0,dst=1,val=21",
+    ]
+    .map(String::from)
+    .to_vec();
+    c.benches = &[
+        "shootdown_topology target_set=same_llc",
+        "shootdown_topology target_set=other_package",
+        "shootdown_topology target_set=same_node",
+        "shootdown_topology target_set=other_node node_distance=21",
+        "shootdown_phases phase=deliver",
+        "shootdown_target_cost",
+    ];
+    c.console_contains = vec![r#""numa_nodes":2"#];
+    c.vm.timeout = Some(300.0);
+    cases.push(c);
     cases
 }
 

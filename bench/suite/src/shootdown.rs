@@ -21,6 +21,7 @@ use sys::mm::tlb::{
 };
 use sys::mm::uspace::{self, Program, SHARED};
 use sys::mm::{self, PAGE_SIZE};
+use sys::platform::acpi as numa;
 use sys::{println, record};
 
 use super::{Kind, P, SAMPLES, SAMPLES_AUX, SAMPLES_TRAP, Settings, check, emit, skip, time};
@@ -131,6 +132,17 @@ fn read_pass(me: usize, base: u64) -> u64 {
     expect
 }
 
+/// Run `body` as a target of protocol `proto`: the protocol's `target_start` first, counted in
+/// `READERS_RUNNING` while it runs (the initiator waits for that), `target_stop` after.
+fn as_target(proto: u64, body: impl FnOnce()) {
+    let p = PROTOCOLS[proto as usize];
+    p.target_start();
+    READERS_RUNNING.fetch_add(1, Ordering::AcqRel);
+    body();
+    p.target_stop();
+    READERS_RUNNING.fetch_sub(1, Ordering::AcqRel);
+}
+
 /// A kernel-mode target: keep reading the region's pages (so its TLB holds them) with
 /// interrupts on, and check each read against the published generation. `proto`: the
 /// protocol measured (its `target_start` runs first).
@@ -140,16 +152,14 @@ fn reader(proto: u64) {
     // Start from an empty TLB: the region was remapped to the current generation while no
     // reader ran, without a shootdown.
     flush_global_pge();
-    PROTOCOLS[proto as usize].target_start();
-    READERS_RUNNING.fetch_add(1, Ordering::AcqRel);
-    arch::interrupts_enable();
-    while SHARED.stop.load(Ordering::Acquire) == 0 {
-        let expect = read_pass(me, base);
-        SHARED.checked[me].store(expect, Ordering::Release);
-    }
-    arch::interrupts_disable();
-    PROTOCOLS[proto as usize].target_stop();
-    READERS_RUNNING.fetch_sub(1, Ordering::AcqRel);
+    as_target(proto, || {
+        arch::interrupts_enable();
+        while SHARED.stop.load(Ordering::Acquire) == 0 {
+            let expect = read_pass(me, base);
+            SHARED.checked[me].store(expect, Ordering::Release);
+        }
+        arch::interrupts_disable();
+    });
 }
 
 /// The `linux` protocol's lazy target: the user space stays loaded while it runs kernel code
@@ -159,28 +169,27 @@ fn reader(proto: u64) {
 fn lazy_reader(proto: u64) {
     let me = arch::cpu_id() as usize;
     let _space = uspace::activate();
-    PROTOCOLS[proto as usize].target_start();
-    READERS_RUNNING.fetch_add(1, Ordering::AcqRel);
-    arch::interrupts_enable();
-    while SHARED.stop.load(Ordering::Acquire) == 0 {
-        linux::leave_lazy();
-        let expect = {
-            let _user = UserAccess::begin();
-            read_pass(me, ul::REGION)
-        };
-        SHARED.checked[me].store(expect, Ordering::Release);
-        linux::enter_lazy();
-        // Kernel work that leaves the user space alone, until the next change is published.
-        while SHARED.generation.load(Ordering::Acquire) == expect
-            && SHARED.stop.load(Ordering::Acquire) == 0
-        {
-            core::hint::spin_loop();
+    as_target(proto, || {
+        arch::interrupts_enable();
+        while SHARED.stop.load(Ordering::Acquire) == 0 {
+            linux::leave_lazy();
+            let expect = {
+                let _user = UserAccess::begin();
+                read_pass(me, ul::REGION)
+            };
+            SHARED.checked[me].store(expect, Ordering::Release);
+            linux::enter_lazy();
+            // Kernel work that leaves the user space alone, until the next change is
+            // published.
+            while SHARED.generation.load(Ordering::Acquire) == expect
+                && SHARED.stop.load(Ordering::Acquire) == 0
+            {
+                core::hint::spin_loop();
+            }
         }
-    }
-    linux::leave_lazy();
-    arch::interrupts_disable();
-    PROTOCOLS[proto as usize].target_stop();
-    READERS_RUNNING.fetch_sub(1, Ordering::AcqRel);
+        linux::leave_lazy();
+        arch::interrupts_disable();
+    });
 }
 
 /// A ring-3 target: load the user address space and run the reader program with interrupts
@@ -188,16 +197,14 @@ fn lazy_reader(proto: u64) {
 fn user_reader(proto: u64) {
     let me = arch::cpu_id() as usize;
     let _space = uspace::activate();
-    PROTOCOLS[proto as usize].target_start();
-    READERS_RUNNING.fetch_add(1, Ordering::AcqRel);
     let checked = ul::SHARED + (core::mem::offset_of!(uspace::Shared, checked) + me * 8) as u64;
-    let exit = uspace::run(Program::Reader, [ul::REGION, ul::SHARED, checked, 0], true);
-    if exit != Exit::Exited(0) {
-        println!("bench: shootdown: the ring-3 reader on cpu {me} ended with {exit:?}");
-        READER_FAILED.store(true, Ordering::Release);
-    }
-    PROTOCOLS[proto as usize].target_stop();
-    READERS_RUNNING.fetch_sub(1, Ordering::AcqRel);
+    as_target(proto, || {
+        let exit = uspace::run(Program::Reader, [ul::REGION, ul::SHARED, checked, 0], true);
+        if exit != Exit::Exited(0) {
+            println!("bench: shootdown: the ring-3 reader on cpu {me} ended with {exit:?}");
+            READER_FAILED.store(true, Ordering::Release);
+        }
+    });
 }
 
 /// Write generation `g` into its frame set's first `pages` frames; with `check_writes`, first
@@ -902,24 +909,24 @@ static GAPS_FOUND: AtomicU64 = AtomicU64::new(0);
 fn gap_reader(proto: u64) {
     let me = arch::cpu_id() as usize;
     let _space = uspace::activate();
-    PROTOCOLS[proto as usize].target_start();
     let va = super::ring3::sample_buffer((GAP_MAX * 16) as u64);
-    READERS_RUNNING.fetch_add(1, Ordering::AcqRel);
     let threshold = (tsc::hz() / 4_000_000).max(1);
-    let exit = uspace::run(
-        Program::Gaps,
-        [va, GAP_MAX as u64, ul::SHARED, threshold],
-        true,
-    );
-    match exit {
-        Exit::Exited(n) => GAPS_FOUND.store(n, Ordering::Release),
-        other => {
-            println!("bench: shootdown: the ring-3 gap reader on cpu {me} ended with {other:?}");
-            READER_FAILED.store(true, Ordering::Release);
+    as_target(proto, || {
+        let exit = uspace::run(
+            Program::Gaps,
+            [va, GAP_MAX as u64, ul::SHARED, threshold],
+            true,
+        );
+        match exit {
+            Exit::Exited(n) => GAPS_FOUND.store(n, Ordering::Release),
+            other => {
+                println!(
+                    "bench: shootdown: the ring-3 gap reader on cpu {me} ended with {other:?}"
+                );
+                READER_FAILED.store(true, Ordering::Release);
+            }
         }
-    }
-    PROTOCOLS[proto as usize].target_stop();
-    READERS_RUNNING.fetch_sub(1, Ordering::AcqRel);
+    });
 }
 
 /// The cost to the interrupted target (`shootdown_target_cost`): one target runs the ring-3
@@ -1093,11 +1100,16 @@ pub fn run_concurrent_group(s: &Settings) -> bool {
     concurrent::run(s, &pool, max_targets, &mut lat[..], &mut rates[..]).unwrap_or(false)
 }
 
+/// Target sets by NUMA node (ACPI SRAT), beside the CPUID classes.
+const NUMA_CLASSES: &[&str] = &["same_node", "other_node"];
+
 /// Targets chosen by topology (`shootdown_topology`, a `target_set` param): for each class of
 /// `kernel_core::topology::CLASSES` (the initiator's SMT siblings, the CPUs sharing its
-/// last-level cache but not its core, its package but not its cache, other packages, all),
-/// the idle CPUs of that class, at most `bench_cpus` − 1; every selected protocol, the
-/// kernel half, 1 page, unicast. A class with no CPU gets a `skip` record with the reason.
+/// last-level cache but not its core, its package but not its cache, other packages, all)
+/// and, with an ACPI SRAT, `same_node` / `other_node` (with the SLIT distance to the farthest
+/// target in `node_distance`), the idle CPUs of that class, at most `bench_cpus` − 1; every
+/// selected protocol, the kernel half, 1 page, unicast. A class with no CPU gets a `skip`
+/// record with the reason.
 /// Returns whether the readers stopped cleanly and the reads the contracts forbid.
 fn run_topology(
     s: &Settings,
@@ -1108,17 +1120,40 @@ fn run_topology(
 ) -> Result<(bool, u64), ()> {
     let shifts = sys::arch::cpu::topology();
     let me = smp::apic_id_of(0);
+    let my_node = numa::node_of_apic(me);
     let mut ok = true;
     let mut forbidden = 0;
-    for class in topology::CLASSES {
+    for class in topology::CLASSES.iter().chain(NUMA_CLASSES) {
+        if NUMA_CLASSES.contains(class) && my_node.is_none() {
+            skip(
+                "shootdown_topology",
+                "target sets same_node and other_node: no SRAT lists this machine's CPUs",
+            );
+            break;
+        }
+        let in_class = |t: usize| {
+            let apic = smp::apic_id_of(t);
+            match *class {
+                "same_node" => numa::node_of_apic(apic) == my_node,
+                "other_node" => numa::node_of_apic(apic).is_some_and(|n| Some(n) != my_node),
+                _ => shifts.relation(me, apic).in_class(class),
+            }
+        };
         let mut targets = CpuSet::new();
         for t in pool.iter() {
-            if targets.len() < max_targets
-                && shifts.relation(me, smp::apic_id_of(t)).in_class(class)
-            {
+            if targets.len() < max_targets && in_class(t) {
                 targets.insert(t);
             }
         }
+        // The SLIT distance from the initiator's node to the farthest target's (0: unknown).
+        let distance = targets
+            .iter()
+            .filter_map(|t| {
+                let n = numa::node_of_apic(smp::apic_id_of(t))?;
+                numa::node_distance(my_node?, n)
+            })
+            .max()
+            .unwrap_or(0);
         if targets.is_empty() {
             let mut why = kernel_core::fmtbuf::FmtBuf::<160>::new();
             let _ = core::fmt::Write::write_fmt(
@@ -1179,6 +1214,7 @@ fn run_topology(
                     ("space", P::S("kernel")),
                     ("target_set", P::S(class)),
                     ("targets", P::U(targets.len() as u64)),
+                    ("node_distance", P::U(distance as u64)),
                     ("pages", P::U(1)),
                 ],
                 "cycles",

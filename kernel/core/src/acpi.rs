@@ -55,6 +55,8 @@ fn table_name(signature: &[u8; 4]) -> Option<&'static str> {
     match *signature {
         MADT_SIGNATURE => Some("MADT"),
         FADT_SIGNATURE => Some("FADT"),
+        SRAT_SIGNATURE => Some("SRAT"),
+        SLIT_SIGNATURE => Some("SLIT"),
         _ => None,
     }
 }
@@ -863,6 +865,225 @@ pub fn hpet_base(mem: &impl PhysRead, table: TableRef) -> Option<u64> {
         return None;
     }
     Some(u64_at(&gas, GAS_ADDRESS)).filter(|&a| a != 0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// SRAT and SLIT (ACPI 6.5, 5.2.16 and 5.2.17): NUMA proximity domains and their distances
+// ---------------------------------------------------------------------------------------------
+
+/// Signature of the SRAT, "System Resource Affinity Table".
+pub const SRAT_SIGNATURE: [u8; 4] = *b"SRAT";
+/// Signature of the SLIT, "System Locality Information Table".
+pub const SLIT_SIGNATURE: [u8; 4] = *b"SLIT";
+/// The SRAT's entries start after the header, 4 reserved bytes (value 1) and 8 reserved.
+const SRAT_ENTRIES: u32 = 48;
+/// Type 0: Processor Local APIC/SAPIC Affinity, 16 bytes: domain bits 7:0 at 2, APIC ID at 3,
+/// flags at 4, domain bits 31:8 at 9..12.
+const SRAT_TYPE_LAPIC: u8 = 0;
+const SRAT_LAPIC_LEN: usize = 16;
+/// Type 1: Memory Affinity, 40 bytes: domain at 2, base at 8, length at 16, flags at 28.
+const SRAT_TYPE_MEMORY: u8 = 1;
+const SRAT_MEMORY_LEN: usize = 40;
+/// Type 2: Processor Local x2APIC Affinity, 24 bytes: domain at 4, x2APIC ID at 8, flags at 12.
+const SRAT_TYPE_X2APIC: u8 = 2;
+const SRAT_X2APIC_LEN: usize = 24;
+/// Flags bit 0 of every affinity structure: `Enabled` (ignore the entry when clear).
+const SRAT_FLAG_ENABLED: u32 = 1 << 0;
+/// Processors and memory ranges [`Srat`] keeps.
+pub const MAX_SRAT_CPUS: usize = 1024;
+/// Memory ranges [`Srat`] keeps.
+pub const MAX_SRAT_MEMORY: usize = 64;
+
+/// One memory range of a proximity domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SratMemory {
+    /// Physical base and length in bytes.
+    pub base: u64,
+    /// Length in bytes.
+    pub len: u64,
+    /// Its proximity domain.
+    pub domain: u32,
+}
+
+/// The enabled processor and memory affinities of the SRAT.
+///
+/// About 9 KiB: keep it in a static or on a large stack.
+#[derive(Clone)]
+pub struct Srat {
+    cpus: [(u32, u32); MAX_SRAT_CPUS],
+    ncpus: usize,
+    memory: [SratMemory; MAX_SRAT_MEMORY],
+    nmemory: usize,
+    /// Entries beyond the capacities (left out).
+    pub dropped: usize,
+}
+
+impl Srat {
+    /// (APIC id, proximity domain) of every enabled processor, in table order.
+    pub fn cpus(&self) -> &[(u32, u32)] {
+        &self.cpus[..self.ncpus]
+    }
+
+    /// The enabled memory ranges, in table order.
+    pub fn memory(&self) -> &[SratMemory] {
+        &self.memory[..self.nmemory]
+    }
+
+    /// The proximity domain of the processor with APIC id `apic_id`.
+    pub fn domain_of(&self, apic_id: u32) -> Option<u32> {
+        self.cpus().iter().find(|c| c.0 == apic_id).map(|c| c.1)
+    }
+}
+
+/// Parses the SRAT `table` (from [`find_table`] with [`SRAT_SIGNATURE`]): Processor Local
+/// APIC (type 0), Memory (type 1) and Processor Local x2APIC (type 2) affinities, kept when
+/// enabled; other types are skipped by their length. An entry with a length below 2, shorter
+/// than its type's structure, or running past the table's end is [`AcpiError::Truncated`]:
+/// a bad length never loops and never reads past the table.
+pub fn parse_srat(mem: &impl PhysRead, table: TableRef) -> Result<Srat, AcpiError> {
+    let what = What::Table(SRAT_SIGNATURE);
+    let phys = table.phys;
+    if table.signature != SRAT_SIGNATURE {
+        let mut found = [0; 8];
+        found[..4].copy_from_slice(&table.signature);
+        return Err(AcpiError::BadSignature { what, phys, found });
+    }
+    let mut srat = Srat {
+        cpus: [(0, 0); MAX_SRAT_CPUS],
+        ncpus: 0,
+        memory: [SratMemory::default(); MAX_SRAT_MEMORY],
+        nmemory: 0,
+        dropped: 0,
+    };
+    let mut offset = SRAT_ENTRIES;
+    if table.len < SRAT_ENTRIES {
+        return Err(AcpiError::Truncated { what, phys, offset });
+    }
+    while offset < table.len {
+        let truncated = AcpiError::Truncated { what, phys, offset };
+        let mut entry = [0u8; SRAT_MEMORY_LEN];
+        if !table.read_at(mem, offset, &mut entry[..2]) {
+            return Err(truncated);
+        }
+        let (kind, len) = (entry[0], usize::from(entry[1]));
+        if len < 2 || u64::from(offset) + len as u64 > u64::from(table.len) {
+            return Err(truncated);
+        }
+        let needed = match kind {
+            SRAT_TYPE_LAPIC => SRAT_LAPIC_LEN,
+            SRAT_TYPE_MEMORY => SRAT_MEMORY_LEN,
+            SRAT_TYPE_X2APIC => SRAT_X2APIC_LEN,
+            _ => 0,
+        };
+        if len < needed {
+            return Err(truncated);
+        }
+        if needed > 0 && !table.read_at(mem, offset, &mut entry[..needed]) {
+            return Err(AcpiError::Unreadable {
+                what,
+                phys: phys + u64::from(offset),
+            });
+        }
+        let cpu = match kind {
+            SRAT_TYPE_LAPIC => {
+                let domain = u32::from(entry[2])
+                    | u32::from(entry[9]) << 8
+                    | u32::from(entry[10]) << 16
+                    | u32::from(entry[11]) << 24;
+                (u32_at(&entry, 4) & SRAT_FLAG_ENABLED != 0)
+                    .then_some((u32::from(entry[3]), domain))
+            }
+            SRAT_TYPE_X2APIC => (u32_at(&entry, 12) & SRAT_FLAG_ENABLED != 0)
+                .then(|| (u32_at(&entry, 8), u32_at(&entry, 4))),
+            _ => None,
+        };
+        if let Some(c) = cpu {
+            if srat.ncpus < MAX_SRAT_CPUS {
+                srat.cpus[srat.ncpus] = c;
+                srat.ncpus += 1;
+            } else {
+                srat.dropped += 1;
+            }
+        }
+        if kind == SRAT_TYPE_MEMORY && u32_at(&entry, 28) & SRAT_FLAG_ENABLED != 0 {
+            let m = SratMemory {
+                base: u64_at(&entry, 8),
+                len: u64_at(&entry, 16),
+                domain: u32_at(&entry, 2),
+            };
+            if srat.nmemory < MAX_SRAT_MEMORY {
+                srat.memory[srat.nmemory] = m;
+                srat.nmemory += 1;
+            } else {
+                srat.dropped += 1;
+            }
+        }
+        offset += len as u32;
+    }
+    Ok(srat)
+}
+
+/// Localities [`Slit`] keeps (a matrix of this many squared bytes).
+pub const MAX_SLIT_LOCALITIES: usize = 64;
+
+/// The SLIT's relative distances between proximity domains (10: local).
+#[derive(Clone)]
+pub struct Slit {
+    n: usize,
+    matrix: [u8; MAX_SLIT_LOCALITIES * MAX_SLIT_LOCALITIES],
+}
+
+impl Slit {
+    /// Number of localities.
+    pub fn localities(&self) -> usize {
+        self.n
+    }
+
+    /// The distance from domain `from` to domain `to` (None outside the matrix).
+    pub fn distance(&self, from: u32, to: u32) -> Option<u8> {
+        let (f, t) = (from as usize, to as usize);
+        (f < self.n && t < self.n).then(|| self.matrix[f * self.n + t])
+    }
+}
+
+/// Parses the SLIT `table`: the locality count (u64 at 36) and the count² distance bytes after
+/// it, which must fit the table; more than [`MAX_SLIT_LOCALITIES`] localities is
+/// [`AcpiError::BadLength`].
+pub fn parse_slit(mem: &impl PhysRead, table: TableRef) -> Result<Slit, AcpiError> {
+    let what = What::Table(SLIT_SIGNATURE);
+    let phys = table.phys;
+    if table.signature != SLIT_SIGNATURE {
+        let mut found = [0; 8];
+        found[..4].copy_from_slice(&table.signature);
+        return Err(AcpiError::BadSignature { what, phys, found });
+    }
+    let mut count = [0u8; 8];
+    if !table.read_at(mem, SDT_HEADER_LEN, &mut count) {
+        return Err(AcpiError::Truncated {
+            what,
+            phys,
+            offset: SDT_HEADER_LEN,
+        });
+    }
+    let n = u64_at(&count, 0);
+    let cells = n.checked_mul(n);
+    let fits = cells.is_some_and(|c| u64::from(SDT_HEADER_LEN) + 8 + c <= u64::from(table.len));
+    if n as usize > MAX_SLIT_LOCALITIES || !fits {
+        return Err(AcpiError::BadLength {
+            what,
+            phys,
+            len: table.len,
+        });
+    }
+    let n = n as usize;
+    let mut slit = Slit {
+        n,
+        matrix: [0; MAX_SLIT_LOCALITIES * MAX_SLIT_LOCALITIES],
+    };
+    if !table.read_at(mem, SDT_HEADER_LEN + 8, &mut slit.matrix[..n * n]) {
+        return Err(AcpiError::Unreadable { what, phys });
+    }
+    Ok(slit)
 }
 
 #[cfg(test)]
@@ -1874,5 +2095,123 @@ mod tests {
         for (error, message) in cases {
             assert_eq!(error.to_string(), message);
         }
+    }
+
+    // ----- SRAT and SLIT -----
+
+    fn srat_lapic(apic: u8, domain: u32, enabled: bool) -> Vec<u8> {
+        let d = domain.to_le_bytes();
+        let mut e = vec![0, 16, d[0], apic];
+        e.extend_from_slice(&u32::from(enabled).to_le_bytes());
+        e.extend_from_slice(&[0, d[1], d[2], d[3]]);
+        e.extend_from_slice(&0u32.to_le_bytes());
+        e
+    }
+
+    fn srat_x2apic(apic: u32, domain: u32) -> Vec<u8> {
+        let mut e = vec![2, 24, 0, 0];
+        e.extend_from_slice(&domain.to_le_bytes());
+        e.extend_from_slice(&apic.to_le_bytes());
+        e.extend_from_slice(&1u32.to_le_bytes());
+        e.extend_from_slice(&[0; 8]);
+        e
+    }
+
+    fn srat_memory(base: u64, len: u64, domain: u32) -> Vec<u8> {
+        let mut e = vec![1, 40];
+        e.extend_from_slice(&domain.to_le_bytes());
+        e.extend_from_slice(&[0; 2]);
+        e.extend_from_slice(&base.to_le_bytes());
+        e.extend_from_slice(&len.to_le_bytes());
+        e.extend_from_slice(&[0; 4]);
+        e.extend_from_slice(&1u32.to_le_bytes());
+        e.extend_from_slice(&[0; 8]);
+        e
+    }
+
+    fn srat_parsed(entries: &[Vec<u8>]) -> Result<Srat, AcpiError> {
+        let mut body = vec![1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        for e in entries {
+            body.extend_from_slice(e);
+        }
+        let (mem, rsdp_at, _) = Builder::new().machine(&[table(b"SRAT", 3, &body)], true);
+        let rsdp = read_rsdp(&mem, rsdp_at).unwrap();
+        let t = find_table(&mem, &rsdp, &SRAT_SIGNATURE).unwrap().unwrap();
+        parse_srat(&mem, t)
+    }
+
+    #[test]
+    fn srat_processors_and_memory() {
+        let srat = srat_parsed(&[
+            srat_lapic(0, 0, true),
+            srat_lapic(1, 0x0102_0301, true),
+            srat_lapic(2, 1, false),
+            srat_x2apic(300, 1),
+            srat_memory(0, 1 << 30, 0),
+            vec![3, 18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], // another type: skipped
+        ])
+        .unwrap();
+        assert_eq!(srat.cpus(), &[(0, 0), (1, 0x0102_0301), (300, 1)]);
+        assert_eq!(srat.domain_of(300), Some(1));
+        assert_eq!(srat.domain_of(2), None, "disabled");
+        assert_eq!(srat.memory().len(), 1);
+        assert_eq!(srat.memory()[0].len, 1 << 30);
+    }
+
+    #[test]
+    fn srat_bad_lengths_never_loop_or_overread() {
+        let zero = vec![0u8, 0, 0, 0];
+        assert!(matches!(
+            srat_parsed(&[srat_lapic(0, 0, true), zero]),
+            Err(AcpiError::Truncated { offset: 64, .. })
+        ));
+        let mut long = srat_lapic(0, 0, true);
+        long[1] = 200; // runs past the table
+        assert!(matches!(
+            srat_parsed(&[long]),
+            Err(AcpiError::Truncated { .. })
+        ));
+        let mut short = srat_x2apic(1, 0);
+        short[1] = 8; // shorter than its type's structure
+        assert!(matches!(
+            srat_parsed(&[short]),
+            Err(AcpiError::Truncated { .. })
+        ));
+        assert_eq!(srat_parsed(&[]).unwrap().cpus().len(), 0);
+    }
+
+    fn slit_table(n: u64, cells: &[u8]) -> Vec<u8> {
+        let mut body = n.to_le_bytes().to_vec();
+        body.extend_from_slice(cells);
+        table(b"SLIT", 1, &body)
+    }
+
+    fn slit_parsed(t: Vec<u8>) -> Result<Slit, AcpiError> {
+        let (mem, rsdp_at, _) = Builder::new().machine(&[t], true);
+        let rsdp = read_rsdp(&mem, rsdp_at).unwrap();
+        let t = find_table(&mem, &rsdp, &SLIT_SIGNATURE).unwrap().unwrap();
+        parse_slit(&mem, t)
+    }
+
+    #[test]
+    fn slit_distances() {
+        let slit = slit_parsed(slit_table(2, &[10, 21, 21, 10])).unwrap();
+        assert_eq!(slit.localities(), 2);
+        assert_eq!(slit.distance(0, 1), Some(21));
+        assert_eq!(slit.distance(1, 1), Some(10));
+        assert_eq!(slit.distance(2, 0), None);
+        // A count whose matrix does not fit the table, or an absurd count.
+        assert!(matches!(
+            slit_parsed(slit_table(3, &[10; 4])),
+            Err(AcpiError::BadLength { .. })
+        ));
+        assert!(matches!(
+            slit_parsed(slit_table(u64::MAX, &[])),
+            Err(AcpiError::BadLength { .. })
+        ));
+        assert!(matches!(
+            slit_parsed(slit_table(65, &[10; 65 * 65])),
+            Err(AcpiError::BadLength { .. })
+        ));
     }
 }

@@ -81,8 +81,8 @@ pub enum ShootdownBreak {
     /// The initiator does not invalidate its own TLB.
     SkipLocal,
     /// Early acknowledgement: one target acknowledges on entry and returns to the interrupted
-    /// code before invalidating (it invalidates in a later interrupt: its timer, 20 ms on, or
-    /// its next shootdown).
+    /// code before invalidating (it invalidates in a later interrupt: its timer, 20 ms after
+    /// the first invalidation it owes).
     EarlyReturn,
     /// Linux-faithful protocol: a CPU skipped as lazy switches back without catching up.
     SkipCatchup,

@@ -114,6 +114,73 @@ pub struct Discovered {
 }
 
 static MADT: spin::Once<MadtCpus> = spin::Once::new();
+/// The SRAT's affinities and the SLIT's distances, when the firmware has them and they parse.
+static SRAT: spin::Once<Option<acpi::Srat>> = spin::Once::new();
+static SLIT: spin::Once<Option<acpi::Slit>> = spin::Once::new();
+
+/// Read the SRAT and the SLIT (NUMA affinities and distances); a table that is missing leaves
+/// none, one that is malformed leaves none with an `error` record.
+fn read_numa(mem: &Firmware, rsdp: &acpi::Rsdp) {
+    let found = |sig: &[u8; 4], name: &str| match acpi::find_table(mem, rsdp, sig) {
+        Ok(t) => t,
+        Err(e) => {
+            println!("acpi: error: {name} unusable: {e}");
+            crate::record!("error", |r| r.str("kind", "acpi").str("message", name));
+            None
+        }
+    };
+    let srat = found(&acpi::SRAT_SIGNATURE, "SRAT").and_then(|t| {
+        acpi::parse_srat(mem, t)
+            .map_err(|e| {
+                println!("acpi: error: SRAT unusable: {e}");
+                crate::record!("error", |r| r
+                    .str("kind", "acpi")
+                    .str("message", "SRAT unusable"));
+            })
+            .ok()
+    });
+    let slit = found(&acpi::SLIT_SIGNATURE, "SLIT").and_then(|t| {
+        acpi::parse_slit(mem, t)
+            .map_err(|e| {
+                println!("acpi: error: SLIT unusable: {e}");
+                crate::record!("error", |r| r
+                    .str("kind", "acpi")
+                    .str("message", "SLIT unusable"));
+            })
+            .ok()
+    });
+    if let Some(s) = &srat {
+        println!(
+            "acpi: SRAT: {} processor and {} memory affinities",
+            s.cpus().len(),
+            s.memory().len()
+        );
+    }
+    SRAT.call_once(|| srat);
+    SLIT.call_once(|| slit);
+}
+
+/// The NUMA proximity domain of the CPU with APIC id `apic` (None: no SRAT, or not listed).
+pub fn node_of_apic(apic: u32) -> Option<u32> {
+    SRAT.get()?.as_ref()?.domain_of(apic)
+}
+
+/// The SLIT's distance between two proximity domains (10: local; None: no SLIT).
+pub fn node_distance(from: u32, to: u32) -> Option<u8> {
+    SLIT.get()?.as_ref()?.distance(from, to)
+}
+
+/// Distinct proximity domains of the SRAT's processors (0: no SRAT).
+pub fn numa_nodes() -> usize {
+    let Some(Some(srat)) = SRAT.get() else {
+        return 0;
+    };
+    let cpus = srat.cpus();
+    cpus.iter()
+        .enumerate()
+        .filter(|(i, c)| !cpus[..*i].iter().any(|d| d.1 == c.1))
+        .count()
+}
 
 /// Find the RSDP (the loader's copy, else the BIOS areas), the MADT, and number the CPUs
 /// into `ids` (logical 0 = the BSP). Err: no usable table (the message is printed).
@@ -170,6 +237,7 @@ pub fn discover_cpus(
     }
     let parsed = acpi::parse_madt(&mem, madt_ref).map_err(|e| fail("MADT unusable", &e))?;
     let madt = MADT.call_once(|| parsed);
+    read_numa(&mem, &rsdp);
     if madt.cpus().is_empty() {
         println!("acpi: error: the MADT lists no enabled CPU");
         return Err(());

@@ -47,6 +47,7 @@ pub fn print(info: &BootInfo) {
         .u64("cpus_found", crate::cpu::smp::found_count() as u64)
         .u64("cpus_possible", crate::cpu::smp::cpu_count() as u64)
         .u64("cpus_online", crate::cpu::smp::online_count() as u64)
+        .u64("numa_nodes", crate::platform::acpi::numa_nodes() as u64)
         .u64("topology_smt_shift", topo.smt as u64)
         .u64("topology_llc_shift", topo.llc as u64)
         .u64("topology_package_shift", topo.package as u64)

@@ -72,10 +72,24 @@ percpu! {
     /// last acknowledgement seen.
     static INITIATOR_STAMPS: CacheAligned<[AtomicU64; 2]> =
         CacheAligned([const { AtomicU64::new(0) }; 2]);
-    /// The `early_return` negative control: an invalidation this CPU acknowledged and then
-    /// put off until a later interrupt.
-    static PUT_OFF: CacheAligned<spin::Mutex<Option<Request>>> =
-        CacheAligned(spin::Mutex::new(None));
+    /// The `early_return` negative control: invalidations this CPU acknowledged and then
+    /// put off until its timer fires.
+    static PUT_OFF: CacheAligned<spin::Mutex<PutOff>> = CacheAligned(spin::Mutex::new(PutOff {
+        n: 0,
+        everything: false,
+        reqs: [Request::new(Space::Kernel, 0, 0, false); PUT_OFF_MAX],
+    }));
+}
+
+/// Requests the `early_return` target holds before it owes a flush of everything instead.
+const PUT_OFF_MAX: usize = 8;
+
+/// The `early_return` target's owed invalidations.
+struct PutOff {
+    n: usize,
+    /// More than `PUT_OFF_MAX` were owed: flush everything when the timer fires.
+    everything: bool,
+    reqs: [Request; PUT_OFF_MAX],
 }
 
 /// Failure injection and test knobs (the oracle's negative controls and the ack delay).
@@ -190,12 +204,21 @@ fn on_timer_tick(_: &mut idt::ExceptionFrame) {
     lazy_epoch::drain();
 }
 
-/// The `early_return` negative control's late invalidation, if one is owed.
+/// The `early_return` negative control's late invalidations, when its timer fires. Never at
+/// the next shootdown: a request names the same pages as the one before it, so applying the
+/// old one there would remove the new stale entry too and hide the bug.
 fn apply_put_off() {
-    let put_off = PUT_OFF.get().lock().take();
-    if let Some(req) = put_off {
-        invalidate_here(&super::early_ack::EarlyAck, &req);
+    let mut p = PUT_OFF.get().lock();
+    if p.everything {
+        // Every translation of every PCID, globals included (SDM 4.10.4.1).
+        crate::arch::tlb::flush_global_pge();
+    } else {
+        for req in &p.reqs[..p.n] {
+            invalidate_here(&super::early_ack::EarlyAck, req);
+        }
     }
+    p.n = 0;
+    p.everything = false;
 }
 
 fn on_shootdown_ipi(_: &mut idt::ExceptionFrame) {
@@ -228,10 +251,6 @@ fn acknowledge(slot: &RequestSlot, seq: u64) {
 /// Serve every request pending for this CPU, each in its protocol's order.
 pub fn serve_pending() {
     let me = arch::cpu_id() as usize;
-    if EARLY_RETURN_CPU.load(Ordering::Relaxed) == me {
-        // A put-off invalidation still owed when the next request comes: apply it now.
-        apply_put_off();
-    }
     let pending = PENDING.get();
     for (w, word) in pending.iter().enumerate() {
         // A plain load first: most words are empty, and an atomic swap costs far more.
@@ -304,10 +323,19 @@ fn serve_one<P: Protocol>(p: &P, slot: &RequestSlot, seq: u64, req: &Request, me
         acknowledge(slot, seq);
         if EARLY_RETURN_CPU.load(Ordering::Relaxed) == me {
             // Broken on purpose: back to the interrupted code with the old translation; the
-            // invalidation follows in a later interrupt: the timer, well after the initiator
-            // has returned and recycled the old frame (or the next shootdown, if earlier).
-            *PUT_OFF.get().lock() = Some(*req);
-            apic::timer_oneshot(idt::VEC_EPOCH_TICK, EARLY_RETURN_DELAY_US);
+            // invalidation follows in a later interrupt, the timer, armed by the first owed
+            // request, well after the initiator has returned and recycled the old frame.
+            let mut p = PUT_OFF.get().lock();
+            if p.n == 0 && !p.everything {
+                apic::timer_oneshot(idt::VEC_EPOCH_TICK, EARLY_RETURN_DELAY_US);
+            }
+            if p.n < PUT_OFF_MAX {
+                let n = p.n;
+                p.reqs[n] = *req;
+                p.n += 1;
+            } else {
+                p.everything = true;
+            }
             return;
         }
     }
