@@ -939,9 +939,10 @@ pub fn cases() -> Vec<Case> {
     }
     out.push(oracle("ryzen", 2, None, true));
     out.push(oracle("ryzen", 2, Some("skip_invlpg"), true));
-    for brk in ["leave_out", "skip_local"] {
-        out.push(oracle("corei7_haswell_4770", 4, Some(brk), false));
-    }
+    // Not `skip_local`: on Bochs the initiator's own entry for a 1-page kernel-half change
+    // is gone before it reads the page back (its small TLB), so that control has no
+    // detection power there in those configurations; TCG catches it in every one.
+    out.push(oracle("corei7_haswell_4770", 4, Some("leave_out"), false));
     for brk in ["early_return", "recycle_early"] {
         out.push(oracle("ryzen", 2, Some(brk), false));
     }

@@ -320,7 +320,7 @@ struct Config<'a> {
 }
 
 /// Buffers one configuration fills: the shootdown's samples, and beside them (relaxed
-/// protocols) the time from return to the reclaim point and the staleness of each sample,
+/// protocols) the time the reclaim step took and the staleness of each sample,
 /// and (phase runs) each phase of each sample.
 struct Buffers<'a> {
     total: &'a mut [u64],
@@ -418,6 +418,12 @@ fn measure(s: &Settings, c: &Config, buf: Buffers, frames: &Frames, timeout_tick
         let t_pte = tsc::rdtsc();
         let r = issue(c, &req, &asked, timeout_ticks);
         let t1 = time::stop();
+        // This CPU's own TLB first, right at the return: a translation that survived reads
+        // the old frame's older value, before anything this CPU does next can evict it (a
+        // small direct-mapped TLB, as Bochs', loses it to the poisoning's own accesses).
+        if r.is_ok() {
+            out.initiator_stale += initiator_stale(c.space, g, c.read);
+        }
         let mut reclaim_ticks = 0;
         let r = r.and_then(|()| {
             if !relaxed {
@@ -427,8 +433,9 @@ fn measure(s: &Settings, c: &Config, buf: Buffers, frames: &Frames, timeout_tick
             if c.recycle_early {
                 poison(frames, g - 1, c.pages);
             }
+            let r0 = tsc::rdtsc();
             let r = reclaim(c.proto, &asked, c.delivery, timeout_ticks);
-            reclaim_ticks = tsc::rdtsc() - t1;
+            reclaim_ticks = tsc::rdtsc() - r0;
             r
         });
         if let Err(e) = r {
@@ -442,9 +449,8 @@ fn measure(s: &Settings, c: &Config, buf: Buffers, frames: &Frames, timeout_tick
             out.timed_out = true;
             return out;
         }
-        // The old frames are unreachable on every CPU now: poison them, then check this CPU.
+        // The old frames are unreachable on every CPU now: poison (recycle) them.
         poison(frames, g - 1, c.pages);
-        out.initiator_stale += initiator_stale(c.space, g, c.read);
         SHARED.generation.store(g, Ordering::Release);
         // Every target completes one check pass against g before the next change, so a stale
         // translation cannot go unnoticed (bounded: a broken target still reads).
@@ -743,7 +749,7 @@ fn forbidden_reads(relaxed: bool, stale: u64, recycled: u64) -> u64 {
 
 /// The sweep: space × protocol × targets × delivery × pages. Targets 0 is the no-IPI control
 /// (the initiator's own invalidation and the transport's bookkeeping). Relaxed protocols
-/// also give the time from return to their reclaim point (`shootdown_reclaim`).
+/// also give the time their reclaim step takes (`shootdown_reclaim`).
 pub fn run_sweep(s: &Settings) -> bool {
     let Some((pool, everyone, max_targets)) = target_limit(s, "shootdown") else {
         return true;
