@@ -6,8 +6,9 @@ use crate::model::{BenchResult, NS_FIELDS, STAT_FIELDS, value_text};
 /// The CSV of one bench's results (those of `results` whose `bench` matches), in file order.
 ///
 /// Columns: `params.<key>` for the union of the param keys (first-seen order), then `unit`, `n`,
-/// `warmup`, `min`, `p50`, `p90`, `p99`, `p999`, `max`, `mean`, `stddev`, then the `_ns` columns
-/// (`min_ns` ... `stddev_ns`) when any of these results has one. A param a result lacks, or an ns
+/// `warmup`, `min`, `p50`, `p90`, `p99`, `p999`, `max`, `mean`, `stddev`, then `p5` and `p95`
+/// when any of these results has them, then the `_ns` columns (`min_ns` ... `stddev_ns`) when
+/// any has one. A param a result lacks, or an ns
 /// figure it lacks, is an empty cell. Fields are quoted per RFC 4180; lines end in `\n`.
 pub fn bench_csv(results: &[BenchResult], bench: &str) -> String {
     let rows: Vec<&BenchResult> = results.iter().filter(|r| r.bench == bench).collect();
@@ -20,9 +21,13 @@ pub fn bench_csv(results: &[BenchResult], bench: &str) -> String {
         }
     }
     let with_ns = rows.iter().any(|r| r.has_ns());
+    let with_tails = rows.iter().any(|r| r.p5.is_some() || r.p95.is_some());
     let mut header: Vec<String> = keys.iter().map(|k| format!("params.{k}")).collect();
     header.extend(["unit", "n", "warmup"].map(String::from));
     header.extend(STAT_FIELDS.map(String::from));
+    if with_tails {
+        header.extend(["p5", "p95"].map(String::from));
+    }
     if with_ns {
         header.extend(NS_FIELDS.map(String::from));
     }
@@ -37,6 +42,10 @@ pub fn bench_csv(results: &[BenchResult], bench: &str) -> String {
         cells.push(r.warmup.to_string());
         for f in STAT_FIELDS {
             cells.push(r.stat(f).map(num).unwrap_or_default());
+        }
+        if with_tails {
+            cells.push(r.p5.map(num).unwrap_or_default());
+            cells.push(r.p95.map(num).unwrap_or_default());
         }
         if with_ns {
             for f in NS_FIELDS {

@@ -74,6 +74,9 @@ pub struct BenchResult {
     pub mean: f64,
     /// Population standard deviation.
     pub stddev: f64,
+    /// 5th and 95th percentiles (records written before 2026-12-02 have none).
+    pub p5: Option<f64>,
+    pub p95: Option<f64>,
     /// The figures above in ns (present only where `unit` is `cycles`).
     pub min_ns: Option<f64>,
     pub p50_ns: Option<f64>,
@@ -497,6 +500,8 @@ fn parse_result(
         max: 0.0,
         mean: 0.0,
         stddev: 0.0,
+        p5: obj.get("p5").and_then(Value::as_f64),
+        p95: obj.get("p95").and_then(Value::as_f64),
         min_ns: None,
         p50_ns: None,
         p90_ns: None,

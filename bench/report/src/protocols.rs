@@ -118,13 +118,27 @@ pub fn protocol_table(results: &[BenchResult]) -> Option<String> {
     Some(s)
 }
 
+/// A point at the median with whiskers p5..p95 (min..p90 for records that predate p5/p95).
 fn point(r: &BenchResult, x: f64) -> Point {
+    let (lo, hi) = match (r.p5, r.p95) {
+        (Some(lo), Some(hi)) => (lo, hi),
+        _ => (r.min, r.p90),
+    };
     Point {
         x,
         y: r.p50,
-        lo: Some(r.min),
-        hi: Some(r.p90),
+        lo: Some(lo),
+        hi: Some(hi),
         hollow: false,
+    }
+}
+
+/// What the whiskers of `rows` show.
+fn whiskers(rows: &[&BenchResult]) -> &'static str {
+    if rows.iter().all(|r| r.p5.is_some() && r.p95.is_some()) {
+        "p50, whiskers p5..p95"
+    } else {
+        "p50, whiskers p5..p95 (min..p90 where a record has no p5/p95)"
     }
 }
 
@@ -165,9 +179,10 @@ pub fn protocols_vs_targets(results: &[BenchResult]) -> Option<String> {
         .collect();
     let chart = Chart {
         title: "TLB shootdown latency vs targets, by protocol".into(),
-        subtitle:
-            "1 page, kernel half, unicast (none: no IPI at the request); p50, whiskers min..p90"
-                .into(),
+        subtitle: format!(
+            "1 page, kernel half, unicast (none: no IPI at the request); {}",
+            whiskers(&rows)
+        ),
         x_label: if log_x {
             "target CPUs (log2)".into()
         } else {
@@ -239,7 +254,10 @@ pub fn protocols_vs_pages(results: &[BenchResult]) -> Option<String> {
         .collect();
     let chart = Chart {
         title: "TLB shootdown latency vs pages, by protocol".into(),
-        subtitle: "kernel half, most targets; hollow: a full flush (above the ceiling); dashed: ceilings 32 and 33 (linux); p50, whiskers min..p90".into(),
+        subtitle: format!(
+            "kernel half, most targets; hollow: a full flush; dashed: ceilings 32 and 33 (linux); {}",
+            whiskers(&rows)
+        ),
         x_label: "pages (log2)".into(),
         y_label: format!("p50 latency ({})", unit_label(&unit)),
         x_ticks: Some(x_ticks),
@@ -279,15 +297,8 @@ pub fn phases_chart(results: &[BenchResult]) -> Option<String> {
         return None;
     }
     let unit = rows[0].unit.clone();
-    let phase_names = [
-        "pte",
-        "notify",
-        "deliver",
-        "invalidate",
-        "ack",
-        "observe",
-        "return",
-    ];
+    // Every phase a chain can have, in order (`ON_ENTRY` is this without `invalidate`).
+    let phase_names = kernel_core::phases::AFTER_INVALIDATE;
     let mut bars: Vec<Bar> = Vec::new();
     for p in &protos {
         let mut counts: Vec<u64> = rows

@@ -25,6 +25,8 @@ pub fn res(
         max: p50 * 3.0,
         mean: p50,
         stddev: 1.0,
+        p5: Some(p50 * 0.85),
+        p95: Some(p50 * 1.3),
         min_ns: None,
         p50_ns: None,
         p90_ns: None,

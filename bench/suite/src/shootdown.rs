@@ -884,11 +884,14 @@ pub fn run_sweep(s: &Settings) -> bool {
     ok
 }
 
-/// The `shootdown_phases` group: [`run_phases`] over the idle CPUs.
-pub fn run_phases_group(s: &Settings) -> bool {
-    let Some((pool, _, max_targets)) = target_limit(s, "shootdown_phases") else {
-        return true;
-    };
+/// A group's set-up: its CPUs (None, after a skip record, without a target), interrupts off
+/// on this CPU, the region and the sample buffers, for `body(pool, max_targets, frames, buf)`.
+fn with_region<R>(
+    s: &Settings,
+    bench: &str,
+    body: impl FnOnce(&CpuSet, usize, &Frames, Buffers) -> R,
+) -> Option<R> {
+    let (pool, _, max_targets) = target_limit(s, bench)?;
     let _irq = percpu::IrqGuard::new();
     let frames = setup();
     let mut total = SAMPLES.lock();
@@ -900,8 +903,21 @@ pub fn run_phases_group(s: &Settings) -> bool {
         staleness: &mut staleness_buf[..],
         phases: None,
     };
-    let phases_ok = run_phases(s, &pool, max_targets, &frames, buf).unwrap_or(false);
-    drop((total, reclaim_buf, staleness_buf));
+    Some(body(&pool, max_targets, &frames, buf))
+}
+
+/// The `shootdown_phases` group: [`run_phases`] over the idle CPUs, then the cost to the
+/// interrupted target.
+pub fn run_phases_group(s: &Settings) -> bool {
+    let Some((phases_ok, pool)) = with_region(s, "shootdown_phases", |pool, max, frames, buf| {
+        (
+            run_phases(s, pool, max, frames, buf).unwrap_or(false),
+            *pool,
+        )
+    }) else {
+        return true;
+    };
+    let _irq = percpu::IrqGuard::new();
     phases_ok & run_target_cost(s, &pool)
 }
 
@@ -1065,21 +1081,12 @@ fn run_target_cost(s: &Settings, pool: &CpuSet) -> bool {
 
 /// The `shootdown_topology` group: [`run_topology`] over the idle CPUs, with its check.
 pub fn run_topology_group(s: &Settings) -> bool {
-    let Some((pool, _, max_targets)) = target_limit(s, "shootdown_topology") else {
+    let Some(r) = with_region(s, "shootdown_topology", |pool, max, frames, buf| {
+        run_topology(s, pool, max, frames, buf)
+    }) else {
         return true;
     };
-    let _irq = percpu::IrqGuard::new();
-    let frames = setup();
-    let mut total = SAMPLES.lock();
-    let mut reclaim_buf = SAMPLES_AUX.lock();
-    let mut staleness_buf = SAMPLES_TRAP.lock();
-    let buf = Buffers {
-        total: &mut total[..],
-        reclaim: &mut reclaim_buf[..],
-        staleness: &mut staleness_buf[..],
-        phases: None,
-    };
-    let Ok((ok, forbidden)) = run_topology(s, &pool, max_targets, &frames, buf) else {
+    let Ok((ok, forbidden)) = r else {
         return false;
     };
     let mut d = kernel_core::fmtbuf::FmtBuf::<128>::new();

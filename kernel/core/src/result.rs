@@ -91,7 +91,9 @@ pub fn write_result<W: Write + ?Sized>(
         .u64("p999", s.p999)
         .u64("max", s.max)
         .f64("mean", round2(s.mean))
-        .f64("stddev", round2(s.stddev));
+        .f64("stddev", round2(s.stddev))
+        .u64("p5", s.p5)
+        .u64("p95", s.p95);
     if cycles {
         r.f64("min_ns", ns(s.min as f64))
             .f64("p50_ns", ns(s.p50 as f64))
@@ -136,6 +138,8 @@ mod tests {
             "stddev",
             "p50_ns",
             "stddev_ns",
+            "p5",
+            "p95",
             "hist",
         ] {
             assert!(out.contains(&format!("\"{f}\":")), "{f}: {out}");

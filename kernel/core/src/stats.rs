@@ -14,10 +14,14 @@ pub struct Summary {
     pub n: usize,
     /// Smallest sample.
     pub min: u64,
+    /// 5th percentile (the low whisker of the plots).
+    pub p5: u64,
     /// Median (nearest rank).
     pub p50: u64,
     /// 90th percentile.
     pub p90: u64,
+    /// 95th percentile (the high whisker of the plots).
+    pub p95: u64,
     /// 99th percentile.
     pub p99: u64,
     /// 99.9th percentile.
@@ -89,8 +93,10 @@ impl Summary {
         Some(Summary {
             n,
             min: samples[0],
+            p5: nearest_rank(samples, 50),
             p50: nearest_rank(samples, 500),
             p90: nearest_rank(samples, 900),
+            p95: nearest_rank(samples, 950),
             p99: nearest_rank(samples, 990),
             p999: nearest_rank(samples, 999),
             max: samples[n - 1],
@@ -173,6 +179,8 @@ mod tests {
         assert_eq!((s.p99, s.p999), (990, 999));
         let mut v: Vec<u64> = (1..=2000).collect();
         assert_eq!(Summary::of(&mut v).unwrap().p999, 1998);
+        let s = Summary::of(&mut v).unwrap();
+        assert!(s.p5 <= s.p50 && s.p50 <= s.p95 && s.p95 <= s.p99);
     }
 
     #[test]
