@@ -69,8 +69,9 @@ fn catch_up() {
 }
 
 /// This CPU just loaded the user space (`uspace::activate`): it is in the mask from now on,
-/// and catches up (`flushed`: the load itself flushed the space's PCID, at generation `gen`
-/// read before the load).
+/// and catches up (`flushed_at`: the load itself flushed the space's PCID, and the generation
+/// read before the load). A handler that runs in between may leave `LOCAL_GEN` lower than
+/// what the TLB reflects, never higher: at worst a later request flushes everything.
 pub fn space_loaded(flushed_at: Option<u64>) {
     let s = STATE.get();
     s.lazy.store(false, Ordering::Relaxed);
