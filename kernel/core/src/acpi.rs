@@ -673,10 +673,56 @@ pub fn parse_madt(mem: &impl PhysRead, table: TableRef) -> Result<MadtCpus, Acpi
         u64::from(u32_at(&fixed, MADT_LOCAL_APIC_ADDRESS)),
         u32_at(&fixed, MADT_FLAGS) & MADT_PCAT_COMPAT != 0,
     );
-    let mut offset = MADT_ENTRIES;
+    let needed = |kind| match kind {
+        MADT_TYPE_LOCAL_APIC => LOCAL_APIC_LEN,
+        MADT_TYPE_LOCAL_APIC_ADDRESS_OVERRIDE => LOCAL_APIC_ADDRESS_OVERRIDE_LEN,
+        MADT_TYPE_LOCAL_X2APIC => LOCAL_X2APIC_LEN,
+        _ => 0,
+    };
+    for_each_entry::<MADT_ENTRY_MAX>(mem, table, MADT_ENTRIES, needed, |kind, entry| match kind {
+        MADT_TYPE_LOCAL_APIC => {
+            let apic_id = entry[3];
+            let cpu = MadtCpu {
+                apic_id: apic_id.into(),
+                acpi_uid: entry[2].into(),
+                x2apic_entry: false,
+            };
+            madt.add(cpu, u32_at(&entry, 4), apic_id != INVALID_XAPIC_ID);
+        }
+        MADT_TYPE_LOCAL_APIC_ADDRESS_OVERRIDE => {
+            madt.local_apic_address = u64_at(&entry, 4);
+        }
+        MADT_TYPE_LOCAL_X2APIC => {
+            let apic_id = u32_at(&entry, 4);
+            let cpu = MadtCpu {
+                apic_id,
+                acpi_uid: u32_at(&entry, 12),
+                x2apic_entry: true,
+            };
+            madt.add(cpu, u32_at(&entry, 8), apic_id != INVALID_X2APIC_ID);
+        }
+        _ => {}
+    })?;
+    Ok(madt)
+}
+
+/// Walks the entries of `table` from offset `first`: each is (type, length, ...), and `visit`
+/// gets its type and its first `needed(type)` bytes (at most `N`; 0: a type the caller skips).
+/// An entry with a length below 2, shorter than `needed`, or running past the table's end is
+/// [`AcpiError::Truncated`]: a bad length never loops and never reads past the table.
+fn for_each_entry<const N: usize>(
+    mem: &impl PhysRead,
+    table: TableRef,
+    first: u32,
+    needed: impl Fn(u8) -> usize,
+    mut visit: impl FnMut(u8, [u8; N]),
+) -> Result<(), AcpiError> {
+    let what = What::Table(table.signature);
+    let phys = table.phys;
+    let mut offset = first;
     while offset < table.len {
         let truncated = AcpiError::Truncated { what, phys, offset };
-        let mut entry = [0; MADT_ENTRY_MAX];
+        let mut entry = [0; N];
         if !table.read_at(mem, offset, &mut entry[..2]) {
             return Err(truncated);
         }
@@ -684,12 +730,7 @@ pub fn parse_madt(mem: &impl PhysRead, table: TableRef) -> Result<MadtCpus, Acpi
         if len < 2 || u64::from(offset) + len as u64 > u64::from(table.len) {
             return Err(truncated);
         }
-        let needed = match kind {
-            MADT_TYPE_LOCAL_APIC => LOCAL_APIC_LEN,
-            MADT_TYPE_LOCAL_APIC_ADDRESS_OVERRIDE => LOCAL_APIC_ADDRESS_OVERRIDE_LEN,
-            MADT_TYPE_LOCAL_X2APIC => LOCAL_X2APIC_LEN,
-            _ => 0,
-        };
+        let needed = needed(kind).min(N);
         if len < needed {
             return Err(truncated);
         }
@@ -699,33 +740,10 @@ pub fn parse_madt(mem: &impl PhysRead, table: TableRef) -> Result<MadtCpus, Acpi
                 phys: phys + u64::from(offset),
             });
         }
-        match kind {
-            MADT_TYPE_LOCAL_APIC => {
-                let apic_id = entry[3];
-                let cpu = MadtCpu {
-                    apic_id: apic_id.into(),
-                    acpi_uid: entry[2].into(),
-                    x2apic_entry: false,
-                };
-                madt.add(cpu, u32_at(&entry, 4), apic_id != INVALID_XAPIC_ID);
-            }
-            MADT_TYPE_LOCAL_APIC_ADDRESS_OVERRIDE => {
-                madt.local_apic_address = u64_at(&entry, 4);
-            }
-            MADT_TYPE_LOCAL_X2APIC => {
-                let apic_id = u32_at(&entry, 4);
-                let cpu = MadtCpu {
-                    apic_id,
-                    acpi_uid: u32_at(&entry, 12),
-                    x2apic_entry: true,
-                };
-                madt.add(cpu, u32_at(&entry, 8), apic_id != INVALID_X2APIC_ID);
-            }
-            _ => {}
-        }
+        visit(kind, entry);
         offset += len as u32;
     }
-    Ok(madt)
+    Ok(())
 }
 
 /// How [`number_cpus`] numbered the processors.
@@ -955,35 +973,20 @@ pub fn parse_srat(mem: &impl PhysRead, table: TableRef) -> Result<Srat, AcpiErro
         nmemory: 0,
         dropped: 0,
     };
-    let mut offset = SRAT_ENTRIES;
     if table.len < SRAT_ENTRIES {
-        return Err(AcpiError::Truncated { what, phys, offset });
+        return Err(AcpiError::Truncated {
+            what,
+            phys,
+            offset: SRAT_ENTRIES,
+        });
     }
-    while offset < table.len {
-        let truncated = AcpiError::Truncated { what, phys, offset };
-        let mut entry = [0u8; SRAT_MEMORY_LEN];
-        if !table.read_at(mem, offset, &mut entry[..2]) {
-            return Err(truncated);
-        }
-        let (kind, len) = (entry[0], usize::from(entry[1]));
-        if len < 2 || u64::from(offset) + len as u64 > u64::from(table.len) {
-            return Err(truncated);
-        }
-        let needed = match kind {
-            SRAT_TYPE_LAPIC => SRAT_LAPIC_LEN,
-            SRAT_TYPE_MEMORY => SRAT_MEMORY_LEN,
-            SRAT_TYPE_X2APIC => SRAT_X2APIC_LEN,
-            _ => 0,
-        };
-        if len < needed {
-            return Err(truncated);
-        }
-        if needed > 0 && !table.read_at(mem, offset, &mut entry[..needed]) {
-            return Err(AcpiError::Unreadable {
-                what,
-                phys: phys + u64::from(offset),
-            });
-        }
+    let needed = |kind| match kind {
+        SRAT_TYPE_LAPIC => SRAT_LAPIC_LEN,
+        SRAT_TYPE_MEMORY => SRAT_MEMORY_LEN,
+        SRAT_TYPE_X2APIC => SRAT_X2APIC_LEN,
+        _ => 0,
+    };
+    for_each_entry::<SRAT_MEMORY_LEN>(mem, table, SRAT_ENTRIES, needed, |kind, entry| {
         let cpu = match kind {
             SRAT_TYPE_LAPIC => {
                 let domain = u32::from(entry[2])
@@ -1018,8 +1021,7 @@ pub fn parse_srat(mem: &impl PhysRead, table: TableRef) -> Result<Srat, AcpiErro
                 srat.dropped += 1;
             }
         }
-        offset += len as u32;
-    }
+    })?;
     Ok(srat)
 }
 
