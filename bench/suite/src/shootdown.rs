@@ -388,6 +388,26 @@ fn issue(
     }
 }
 
+impl<'a> Config<'a> {
+    /// One page of `space` changed, unicast to `targets`, read by the readers; nothing broken.
+    fn one_page(space: Space, proto: usize, targets: &'a CpuSet) -> Config<'a> {
+        Config {
+            space,
+            proto,
+            delivery: Delivery::Unicast,
+            targets,
+            pages: 1,
+            read: Reads::first(1),
+            full: false,
+            level: Level::Pte,
+            write: false,
+            leave_out: None,
+            lazy: None,
+            recycle_early: false,
+        }
+    }
+}
+
 /// Run `samples + warmup` shootdowns of one configuration; samples go into `buf`. Readers
 /// must be running on the targets, and on this CPU the region's space must be loaded.
 ///
@@ -1188,20 +1208,7 @@ fn run_topology(
                 ..*s
             };
             let s = if relaxed { &capped } else { s };
-            let c = Config {
-                space: Space::Kernel,
-                proto: pi,
-                delivery: Delivery::Unicast,
-                targets: &targets,
-                pages: 1,
-                read: Reads::first(1),
-                full: false,
-                level: Level::Pte,
-                write: false,
-                leave_out: None,
-                lazy: None,
-                recycle_early: false,
-            };
+            let c = Config::one_page(Space::Kernel, pi, &targets);
             SHARED.stale_reads.store(0, Ordering::Release);
             SHARED.recycled_reads.store(0, Ordering::Release);
             let b = Buffers {
@@ -1286,20 +1293,7 @@ fn run_phases(
             }
             for &ntargets in counts {
                 let targets = pool.first(ntargets);
-                let c = Config {
-                    space,
-                    proto: pi,
-                    delivery: Delivery::Unicast,
-                    targets: &targets,
-                    pages: 1,
-                    read: Reads::first(1),
-                    full: false,
-                    level: Level::Pte,
-                    write: false,
-                    leave_out: None,
-                    lazy: None,
-                    recycle_early: false,
-                };
+                let c = Config::one_page(space, pi, &targets);
                 let b = Buffers {
                     total: &mut buf.total[..],
                     reclaim: &mut buf.reclaim[..],
