@@ -220,6 +220,14 @@ impl Outcome {
                 let stderr = stderr.trim();
                 if stderr.is_empty() {
                     format!("QEMU error: exit status {status} (no stderr output)")
+                } else if stderr.contains("Bad icount read") {
+                    format!(
+                        "QEMU error: exit status {status}; its stderr:\n{stderr}\n(QEMU's \
+                         deterministic mode cannot read its clock from an MSR access: an \
+                         x2APIC timer register was touched; run icount with a CPU model \
+                         without x2APIC, as the default `{}` is)",
+                        crate::vm::ICOUNT_CPU
+                    )
                 } else {
                     format!("QEMU error: exit status {status}; its stderr:\n{stderr}")
                 }

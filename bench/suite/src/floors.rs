@@ -289,9 +289,10 @@ fn on_ping(_: &mut idt::ExceptionFrame) {
     PINGS.fetch_add(1, Ordering::Release);
 }
 
-/// Work for a target: loop on a load with interrupts on until told to stop. No PAUSE: the
-/// target is busy the way a shootdown's readers are (PAUSE would also make QEMU's TCG leave
-/// its execution loop on every iteration, which a reader never does).
+/// Work for a target: loop on a load with interrupts on until told to stop, with a PAUSE in
+/// every iteration as every wait on another CPU has (a shootdown's readers too): on hardware
+/// ordinary spin-wait hygiene; in QEMU's round robin it hands the host thread on, so the
+/// deterministic mode counts one iteration of this loop, not a time slice.
 fn spin_with_interrupts(_: u64) {
     SPINNING.store(true, Ordering::Release);
     arch::interrupts_enable();
@@ -299,6 +300,7 @@ fn spin_with_interrupts(_: u64) {
     while !SPIN_STOP.load(Ordering::Acquire) {
         i += 1;
         LOOPS.store(i, Ordering::Relaxed);
+        core::hint::spin_loop();
     }
     arch::interrupts_disable();
     SPINNING.store(false, Ordering::Release);

@@ -128,6 +128,9 @@ fn read_pass(me: usize, base: u64) -> u64 {
             // The word at WRITE_OFFSET is the writer variant's.
             Word::at(page + write).write(expect);
         }
+        // A bounded amount of work (one page) between PAUSEs: in the deterministic mode a
+        // reader adds one page's check to a measurement per round of QEMU's round robin.
+        core::hint::spin_loop();
     }
     expect
 }
@@ -795,6 +798,14 @@ pub fn run_sweep(s: &Settings) -> bool {
     let mut staleness_buf = SAMPLES_TRAP.lock();
     let mut ok = true;
     let mut forbidden = 0;
+    // `shootdown_ack_delay`: every target waits that many TSC ticks before acknowledging
+    // (simulated handler work; recorded as a param): the deterministic mode's check that a
+    // delay of D instructions on the critical path moves the figure by D.
+    let ack_delay = s.opts.ack_delay.unwrap_or(0);
+    tlb::set_knobs(Knobs {
+        ack_delay,
+        ..Knobs::default()
+    });
     for space in [Space::Kernel, Space::User] {
         // The initiator runs in the space whose mappings it changes.
         let _active = (space == Space::User).then(uspace::activate);
@@ -867,12 +878,15 @@ pub fn run_sweep(s: &Settings) -> bool {
                             ("pages", pages_param(pages)),
                             ("flush", P::S(if full { "full" } else { "pages" })),
                             ("requests", P::U(requests as u64)),
+                            ("ack_delay", P::U(ack_delay)),
                         ];
+                        // The delay's param only where one was asked for.
+                        let params = &params[..if ack_delay == 0 { 7 } else { 8 }];
                         let n = out.samples;
                         emit(
                             "shootdown",
                             Kind::Workload,
-                            &params,
+                            params,
                             "cycles",
                             s.warmup,
                             &mut total[..n],
@@ -881,7 +895,7 @@ pub fn run_sweep(s: &Settings) -> bool {
                             emit(
                                 "shootdown_reclaim",
                                 Kind::Workload,
-                                &params,
+                                params,
                                 "cycles",
                                 s.warmup,
                                 &mut reclaim_buf[..n],
@@ -901,6 +915,7 @@ pub fn run_sweep(s: &Settings) -> bool {
         ),
     );
     ok &= check("shootdown_sweep_no_stale_reads", forbidden == 0, d.as_str());
+    tlb::set_knobs(Knobs::default());
     ok
 }
 

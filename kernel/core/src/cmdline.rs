@@ -367,7 +367,8 @@ pub static OPTIONS: &[OptSpec] = &[
             min: 0,
             max: 1_000_000_000,
         },
-        help: "oracle test: cycles every target waits between its flush and its ack",
+        help: "TSC ticks every target waits between its flush and its ack (the sweep and the \
+               oracle; a sweep result then carries an ack_delay param)",
     },
     OptSpec {
         key: "shootdown_never_ack",

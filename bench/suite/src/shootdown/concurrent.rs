@@ -130,6 +130,7 @@ fn reader(_: u64) {
         for (i, g) in GEN.iter().enumerate().take(k) {
             let expect = g.load(Ordering::Acquire);
             judge_read(me, Word::at(page_of(i)).read(), expect);
+            core::hint::spin_loop();
         }
     }
     arch::interrupts_disable();

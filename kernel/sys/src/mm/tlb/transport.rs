@@ -284,24 +284,29 @@ pub fn serve_pending() {
 /// IPIs on the shootdown vector to `targets`, as `delivery` says (the default notification).
 #[inline]
 pub fn send_ipis(targets: &CpuSet, delivery: Delivery) {
-    NOTIFIED.add(targets.len() as u64);
     let icr = apic::ICR_FIXED | idt::VEC_SHOOTDOWN as u32;
     // `send_ipi` fences each x2APIC ICR write after the stores before it (see its comment).
-    match delivery {
+    let notified = match delivery {
         Delivery::Unicast => {
+            let mut n = 0;
             for t in targets.iter() {
                 let _ = apic::send_ipi(smp::apic_id_of(t), icr);
+                n += 1;
             }
+            n
         }
         Delivery::AllButSelf => {
             let _ = apic::send_ipi(0, icr | apic::ICR_DEST_ALL_BUT_SELF);
+            targets.len()
         }
         Delivery::ClusterMulticast(list) => {
             for &dest in list.destinations() {
                 let _ = apic::send_ipi(dest, icr | apic::ICR_DEST_LOGICAL);
             }
+            targets.len()
         }
-    }
+    };
+    NOTIFIED.add(notified as u64);
 }
 
 #[derive(Debug)]
@@ -345,10 +350,11 @@ fn serve_one<P: Protocol>(p: &P, slot: &RequestSlot, seq: u64, req: &Request, me
     stamp(&stamps.invalidated);
     let delay = ACK_DELAY.load(Ordering::Relaxed);
     if delay != 0 {
+        // Simulated handler work, not a wait on another CPU: no PAUSE, so in the
+        // deterministic mode the delay is this CPU's own instructions, not a round of the
+        // other vCPUs' loops (each PAUSE hands QEMU's round robin to the next vCPU).
         let until = tsc::rdtsc() + delay;
-        while tsc::rdtsc() < until {
-            core::hint::spin_loop();
-        }
+        while tsc::rdtsc() < until {}
     }
     if ack && !early {
         stamp(&stamps.acked);

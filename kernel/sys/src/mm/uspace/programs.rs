@@ -227,7 +227,8 @@ global_asm!(
     // value below shared.gen in shared.recycled if it is the poison (0), else in
     // shared.stale and store the TSC in this CPU's shared.stale_tsc; write the generation at
     // shared.write_offset of the page when that is non-zero (the writer variant), then store
-    // the generation the pass expected at *checked.
+    // the generation the pass expected at *checked. A PAUSE after every page: one page's
+    // work between PAUSEs (in QEMU's round robin each PAUSE hands the host thread on).
     ".global uprog_reader",
     "uprog_reader:",
     "82:",
@@ -263,6 +264,7 @@ global_asm!(
     " jz 86f",
     " mov [r10 + r11], r8",
     "86:",
+    " pause",
     " add r10, r12",
     " inc rcx",
     " jmp 83b",
@@ -275,7 +277,9 @@ global_asm!(
     // gaps(out, max, shared, threshold): the interrupted target's own view. Until
     // shared.stop: read the TSC back to back; a step longer than `threshold` ticks (the
     // program was interrupted, or the emulator paused it) goes into out as the pair (TSC at
-    // its end, its length), at most `max` pairs. exit(pairs).
+    // its end, its length), at most `max` pairs. exit(pairs). A PAUSE in every step: in
+    // QEMU's round robin a step then holds at most one round of the other vCPUs' loops, not
+    // a time slice.
     ".global uprog_gaps",
     "uprog_gaps:",
     " mov r14, rdi",
@@ -298,6 +302,7 @@ global_asm!(
     " sub rax, r9",
     " mov r9, r8",
     " cmp rax, r12",
+    " pause",
     " jbe 92b",
     " cmp rbx, r15",
     " jae 92b",
