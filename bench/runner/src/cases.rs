@@ -53,6 +53,9 @@ pub struct Case {
     /// Substrings the benchmark report (`summary.md`, written from the case's results folder
     /// after the run) must contain; empty: no report is written.
     pub report_contains: Vec<&'static str>,
+    /// A check on the run's records beyond the above (e.g. the deterministic mode's exact
+    /// cross-CPU figures, `icount::check`).
+    pub records_check: Option<fn(&[Record]) -> Result<(), String>>,
     /// Save the screen at the end through QEMU's monitor and compare it with the end-of-run
     /// summary the console printed.
     pub screen: Option<crate::screen::Kind>,
@@ -145,6 +148,7 @@ pub(crate) fn case(name: &str, vm: VmConfig, args: &[&str], expect: OutcomeKind)
         benches: &[],
         failing_checks: &[],
         report_contains: Vec::new(),
+        records_check: None,
         screen: None,
         linux: false,
         needs_hardware_tlb: false,
@@ -273,6 +277,27 @@ fn suite_cases() -> Vec<Case> {
     );
     c.context_fields = CONTEXT_FIELDS;
     c.benches = SUITE_BENCHES;
+    cases.push(c);
+    // The deterministic mode's cross-CPU figures (issue: deterministic cross-CPU costs): on
+    // 4 CPUs, the sweep's curve over 1..3 targets and the ack-delay calibration, checked by
+    // `icount::check` (exact and growing; a delay of D moves the median by D ± 2 %).
+    let mut v = small();
+    v.accel = Accel::Icount;
+    v.smp = 4;
+    let mut c = case(
+        "icount-curve-smp4",
+        v,
+        &[
+            "bench=shootdown,shootdown_phases",
+            "bench_samples=12",
+            "bench_warmup=2",
+            "shootdown_protocol=sync,linux,lazy_epoch",
+        ],
+        OutcomeKind::Pass,
+    );
+    c.benches = &["shootdown", "shootdown_ack_delay", "shootdown_phases"];
+    c.records_check = Some(crate::icount::check);
+    c.vm.timeout = Some(600.0);
     cases.push(c);
     // Online CPUs are a set: with one AP never woken, the whole quick suite runs on the CPUs
     // that are online (every bench present, every check passing), at several sizes.
@@ -1060,6 +1085,9 @@ pub fn evaluate(case: &Case, ev: &Evidence) -> Result<(), String> {
             ));
         }
         check_bench_records(case, ev.records)?;
+        if let Some(check) = case.records_check {
+            check(ev.records)?;
+        }
     }
     if !case.context_fields.is_empty() {
         let Some(ctx) = of_type("context").next() else {

@@ -10,6 +10,7 @@ pub mod cases;
 pub mod disasm;
 pub mod grub;
 pub mod host;
+pub mod icount;
 pub mod kvm;
 pub mod linux;
 pub mod out;

@@ -332,6 +332,18 @@ struct Buffers<'a> {
     phases: Option<&'a mut [[u64; PHASE_SAMPLES]; phases::MAX_PHASES]>,
 }
 
+impl Buffers<'_> {
+    /// The same buffers, lent for one measurement.
+    fn reborrow(&mut self) -> Buffers<'_> {
+        Buffers {
+            total: &mut self.total[..],
+            reclaim: &mut self.reclaim[..],
+            staleness: &mut self.staleness[..],
+            phases: self.phases.as_deref_mut(),
+        }
+    }
+}
+
 /// Samples per phase-breakdown configuration.
 const PHASE_SAMPLES: usize = 1000;
 
@@ -945,15 +957,72 @@ fn with_region<R>(
 /// interrupted target.
 pub fn run_phases_group(s: &Settings) -> bool {
     let Some((phases_ok, pool)) = with_region(s, "shootdown_phases", |pool, max, frames, buf| {
-        (
-            run_phases(s, pool, max, frames, buf).unwrap_or(false),
-            *pool,
-        )
+        let mut buf = buf;
+        let phases_ok = run_phases(s, pool, max, frames, buf.reborrow()).unwrap_or(false);
+        let delay_ok = run_delay_calibration(s, pool, frames, buf).unwrap_or(false);
+        (phases_ok & delay_ok, *pool)
     }) else {
         return true;
     };
     let _irq = percpu::IrqGuard::new();
     phases_ok & run_target_cost(s, &pool)
+}
+
+/// The delays (TSC ticks) [`run_delay_calibration`] injects.
+const CALIBRATION_DELAYS: [u64; 3] = [0, 1_000, 10_000];
+
+/// `shootdown_ack_delay` results: the 1-target, 1-page `sync` shootdown in the kernel half,
+/// with its target waiting D ticks (simulated handler work) between its invalidation and its
+/// acknowledgement, for each D of [`CALIBRATION_DELAYS`]. The delay is on the critical path,
+/// so the figure must move by D: in the deterministic mode by D instructions exactly, give or
+/// take the delay loop's step (the runner's icount case checks D ± 2 %), which shows the mode
+/// counts the critical path and nothing of a scheduler; on hardware by D plus noise.
+fn run_delay_calibration(
+    s: &Settings,
+    pool: &CpuSet,
+    frames: &Frames,
+    mut buf: Buffers,
+) -> Result<bool, ()> {
+    let Some(sync) = PROTOCOLS.iter().position(|p| p.name() == "sync") else {
+        return Ok(true);
+    };
+    if !s.opts.protocol_selected(sync) {
+        return Ok(true);
+    }
+    let s = &Settings {
+        samples: s.samples.min(PHASE_SAMPLES),
+        ..*s
+    };
+    let targets = pool.first(1);
+    let c = Config::one_page(Space::Kernel, sync, &targets);
+    let mut ok = true;
+    for delay in CALIBRATION_DELAYS {
+        tlb::set_knobs(Knobs {
+            ack_delay: delay,
+            ..Knobs::default()
+        });
+        let r = run_config(s, &c, buf.reborrow(), frames, "shootdown_ack_delay");
+        tlb::set_knobs(Knobs::default());
+        let (out, stopped) = r?;
+        ok &= stopped;
+        let params = [
+            ("protocol", P::S("sync")),
+            ("delivery", P::S("unicast")),
+            ("space", P::S("kernel")),
+            ("targets", P::U(1)),
+            ("pages", P::U(1)),
+            ("ack_delay", P::U(delay)),
+        ];
+        emit(
+            "shootdown_ack_delay",
+            Kind::Workload,
+            &params,
+            "cycles",
+            s.warmup,
+            &mut buf.total[..out.samples],
+        );
+    }
+    Ok(ok)
 }
 
 /// Most interruptions the ring-3 target records (pairs of words: its 1 MiB buffer).

@@ -1,0 +1,170 @@
+//! What the deterministic mode (QEMU icount) must show about cross-CPU figures, checked on a
+//! run's records by the `icount-curve-smp4` case: every wait in the kernel yields (PAUSE or
+//! HLT), so between an initiator's start and its return QEMU's round robin runs only the
+//! critical path and a bounded tail of each other vCPU, never a time slice. Then
+//! - a delay of D instructions injected before each target's acknowledgement
+//!   (`shootdown_ack_delay` results) moves the median by D ± 2 %;
+//! - the `sync` shootdown's figure repeats exactly from sample to sample (p99 = p50) and grows
+//!   with every added target.
+
+use crate::records::{self, Record};
+
+/// Relative tolerance on the delay's effect (the delay loop's step and nothing else).
+pub const DELAY_TOLERANCE: f64 = 0.02;
+
+fn param_u64(r: &Record, key: &str) -> Option<u64> {
+    r.get("params")?.get(key)?.as_u64()
+}
+
+fn param_str<'a>(r: &'a Record, key: &str) -> Option<&'a str> {
+    r.get("params")?.get(key)?.as_str()
+}
+
+fn field_u64(r: &Record, key: &str) -> Option<u64> {
+    r.get(key)?.as_u64()
+}
+
+fn results<'a>(recs: &'a [Record], bench: &'a str) -> impl Iterator<Item = &'a Record> + 'a {
+    recs.iter()
+        .filter(move |r| records::record_type(r) == "result")
+        .filter(move |r| records::str_field(r, "bench") == Some(bench))
+}
+
+/// The delay check: for each nonzero D, p50(D) − p50(0) within D ± 2 %.
+pub fn check_delay(recs: &[Record]) -> Result<(), String> {
+    let p50 = |d: u64| {
+        results(recs, "shootdown_ack_delay")
+            .find(|r| param_u64(r, "ack_delay") == Some(d))
+            .and_then(|r| field_u64(r, "p50"))
+    };
+    let base = p50(0).ok_or("expected a shootdown_ack_delay result with ack_delay=0, got none")?;
+    let mut seen = 0;
+    for r in results(recs, "shootdown_ack_delay") {
+        let Some(d) = param_u64(r, "ack_delay").filter(|d| *d > 0) else {
+            continue;
+        };
+        let got = p50(d).unwrap_or(0) as f64 - base as f64;
+        if (got - d as f64).abs() > DELAY_TOLERANCE * d as f64 {
+            return Err(format!(
+                "expected an ack delay of {d} to move the median by {d} ± {:.0} %, it moved \
+                 it by {got} ({base} -> {})",
+                DELAY_TOLERANCE * 100.0,
+                p50(d).unwrap_or(0)
+            ));
+        }
+        seen += 1;
+    }
+    if seen == 0 {
+        return Err("expected shootdown_ack_delay results with a nonzero delay, got none".into());
+    }
+    Ok(())
+}
+
+/// The curve check: `sync`, unicast, kernel half, 1 page: exact (p99 = p50) at every target
+/// count, and strictly growing with the targets; at least two target counts.
+pub fn check_curve(recs: &[Record]) -> Result<(), String> {
+    let mut points: Vec<(u64, u64, u64)> = results(recs, "shootdown")
+        .filter(|r| {
+            param_str(r, "protocol") == Some("sync")
+                && param_str(r, "delivery") == Some("unicast")
+                && param_str(r, "space") == Some("kernel")
+                && param_u64(r, "pages") == Some(1)
+                && param_u64(r, "ack_delay").is_none()
+                && param_u64(r, "targets").is_some_and(|t| t > 0)
+        })
+        .filter_map(|r| {
+            Some((
+                param_u64(r, "targets")?,
+                field_u64(r, "p50")?,
+                field_u64(r, "p99")?,
+            ))
+        })
+        .collect();
+    points.sort();
+    if points.len() < 2 {
+        return Err(format!(
+            "expected sync shootdown results at two target counts or more, got {}",
+            points.len()
+        ));
+    }
+    for &(t, p50, p99) in &points {
+        if p99 != p50 {
+            return Err(format!(
+                "expected the deterministic mode to repeat the {t}-target shootdown exactly, \
+                 got p50 {p50} and p99 {p99} (a wait that does not yield?)"
+            ));
+        }
+    }
+    for w in points.windows(2) {
+        if w[1].1 <= w[0].1 {
+            return Err(format!(
+                "expected the shootdown to cost more with {} targets than with {}, got {} \
+                 and {}",
+                w[1].0, w[0].0, w[1].1, w[0].1
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Both checks (the case's `records_check`).
+pub fn check(recs: &[Record]) -> Result<(), String> {
+    check_delay(recs)?;
+    check_curve(recs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(bench: &str, params: &str, p50: u64, p99: u64) -> Record {
+        let line = format!(
+            r#"{{"type":"result","bench":"{bench}","params":{{{params}}},"p50":{p50},"p99":{p99}}}"#
+        );
+        serde_json::from_str(&line).unwrap()
+    }
+
+    fn delays(d1000: u64, d10000: u64) -> Vec<Record> {
+        vec![
+            rec("shootdown_ack_delay", r#""ack_delay":0"#, 1000, 1000),
+            rec("shootdown_ack_delay", r#""ack_delay":1000"#, d1000, d1000),
+            rec("shootdown_ack_delay", r#""ack_delay":10000"#, d10000, d10000),
+        ]
+    }
+
+    #[test]
+    fn a_delay_must_move_the_median_by_itself() {
+        assert_eq!(check_delay(&delays(2006, 11006)), Ok(()));
+        // 2 % of 1000 is 20.
+        assert_eq!(check_delay(&delays(2020, 11006)), Ok(()));
+        let e = check_delay(&delays(2021, 11006)).unwrap_err();
+        assert!(e.contains("ack delay of 1000") && e.contains("by 1021"), "{e}");
+        // A time slice in the middle (a wait that does not yield) is far off.
+        assert!(check_delay(&delays(2006, 3_000_000)).is_err());
+        assert!(check_delay(&delays(2006, 11006)[..1]).is_err());
+        assert!(check_delay(&[]).is_err());
+    }
+
+    fn sync(t: u64, p50: u64, p99: u64) -> Record {
+        rec(
+            "shootdown",
+            &format!(
+                r#""protocol":"sync","delivery":"unicast","space":"kernel","pages":1,"targets":{t}"#
+            ),
+            p50,
+            p99,
+        )
+    }
+
+    #[test]
+    fn the_curve_must_be_exact_and_grow_with_the_targets() {
+        let good = vec![sync(0, 400, 400), sync(1, 1000, 1000), sync(2, 1500, 1500)];
+        assert_eq!(check_curve(&good), Ok(()));
+        let flat = vec![sync(1, 1000, 1000), sync(2, 1000, 1000)];
+        assert!(check_curve(&flat).unwrap_err().contains("more with 2 targets"));
+        let noisy = vec![sync(1, 1000, 1000), sync(2, 1500, 3_000_000)];
+        assert!(check_curve(&noisy).unwrap_err().contains("repeat the 2-target"));
+        // The 0-target control is not a point of the curve.
+        assert!(check_curve(&[sync(0, 400, 400), sync(1, 1000, 1000)]).is_err());
+    }
+}
