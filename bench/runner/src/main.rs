@@ -306,6 +306,10 @@ fn cmd_run(mut r: RunArgs) -> i32 {
              with nosmap"
         );
     }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if let Some(w) = runner::vm::scheduler_bound_warning(vm.accel, vm.smp, cores) {
+        errln!("{w}");
+    }
     if runner::signals::caught().is_some() {
         // Stopped before QEMU started: nothing was run, the folder keeps the last run.
         return exit::FAILED;

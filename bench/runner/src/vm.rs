@@ -311,6 +311,20 @@ pub fn default_smp() -> u32 {
     host.clamp(2, 8) as u32
 }
 
+/// The warning for a TCG run with more vCPUs than host cores (multi-threaded TCG: a vCPU
+/// waiting for a core makes every cross-CPU figure wait for the host's scheduler), or None.
+/// The deterministic mode runs every vCPU on one thread and counts instructions: never.
+pub fn scheduler_bound_warning(accel: Accel, smp: u32, host_cores: usize) -> Option<String> {
+    (accel == Accel::Tcg && smp as usize > host_cores).then(|| {
+        format!(
+            "runner: warning: {smp} vCPUs on {host_cores} host cores under TCG: the cross-CPU \
+             figures (IPI round trip, shootdowns with targets, fault throughput) measure the \
+             host's scheduler, not the kernel; use --smp {host_cores} or less, or --accel \
+             icount for exact cross-CPU instruction counts at any CPU count"
+        )
+    })
+}
+
 /// The default timeout of a benchmark run: the quick suite or the full one (icount runs
 /// about twice as long as TCG).
 pub fn bench_timeout_secs(accel: Accel, quick: bool) -> f64 {
@@ -570,6 +584,15 @@ mod tests {
             ..VmConfig::default()
         };
         ResolvedVm::new(&cfg, accel, Some("host,-arch-capabilities,+invtsc")).unwrap()
+    }
+
+    #[test]
+    fn more_vcpus_than_cores_under_tcg_is_warned_about() {
+        let w = scheduler_bound_warning(Accel::Tcg, 64, 2).unwrap();
+        assert!(w.contains("64 vCPUs on 2 host cores") && w.contains("--accel icount"), "{w}");
+        assert_eq!(scheduler_bound_warning(Accel::Tcg, 2, 2), None);
+        assert_eq!(scheduler_bound_warning(Accel::Icount, 64, 2), None);
+        assert_eq!(scheduler_bound_warning(Accel::Kvm, 4, 2), None);
     }
 
     #[test]
