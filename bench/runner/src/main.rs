@@ -277,6 +277,7 @@ fn cmd_run(mut r: RunArgs) -> i32 {
             r.qemu_args.extend(["-seed".to_string(), "1".to_string()]);
         }
         vm.nosmap = false;
+        vm.bench_deterministic = false;
     }
     let host = HostInfo::gather(&r.qemu);
     errln!(
@@ -702,7 +703,7 @@ fn cmd_test(t: TestArgs) -> i32 {
         } else {
             None
         };
-        let vm = match ResolvedVm::new(&c.vm, c.vm.accel, kvm_cpu.as_deref()) {
+        let mut vm = match ResolvedVm::new(&c.vm, c.vm.accel, kvm_cpu.as_deref()) {
             Ok(v) => v,
             Err(e) => {
                 outln!("FAIL {}: {e}", c.name);
@@ -724,6 +725,8 @@ fn cmd_test(t: TestArgs) -> i32 {
         let mut qemu_args = c.qemu_args.clone();
         let mut kernel_args = c.kernel_args.clone();
         let linux_elf = if c.linux {
+            // Linux's command line takes none of our kernel's words.
+            vm.bench_deterministic = false;
             let l = args::LinuxArgs {
                 init: runner::target_dir().join("x86_64-unknown-linux-gnu/release/linux-bench"),
                 deb: None,

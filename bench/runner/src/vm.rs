@@ -389,6 +389,9 @@ pub struct ResolvedVm {
     /// Add `nosmap` to the kernel's command line: the software KVM backend (kvm_pvm) fails
     /// with "emulation failure" on STAC/CLAC, and its CPUID reports SMAP whatever `-cpu` says.
     pub nosmap: bool,
+    /// Add `bench_deterministic` to a benchmark run's command line (our kernel in the
+    /// deterministic mode: its clock counts every vCPU's instructions in turn).
+    pub bench_deterministic: bool,
 }
 
 /// What QEMU boots.
@@ -436,6 +439,7 @@ impl ResolvedVm {
                 .timeout
                 .unwrap_or_else(|| default_timeout_secs(accel, vm.smp)),
             nosmap: accel == Accel::Kvm && crate::cases::software_kvm(),
+            bench_deterministic: accel == Accel::Icount,
         })
     }
 
@@ -449,6 +453,14 @@ impl ResolvedVm {
         let mut args = args.to_vec();
         if self.nosmap && self.boot == Boot::Kernel && !args.iter().any(|w| w == "nosmap") {
             args.push("nosmap".into());
+        }
+        const DET: &str = "bench_deterministic";
+        if self.bench_deterministic
+            && self.boot == Boot::Kernel
+            && runs_benchmarks(&args)
+            && !args.iter().any(|w| w == DET)
+        {
+            args.push(DET.into());
         }
         args
     }
@@ -688,6 +700,13 @@ mod tests {
         v.nosmap = true;
         assert_eq!(v.kernel_words(&["x".into()]), ["x", "nosmap"]);
         assert_eq!(v.kernel_words(&["nosmap".into()]), ["nosmap"]);
+        // The deterministic mode tells a benchmark run (not a test run) so.
+        let mut d = vm(Accel::Icount, 2);
+        assert!(d.bench_deterministic);
+        assert_eq!(d.kernel_words(&["bench_quick".into()]), ["bench_quick", "bench_deterministic"]);
+        assert_eq!(d.kernel_words(&["test=all".into()]), ["test=all"]);
+        d.bench_deterministic = false;
+        assert_eq!(d.kernel_words(&["bench_quick".into()]), ["bench_quick"]);
         v.boot = Boot::Grub;
         assert_eq!(v.kernel_words(&["x".into()]), ["x"]);
     }

@@ -112,6 +112,9 @@ fn judge_read(me: usize, value: u64, expect: u64) {
     }
 }
 
+/// Pages a reader checks between two PAUSEs (the ring-3 reader's `uprog_reader` too).
+const READS_PER_PAUSE: u64 = uspace::READS_PER_PAUSE;
+
 /// One reader pass over the region at `base` in the current space (user pages inside
 /// `UserAccess`): check each read, write in the writer variant; returns the generation the
 /// pass expected.
@@ -128,9 +131,13 @@ fn read_pass(me: usize, base: u64) -> u64 {
             // The word at WRITE_OFFSET is the writer variant's.
             Word::at(page + write).write(expect);
         }
-        // A bounded amount of work (one page) between PAUSEs: in the deterministic mode a
-        // reader adds one page's check to a measurement per round of QEMU's round robin.
-        core::hint::spin_loop();
+        // A bounded amount of work between PAUSEs (at most READS_PER_PAUSE pages): in the
+        // deterministic mode a reader adds at most that much to a measurement per round of
+        // QEMU's round robin. Not every page: under multi-threaded TCG each PAUSE leaves the
+        // vCPU's loop and takes QEMU's global lock, which the initiator's APIC writes need.
+        if i % READS_PER_PAUSE == READS_PER_PAUSE - 1 || i + 1 == n {
+            core::hint::spin_loop();
+        }
     }
     expect
 }
@@ -283,6 +290,8 @@ struct Outcome {
     notified: u64,
     /// Phase runs: how far the phases' sum exceeded the total, at most (TSC skew).
     phase_excess: u64,
+    /// Deterministic phase runs: samples whose stamps were not in the serialized order.
+    not_serialized: usize,
 }
 
 /// Which of the changed pages are read: `count` pages, `stride` pages apart from the
@@ -329,7 +338,7 @@ struct Buffers<'a> {
     total: &'a mut [u64],
     reclaim: &'a mut [u64],
     staleness: &'a mut [u64],
-    phases: Option<&'a mut [[u64; PHASE_SAMPLES]; phases::MAX_PHASES]>,
+    phases: Option<&'a mut [[u64; PHASE_SAMPLES]; PHASE_ROWS]>,
 }
 
 impl Buffers<'_> {
@@ -347,8 +356,13 @@ impl Buffers<'_> {
 /// Samples per phase-breakdown configuration.
 const PHASE_SAMPLES: usize = 1000;
 
-static PHASES: spin::Mutex<[[u64; PHASE_SAMPLES]; phases::MAX_PHASES]> =
-    spin::Mutex::new([[0; PHASE_SAMPLES]; phases::MAX_PHASES]);
+/// Rows of the phase buffer: the phases, then the critical path (deterministic mode).
+const PHASE_ROWS: usize = phases::MAX_PHASES + 1;
+/// The row of the critical path in the phase buffer.
+const CRITICAL_ROW: usize = phases::MAX_PHASES;
+
+static PHASES: spin::Mutex<[[u64; PHASE_SAMPLES]; PHASE_ROWS]> =
+    spin::Mutex::new([[0; PHASE_SAMPLES]; PHASE_ROWS]);
 
 /// The phase stamps of the sample that ran from `t0` (start), `t_pte` (PTE update done) to
 /// `t1` (stop), with the initiator's and the asked targets' stamps, in the protocol's order.
@@ -360,7 +374,7 @@ fn phase_stamps(
     t1: u64,
     out: &mut [u64; phases::MAX_PHASES + 1],
 ) -> usize {
-    let (sent, done) = tlb::initiator_stamps();
+    let tlb::InitiatorStamps { sent, done, .. } = tlb::initiator_stamps();
     let (mut entry, mut inval, mut ack) = (0, 0, 0);
     for t in asked.iter() {
         let st = tlb::target_stamps(t);
@@ -375,6 +389,27 @@ fn phase_stamps(
     };
     out[..chain.len()].copy_from_slice(chain);
     chain.len()
+}
+
+/// The critical path of the sample that ran from `t0` to `t1` in the deterministic mode
+/// (`kernel_core::phases::critical_path`), from the initiator's and the asked targets' stamps.
+fn critical_path(asked: &CpuSet, t0: u64, t1: u64) -> Option<u64> {
+    let st = tlb::initiator_stamps();
+    let targets = asked.iter().map(|t| {
+        let ts = tlb::target_stamps(t);
+        (
+            ts.entry.load(Ordering::Relaxed),
+            ts.acked.load(Ordering::Relaxed),
+        )
+    });
+    let s = phases::Serialized {
+        start: t0,
+        sent: st.sent,
+        waiting: st.waiting,
+        done: st.done,
+        stop: t1,
+    };
+    phases::critical_path(&s, targets)
 }
 
 /// The shootdown of one sample: one request, or (coalescing protocols) one per page gathered
@@ -516,6 +551,12 @@ fn measure(s: &Settings, c: &Config, buf: Buffers, frames: &Frames, timeout_tick
                 ph[k][out.samples] = *v;
             }
             out.phase_excess = out.phase_excess.max(phases::excess(&each[..np], t1 - t0));
+            if s.opts.deterministic {
+                match critical_path(&asked, t0, t1) {
+                    Some(v) => ph[CRITICAL_ROW][out.samples] = v,
+                    None => out.not_serialized += 1,
+                }
+            }
         }
         if out.samples < buf.total.len() {
             buf.total[out.samples] = t1 - t0;
@@ -1359,11 +1400,16 @@ fn run_phases(
     };
     let mut ph = PHASES.lock();
     let mut ok = true;
-    let counts = [1, max_targets];
-    let counts = if max_targets == 1 {
-        &counts[..1]
+    // The deterministic mode: every target count of the full sweep (the critical path's
+    // curve); elsewhere 1 and the most.
+    let (sweep, nsweep) = sweep_target_counts(max_targets, false);
+    let ends = [1, max_targets];
+    let counts = if s.opts.deterministic {
+        &sweep[1..nsweep]
+    } else if max_targets == 1 {
+        &ends[..1]
     } else {
-        &counts[..]
+        &ends[..]
     };
     tlb::set_stamping(true);
     for space in [Space::Kernel, Space::User] {
@@ -1444,11 +1490,54 @@ fn run_phases(
                     ),
                 );
                 ok &= check(name.as_str(), out.phase_excess <= tolerance, d.as_str());
+                if s.opts.deterministic {
+                    let label = (space.name(), proto.name(), ntargets);
+                    ok &= emit_critical_path(&base("critical_path"), label, s, &mut ph, &out, n);
+                }
             }
         }
     }
     tlb::set_stamping(false);
     Ok(ok)
+}
+
+/// The deterministic mode's `phase=critical_path` result of one phase configuration
+/// (`kernel_core::phases::critical_path`), and its check: every sample's stamps were in the
+/// serialized order the critical path assumes.
+fn emit_critical_path(
+    params: &[(&str, P)],
+    (space, proto, ntargets): (&str, &str, usize),
+    s: &Settings,
+    ph: &mut [[u64; PHASE_SAMPLES]; PHASE_ROWS],
+    out: &Outcome,
+    n: usize,
+) -> bool {
+    let serialized = out.not_serialized == 0;
+    if serialized {
+        emit(
+            "shootdown_phases",
+            Kind::Workload,
+            params,
+            "cycles",
+            s.warmup,
+            &mut ph[CRITICAL_ROW][..n],
+        );
+    }
+    let mut name = kernel_core::fmtbuf::FmtBuf::<96>::new();
+    let _ = core::fmt::Write::write_fmt(
+        &mut name,
+        format_args!("shootdown_phases_serialized/{space}/{proto}/{ntargets}"),
+    );
+    let mut d = kernel_core::fmtbuf::FmtBuf::<192>::new();
+    let _ = core::fmt::Write::write_fmt(
+        &mut d,
+        format_args!(
+            "{} of {n} samples ran the CPUs one after another, as bench_deterministic says (a \
+             target entered before the initiator waited: not a deterministic run)",
+            n - out.not_serialized.min(n)
+        ),
+    );
+    check(name.as_str(), serialized, d.as_str())
 }
 
 /// Samples per oracle configuration in the quick suite.

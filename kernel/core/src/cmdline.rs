@@ -173,6 +173,8 @@ impl TscCalibration {
 pub struct BenchOptions {
     /// `bench=`: bit i set = `BENCHES[i]` selected; `None`: the key was not given.
     pub groups: Option<u64>,
+    /// `bench_deterministic`: one clock counting every CPU's instructions in turn.
+    pub deterministic: bool,
     /// `bench_samples=`: samples per result.
     pub samples: Option<u64>,
     /// `bench_warmup=`: discarded iterations before each result.
@@ -333,6 +335,13 @@ pub static OPTIONS: &[OptSpec] = &[
         key: "bench_quick",
         kind: OptKind::Flag,
         help: "fewer samples and shorter sweeps, every kind of workload still runs",
+    },
+    OptSpec {
+        key: "bench_deterministic",
+        kind: OptKind::Flag,
+        help: "the TSC counts the instructions of every CPU one after another (QEMU icount; \
+               the runner adds it): the phase breakdown then runs at every sweep target count \
+               and reports each shootdown's critical path",
     },
     OptSpec {
         key: "bench_cpus",
@@ -597,6 +606,7 @@ impl<'a> Options<'a> {
             ("bench_samples", Value::UInt(n)) => self.bench.samples = Some(n),
             ("bench_warmup", Value::UInt(n)) => self.bench.warmup = Some(n),
             ("bench_quick", Value::Flag) => self.bench.quick = true,
+            ("bench_deterministic", Value::Flag) => self.bench.deterministic = true,
             ("bench_cpus", Value::UInt(n)) => self.bench.cpus = Some(n),
             ("shootdown_ceiling", Value::UInt(n)) => self.bench.flush_ceiling = Some(n),
             ("shootdown_break", Value::Choice(i)) => {

@@ -46,9 +46,90 @@ pub fn excess(phases: &[u64], total: u64) -> u64 {
     phases.iter().sum::<u64>().saturating_sub(total)
 }
 
+/// A shootdown's stamps for [`critical_path`] (TSC values; 0 where absent).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Serialized {
+    /// The sample's start.
+    pub start: u64,
+    /// The initiator's last notification sent.
+    pub sent: u64,
+    /// The initiator began to wait (right before its wait loop's first PAUSE).
+    pub waiting: u64,
+    /// The initiator saw the last acknowledgement.
+    pub done: u64,
+    /// The sample's stop.
+    pub stop: u64,
+}
+
+/// The critical path of a shootdown whose CPUs ran one after another, each until it waited:
+/// the deterministic mode (QEMU icount in round robin; the TSC counts every CPU's
+/// instructions in turn, and every wait in the kernel executes PAUSE, which hands over to the
+/// next CPU). Each CPU's stretch between two waits is then its own instruction count, and
+/// the chain a parallel machine would run is:
+/// - the initiator up to its last notification: `sent − start`;
+/// - a target's interrupt entry up to its handler's first stamp: `first entry − waiting` (the
+///   first target to run starts right after the initiator's first PAUSE);
+/// - the longest handler from its first stamp to its acknowledgement: max(`ack − entry`);
+/// - the initiator from seeing the last acknowledgement to its return: `stop − done`.
+///
+/// Left out, as work that runs beside the chain on parallel hardware: the initiator's own
+/// invalidation and wait set-up after notifying (`waiting − sent`), each target's return from
+/// its interrupt after acknowledging, and the shorter handlers. Not modelled: delivery
+/// latency and cache-line transfers (an instruction count has neither). `targets`: each
+/// notified target's (entry, ack) stamps of this sample; stamps from before `start` (a target
+/// the protocol did not notify this time) are ignored. None when the stamps do not follow the
+/// serialized order (no target ran, or one ran before the initiator waited: not a
+/// deterministic run).
+pub fn critical_path(
+    s: &Serialized,
+    targets: impl IntoIterator<Item = (u64, u64)>,
+) -> Option<u64> {
+    let mut first_entry = None::<u64>;
+    let mut longest = 0;
+    for (entry, ack) in targets.into_iter().filter(|(entry, _)| *entry >= s.start) {
+        first_entry = Some(first_entry.map_or(entry, |f| f.min(entry)));
+        longest = longest.max(ack.checked_sub(entry)?);
+    }
+    let first_entry = first_entry?;
+    let ordered = s.start <= s.sent
+        && s.sent <= s.waiting
+        && s.waiting <= first_entry
+        && s.done <= s.stop;
+    if !ordered {
+        return None;
+    }
+    Some((s.sent - s.start) + (first_entry - s.waiting) + longest + (s.stop - s.done))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_critical_path_leaves_out_the_work_beside_it() {
+        // Initiator 0..100 (sent at 80, waits at 100); target A 100..300 (entry 130, ack
+        // 250); target B 300..450 (entry 320, ack 400); initiator sees the acks at 460,
+        // returns at 470.
+        let s = Serialized {
+            start: 0,
+            sent: 80,
+            waiting: 100,
+            done: 460,
+            stop: 470,
+        };
+        // 80 + (130 - 100) + max(120, 80) + 10.
+        assert_eq!(critical_path(&s, [(130, 250), (320, 400)]), Some(240));
+        // A target not notified this time (stale stamps) does not count.
+        assert_eq!(
+            critical_path(&Serialized { start: 10, ..s }, [(130, 250), (2, 9)]),
+            Some(230)
+        );
+        // Not serialized: a target entered before the initiator waited (parallel hardware).
+        assert_eq!(critical_path(&s, [(90, 250)]), None);
+        // No target ran; an ack before its entry.
+        assert_eq!(critical_path(&s, []), None);
+        assert_eq!(critical_path(&s, [(130, 120)]), None);
+    }
 
     #[test]
     fn phases_sum_to_the_total() {

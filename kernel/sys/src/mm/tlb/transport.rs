@@ -69,9 +69,9 @@ percpu! {
         acked: AtomicU64::new(0),
     });
     /// Phase timestamps of this CPU's last IPI round as an initiator: last notification sent,
-    /// last acknowledgement seen.
-    static INITIATOR_STAMPS: CacheAligned<[AtomicU64; 2]> =
-        CacheAligned([const { AtomicU64::new(0) }; 2]);
+    /// last acknowledgement seen, first wait (right before the wait loop's first PAUSE).
+    static INITIATOR_STAMPS: CacheAligned<[AtomicU64; 3]> =
+        CacheAligned([const { AtomicU64::new(0) }; 3]);
     /// The `early_return` negative control: invalidations this CPU acknowledged and then
     /// put off until its timer fires.
     static PUT_OFF: CacheAligned<spin::Mutex<PutOff>> = CacheAligned(spin::Mutex::new(PutOff {
@@ -141,10 +141,26 @@ pub fn target_stamps(cpu: usize) -> &'static TargetStamps {
     &TARGET_STAMPS.remote(cpu).0
 }
 
-/// This CPU's last IPI round: (last notification sent, last acknowledgement seen).
-pub fn initiator_stamps() -> (u64, u64) {
+/// The initiator's stamps of its last IPI round.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InitiatorStamps {
+    /// Its last notification was sent.
+    pub sent: u64,
+    /// It saw the last acknowledgement.
+    pub done: u64,
+    /// It began to wait: right before the wait loop's first PAUSE, after its own
+    /// invalidation (0: every ack was in before it had to wait).
+    pub waiting: u64,
+}
+
+/// This CPU's last IPI round's stamps.
+pub fn initiator_stamps() -> InitiatorStamps {
     let s = INITIATOR_STAMPS.get();
-    (s[0].load(Ordering::Relaxed), s[1].load(Ordering::Relaxed))
+    InitiatorStamps {
+        sent: s[0].load(Ordering::Relaxed),
+        done: s[1].load(Ordering::Relaxed),
+        waiting: s[2].load(Ordering::Relaxed),
+    }
 }
 
 /// How late the `early_return` negative control's target invalidates (µs): long enough that
@@ -445,6 +461,10 @@ fn ipi_round<P: Protocol>(
         invalidate_here(p, req);
     }
     let t0 = tsc::rdtsc();
+    let mut waited = false;
+    if STAMPING.load(Ordering::Relaxed) {
+        stamps[2].store(0, Ordering::Relaxed);
+    }
     loop {
         let left = ackword::missing(slot.acks.load(Ordering::Acquire));
         if left == 0 {
@@ -459,6 +479,12 @@ fn ipi_round<P: Protocol>(
                 PENDING.remote(t)[me / 64].fetch_and(!(1 << (me % 64)), Ordering::AcqRel);
             }
             return Err(Timeout { acks_missing: left });
+        }
+        if !waited {
+            // The deterministic mode's split point: what this CPU did after its last
+            // notification ran beside the targets' work on real hardware.
+            stamp(&stamps[2]);
+            waited = true;
         }
         core::hint::spin_loop();
     }

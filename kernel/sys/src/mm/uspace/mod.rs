@@ -22,7 +22,7 @@ use crate::arch::idt::{ExceptionFrame, VEC_INVALID_OPCODE, VEC_PAGE_FAULT};
 use crate::arch::user::{self, Exit, UserCall};
 use crate::arch::{self, cpu};
 use crate::mm::{self, KERNEL_PML4, PAGE_SIZE};
-pub use programs::Program;
+pub use programs::{Program, READS_PER_PAUSE};
 
 /// PCID of the user address space (the kernel's tables run as PCID 0).
 pub const USER_PCID: u64 = 1;

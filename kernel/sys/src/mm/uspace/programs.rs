@@ -227,8 +227,9 @@ global_asm!(
     // value below shared.gen in shared.recycled if it is the poison (0), else in
     // shared.stale and store the TSC in this CPU's shared.stale_tsc; write the generation at
     // shared.write_offset of the page when that is non-zero (the writer variant), then store
-    // the generation the pass expected at *checked. A PAUSE after every page: one page's
-    // work between PAUSEs (in QEMU's round robin each PAUSE hands the host thread on).
+    // the generation the pass expected at *checked. A PAUSE after every READS_PER_PAUSE
+    // pages and at the end of a pass: bounded work between PAUSEs (in QEMU's round robin
+    // each PAUSE hands the host thread on).
     ".global uprog_reader",
     "uprog_reader:",
     "82:",
@@ -264,12 +265,15 @@ global_asm!(
     " jz 86f",
     " mov [r10 + r11], r8",
     "86:",
-    " pause",
     " add r10, r12",
     " inc rcx",
+    " test rcx, {reads_mask}",
+    " jnz 83b",
+    " pause",
     " jmp 83b",
     "85:",
     " mov [rdx], r8",
+    " pause",
     " jmp 82b",
     "89:",
     " xor edi, edi",
@@ -338,7 +342,14 @@ global_asm!(
     off_recycled = const core::mem::offset_of!(super::Shared, recycled_reads),
     stale_delta = const core::mem::offset_of!(super::Shared, stale_tsc)
         - core::mem::offset_of!(super::Shared, checked),
+    reads_mask = const READS_PER_PAUSE - 1,
 );
+
+/// Pages a shootdown reader (the ring-3 `reader` program, and the kernel's readers) checks
+/// between two PAUSEs: bounded work per round of QEMU's round robin, without leaving the
+/// vCPU's loop on every page (a power of two: the program tests a mask).
+pub const READS_PER_PAUSE: u64 = 8;
+const _: () = assert!(READS_PER_PAUSE.is_power_of_two());
 
 unsafe extern "C" {
     static uprog_start: u8;
