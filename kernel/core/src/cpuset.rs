@@ -9,10 +9,15 @@
 pub const CAPACITY: usize = 512;
 const WORDS: usize = CAPACITY / 64;
 
-/// A set of logical CPU ids below [`CAPACITY`].
+/// A set of logical CPU ids below [`CAPACITY`]. It keeps its member count: the shootdown path
+/// needs the count (acknowledgements to wait for) and walks the members, and neither should
+/// cost a scan of all [`CAPACITY`] / 64 words (the kernel is built for any x86-64, so a
+/// population count is a dozen instructions without POPCNT).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct CpuSet {
     words: [u64; WORDS],
+    /// Members: always the population count of `words`.
+    count: u16,
 }
 
 impl Default for CpuSet {
@@ -30,35 +35,38 @@ impl core::fmt::Debug for CpuSet {
 impl CpuSet {
     /// The empty set.
     pub const fn new() -> Self {
-        CpuSet { words: [0; WORDS] }
+        CpuSet {
+            words: [0; WORDS],
+            count: 0,
+        }
     }
     /// Add `cpu` (ids at or beyond [`CAPACITY`] are a caller bug and panic).
     pub fn insert(&mut self, cpu: usize) {
-        self.words[cpu / 64] |= 1 << (cpu % 64);
+        let w = &mut self.words[cpu / 64];
+        let bit = 1 << (cpu % 64);
+        self.count += u16::from(*w & bit == 0);
+        *w |= bit;
     }
     /// Remove `cpu` (absent: no change).
     pub fn remove(&mut self, cpu: usize) {
         if cpu < CAPACITY {
-            self.words[cpu / 64] &= !(1 << (cpu % 64));
+            let w = &mut self.words[cpu / 64];
+            let bit = 1 << (cpu % 64);
+            self.count -= u16::from(*w & bit != 0);
+            *w &= !bit;
         }
     }
     /// Whether `cpu` is a member.
     pub fn contains(&self, cpu: usize) -> bool {
         cpu < CAPACITY && self.words[cpu / 64] & (1 << (cpu % 64)) != 0
     }
-    /// Number of members. Empty words are skipped: the kernel is built for any x86-64, so
-    /// `count_ones` is a dozen instructions without POPCNT, and this sits on the shootdown
-    /// path (a set of up to 64 CPUs costs one word's count).
+    /// Number of members.
     pub fn len(&self) -> usize {
-        self.words
-            .iter()
-            .filter(|w| **w != 0)
-            .map(|w| w.count_ones() as usize)
-            .sum()
+        self.count as usize
     }
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
-        self.words.iter().all(|w| *w == 0)
+        self.count == 0
     }
     /// The first `n` members in increasing order (all of them if there are fewer).
     pub fn first(&self, n: usize) -> CpuSet {
@@ -81,18 +89,21 @@ impl CpuSet {
             .find(|(_, w)| **w != 0)
             .map(|(i, w)| i * 64 + 63 - w.leading_zeros() as usize)
     }
-    /// Members in increasing order (skips empty words, one step per member).
+    /// Members in increasing order (skips empty words, one step per member, and stops at the
+    /// last member instead of scanning the empty words after it).
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        let mut left = self.count;
         let mut word = 0;
         let mut bits = self.words[0];
         core::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
             while bits == 0 {
                 word += 1;
-                if word == WORDS {
-                    return None;
-                }
                 bits = self.words[word];
             }
+            left -= 1;
             let b = bits.trailing_zeros() as usize;
             bits &= bits - 1;
             Some(word * 64 + b)
@@ -179,6 +190,42 @@ mod tests {
         assert_eq!(s.first(3).iter().collect::<Vec<_>>(), vec![0, 3, 63]);
         assert_eq!(s.first(100), s);
         assert_eq!(CpuSet::new().max(), None);
+    }
+
+    #[test]
+    fn the_count_follows_inserts_and_removes() {
+        let mut s = CpuSet::new();
+        s.insert(5);
+        s.insert(5);
+        s.insert(400);
+        assert_eq!(s.len(), 2);
+        s.remove(6);
+        s.remove(5);
+        s.remove(5);
+        assert_eq!(s.len(), 1);
+        s.remove(400);
+        assert!(s.is_empty());
+        assert_eq!(s, CpuSet::new());
+        // Equal sets built in different orders compare equal.
+        let a: CpuSet = [3, 70, 9].into_iter().collect();
+        let b: CpuSet = [9, 3, 70, 3].into_iter().collect();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn iteration_and_count_stop_at_the_last_member_and_see_every_word() {
+        assert_eq!(CpuSet::new().iter().next(), None);
+        assert_eq!(CpuSet::new().len(), 0);
+        // A member in each word, the last word only, a gap of empty words in the middle.
+        let every: CpuSet = (0..WORDS).map(|w| w * 64 + w).collect();
+        assert_eq!(every.len(), WORDS);
+        assert_eq!(every.iter().count(), WORDS);
+        let last: CpuSet = [CAPACITY - 1].into_iter().collect();
+        assert_eq!((last.len(), last.iter().collect::<Vec<_>>()), (1, vec![CAPACITY - 1]));
+        let gap: CpuSet = [1, 2, 300].into_iter().collect();
+        assert_eq!(gap.iter().collect::<Vec<_>>(), vec![1, 2, 300]);
+        let full: CpuSet = (0..CAPACITY).collect();
+        assert_eq!((full.len(), full.iter().count()), (CAPACITY, CAPACITY));
     }
 
     #[test]

@@ -475,6 +475,26 @@ pub fn pte_slot_inline(virt: u64) -> Option<&'static AtomicU64> {
     walk(KERNEL_PML4.load(Ordering::Relaxed), virt, 1)
 }
 
+/// Bytes one page table maps (512 entries of 4 KiB: 2 MiB).
+pub const PTE_TABLE_SPAN: u64 = 512 * PAGE_SIZE;
+
+/// The page table (all 512 entries) that maps `virt`, in the tables at `root`, inlined: a
+/// caller changing many pages of one 2 MiB span walks once and indexes, as a kernel's
+/// unmap or protect loop does per page table.
+#[inline]
+pub fn pte_table_in_inline(root: u64, virt: u64) -> Option<&'static [AtomicU64; 512]> {
+    let first = walk(root, virt & !(PTE_TABLE_SPAN - 1), 1)?;
+    // SAFETY: `first` is entry 0 of a page-table frame (index 0 of the span's first page), so
+    // the frame's 512 entries follow it; they live as long as the tables (never freed).
+    Some(unsafe { &*(first as *const AtomicU64 as *const [AtomicU64; 512]) })
+}
+
+/// [`pte_table_in_inline`] in the kernel's tables.
+#[inline]
+pub fn pte_table_inline(virt: u64) -> Option<&'static [AtomicU64; 512]> {
+    pte_table_in_inline(KERNEL_PML4.load(Ordering::Relaxed), virt)
+}
+
 /// The walk behind the slot lookups: one body, inlined into each.
 #[inline(always)]
 fn walk(root: u64, virt: u64, level: u32) -> Option<&'static AtomicU64> {

@@ -269,7 +269,9 @@ pub fn serve_pending() {
     let me = arch::cpu_id() as usize;
     let pending = PENDING.get();
     for (w, word) in pending.iter().enumerate() {
-        // A plain load first: most words are empty, and an atomic swap costs far more.
+        // A plain load first: most words are empty, and an atomic swap costs far more. Each
+        // word is served as soon as it is found (the low initiator ids first), so the
+        // acknowledgement does not wait for the scan of the rest.
         if word.load(Ordering::Relaxed) == 0 {
             continue;
         }

@@ -371,6 +371,12 @@ pub fn pte_slot_inline(virt: u64) -> Option<&'static AtomicU64> {
     mm::pte_slot_in_inline(pml4_now(), virt)
 }
 
+/// The page table mapping `virt` in the space, inlined (`mm::pte_table_in_inline`).
+#[inline]
+pub fn pte_table_inline(virt: u64) -> Option<&'static [AtomicU64; 512]> {
+    mm::pte_table_in_inline(pml4_now(), virt)
+}
+
 /// The page-directory entry of `virt` in the space (its 2 MiB span's page table).
 pub fn pde_slot(virt: u64) -> Option<&'static AtomicU64> {
     mm::entry_slot_in(pml4(), virt, 2)
