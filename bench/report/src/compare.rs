@@ -19,6 +19,20 @@ struct Entry {
     p50: f64,
     /// min..max of the per-boot p50s (repeated runs only).
     range: Option<(f64, f64)>,
+    /// p5..p95 of the run's samples (min..p90 for records without p5/p95; single runs
+    /// only).
+    samples: Option<(f64, f64)>,
+}
+
+/// Whether each run's p50 lies within the other's spread of samples: a difference of two
+/// single runs smaller than the noise either saw.
+fn within_sample_spread(old: &Entry, new: &Entry) -> bool {
+    match (old.samples, new.samples) {
+        (Some((olo, ohi)), Some((nlo, nhi))) => {
+            (olo..=ohi).contains(&new.p50) && (nlo..=nhi).contains(&old.p50)
+        }
+        _ => false,
+    }
 }
 
 struct Side {
@@ -57,6 +71,10 @@ fn load_side(name: &str, dir: &Path) -> Result<Side, Error> {
                 unit: x.unit.clone(),
                 p50: x.p50,
                 range: None,
+                samples: Some(match (x.p5, x.p95) {
+                    (Some(lo), Some(hi)) => (lo, hi),
+                    _ => (x.min, x.p90),
+                }),
             });
         }
         return Ok(Side {
@@ -99,6 +117,7 @@ fn load_side(name: &str, dir: &Path) -> Result<Side, Error> {
             unit: r.unit.clone(),
             p50: r.median,
             range: Some((r.min, r.max)),
+            samples: None,
         })
         .collect();
     let n = loaded.len();
@@ -213,6 +232,7 @@ pub fn compare(old_dir: &Path, new_dir: &Path) -> Result<String, Error> {
     }
     s.push_str("---|\n");
     let mut beyond = 0;
+    let mut within = 0;
     let mut row = |s: &mut String, o: Option<&Entry>, n: Option<&Entry>| {
         let e = o.or(n).expect("one side");
         let unit = match (o, n) {
@@ -246,6 +266,9 @@ pub fn compare(old_dir: &Path, new_dir: &Path) -> Result<String, Error> {
                         }
                         None => "within spread".into(),
                     }
+                } else if a.p50 != b.p50 && within_sample_spread(a, b) {
+                    within += 1;
+                    "within spread (p5..p95)".into()
                 } else {
                     String::new()
                 };
@@ -288,8 +311,12 @@ pub fn compare(old_dir: &Path, new_dir: &Path) -> Result<String, Error> {
              faults_per_s higher is better)."
         );
     } else {
-        s.push_str(
-            "\nOne boot on each side: no spread to judge a difference against (use --repeat).\n",
+        let _ = writeln!(
+            s,
+            "\nOne boot on each side: {within} result(s) differ by less than the spread of \
+             their own samples (each p50 within the other run's p5..p95: noise, not a change). \
+             A larger difference can still be boot-to-boot variation, which one boot cannot \
+             show (use --repeat); in the deterministic mode every difference is a change."
         );
     }
     Ok(s)
@@ -298,6 +325,24 @@ pub fn compare(old_dir: &Path, new_dir: &Path) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn single_runs_within_each_others_samples_are_noise() {
+        let e = |p50: f64, lo: f64, hi: f64| Entry {
+            key: String::new(),
+            bench: String::new(),
+            params: String::new(),
+            unit: "cycles".into(),
+            p50,
+            range: None,
+            samples: Some((lo, hi)),
+        };
+        assert!(within_sample_spread(&e(100.0, 90.0, 120.0), &e(110.0, 95.0, 130.0)));
+        // NEW's median beyond OLD's p95.
+        assert!(!within_sample_spread(&e(100.0, 90.0, 105.0), &e(110.0, 95.0, 130.0)));
+        // Exact runs (the deterministic mode): no spread, any difference is a change.
+        assert!(!within_sample_spread(&e(100.0, 100.0, 100.0), &e(101.0, 101.0, 101.0)));
+    }
 
     #[test]
     fn ranges() {

@@ -10,6 +10,10 @@
 //!   `protocol` equal to `unicast`, `ipi` where the record has them): p50 ≤ 1.3 × the floor
 //!   made of `ipi_roundtrip` and `invlpg`, for `space=kernel` (or no space) and, when present,
 //!   for `space=user` (readers in ring 3) as a second goal.
+//! - Shootdown critical path, deterministic mode (`shootdown_phases` with
+//!   `phase=critical_path targets=1 pages=1`, only in a run told `bench_deterministic`): p50
+//!   ≤ 1.3 × the floor made of `ipi_roundtrip`, `invlpg` and `pte_write`, judged on any
+//!   machine (an instruction count does not depend on the host).
 //! - Fault throughput (`pf_throughput`, a rate, param `cpus`): rate(N) ≥ 0.9 × N × rate(1) for
 //!   every N > 1; the ratio reported is rate(N) / (N × rate(1)). Results that differ in params
 //!   other than `cpus` are checked as separate families.
@@ -553,6 +557,51 @@ fn shootdown_goal(results: &[BenchResult], space: &str, platform: &Platform, out
     }
 }
 
+/// The deterministic mode's shootdown goal: the critical path of the 1-target, 1-page `sync`
+/// shootdown in the kernel half (`shootdown_phases` with `phase=critical_path`, which only a
+/// deterministic run has: every CPU's instructions counted in turn, each stretch exact) ≤ 1.3
+/// × the floor made of `ipi_roundtrip`, `invlpg` and `pte_write`, all in instructions. Judged
+/// on any machine: the count does not depend on the host. An instruction count has no
+/// delivery latency and no cache misses: what it judges is the software on the chain.
+fn critical_path_goal(results: &[BenchResult], out: &mut Vec<Goal>) {
+    let name = "Shootdown critical path, 1 target, 1 page (deterministic)";
+    let target = format!("≤ {SHOOTDOWN_LIMIT:.2}");
+    let Some(s) = results.iter().find(|r| {
+        r.bench == "shootdown_phases"
+            && r.param_text("phase").as_deref() == Some("critical_path")
+            && r.param_f64("targets") == Some(1.0)
+            && r.param_f64("pages") == Some(1.0)
+            && param_is(r, "delivery", "unicast")
+            && param_is(r, "protocol", "sync")
+            && param_is(r, "space", "kernel")
+    }) else {
+        return;
+    };
+    let parts: Vec<(&str, &BenchResult)> = ["ipi_roundtrip", "invlpg", "pte_write"]
+        .into_iter()
+        .filter_map(|b| floor(results, b).map(|r| (b, r)))
+        .collect();
+    if parts.len() < 3 || parts.iter().any(|(_, r)| r.unit != s.unit) {
+        out.push(not_measured(
+            name,
+            s.label(),
+            &target,
+            "needs ipi_roundtrip, invlpg and pte_write floors in its unit".into(),
+        ));
+        return;
+    }
+    let sum = floor_sum(results, &parts, &s.unit);
+    out.push(judged(
+        name,
+        s,
+        sum.value,
+        sum.desc,
+        Bound::Floor(SHOOTDOWN_LIMIT),
+        None,
+        sum.notes,
+    ));
+}
+
 /// Params without `key`: the family a result belongs to when `key` varies.
 pub(crate) fn params_without(p: &Params, keys: &[&str]) -> Params {
     p.iter()
@@ -674,6 +723,7 @@ pub fn goals(results: &[BenchResult], platform: &Platform) -> Vec<Goal> {
     );
     shootdown_goal(results, "kernel", platform, &mut out);
     shootdown_goal(results, "user", platform, &mut out);
+    critical_path_goal(results, &mut out);
     throughput_goals(results, platform, &mut out);
     out
 }
@@ -697,6 +747,47 @@ mod tests {
 
     fn hw() -> Platform {
         Platform::Hardware("bare metal".into())
+    }
+
+    #[test]
+    fn the_critical_path_goal_is_judged_in_any_deterministic_run() {
+        let unit = "instructions";
+        let floors = vec![
+            res("tsc_overhead", "floor", json!({}), unit, 11.0),
+            res("ipi_roundtrip", "floor", json!({"ack": "memory"}), unit, 144.0),
+            res("invlpg", "floor", json!({}), unit, 12.0),
+            res("pte_write", "floor", json!({"batch": 512}), unit, 1.0),
+        ];
+        let cp = |p50: f64| {
+            res(
+                "shootdown_phases",
+                "workload",
+                json!({"protocol": "sync", "delivery": "unicast", "space": "kernel",
+                       "targets": 1, "pages": 1, "phase": "critical_path"}),
+                unit,
+                p50,
+            )
+        };
+        let emulated = Platform::Emulated("icount".into());
+        let find = |rs: &[BenchResult]| {
+            goals(rs, &emulated)
+                .into_iter()
+                .find(|g| g.name.starts_with("Shootdown critical path"))
+        };
+        // Floor: (144 − 11) + (12 − 11) + 1 + 11 = 146.
+        let mut rs = floors.clone();
+        rs.push(cp(180.0));
+        let g = find(&rs).unwrap();
+        assert_eq!((g.verdict, g.reference), (Verdict::Met, Some(146.0)));
+        let mut rs = floors.clone();
+        rs.push(cp(445.0));
+        assert_eq!(find(&rs).unwrap().verdict, Verdict::NotMet);
+        // No critical-path result (not a deterministic run): no such goal.
+        assert!(find(&floors).is_none());
+        // A floor missing: not measured.
+        let mut rs = floors[..2].to_vec();
+        rs.push(cp(180.0));
+        assert_eq!(find(&rs).unwrap().verdict, Verdict::NotMeasured);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::model::{BenchResult, Params, params_label};
 use crate::svg::{Chart, HLine, Point, Series, Shape, VLine, use_log_scale};
 
 /// The file names of the plots, in the order [`plots`] returns them.
-pub const PLOT_FILES: [&str; 7] = [
+pub const PLOT_FILES: [&str; 9] = [
     "shootdown_vs_targets.svg",
     "shootdown_vs_pages.svg",
     "pf_latency.svg",
@@ -30,6 +30,8 @@ pub const PLOT_FILES: [&str; 7] = [
     "shootdown_protocols.svg",
     "shootdown_protocols_pages.svg",
     "shootdown_phases.svg",
+    "shootdown_deliveries.svg",
+    "shootdown_critical_path.svg",
 ];
 
 /// How whiskers are drawn: `(lo, hi)` of a result, and the words for the title.
@@ -61,6 +63,8 @@ pub(crate) fn plots_with(results: &[BenchResult], w: &Whiskers) -> Vec<(String, 
         crate::protocols::protocols_vs_targets(results),
         crate::protocols::protocols_vs_pages(results),
         crate::protocols::phases_chart(results),
+        crate::protocols::deliveries_vs_targets(results),
+        crate::protocols::critical_path_vs_targets(results),
     ]
     .into_iter()
     .zip(PLOT_FILES)

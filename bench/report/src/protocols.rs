@@ -148,8 +148,104 @@ pub fn protocols_vs_targets(results: &[BenchResult]) -> Option<String> {
         .into_iter()
         .filter(|r| r.param_f64("targets").is_some_and(|t| t > 0.0))
         .collect();
+    let subtitle = format!(
+        "1 page, kernel half, unicast (none: no IPI at the request); {}",
+        whiskers(&rows)
+    );
+    targets_chart(
+        &rows,
+        |r| r.param_text("protocol").unwrap_or_default(),
+        "TLB shootdown latency vs targets, by protocol",
+        subtitle,
+        "p50 latency",
+    )
+}
+
+/// `shootdown_deliveries.svg`: p50 vs targets, 1 page, kernel half, one line per protocol and
+/// delivery (unicast, all-but-self, x2APIC cluster multicast, none); only with two protocols
+/// or more, one of them measured with more than one delivery.
+pub fn deliveries_vs_targets(results: &[BenchResult]) -> Option<String> {
+    let rows: Vec<&BenchResult> = results
+        .iter()
+        .filter(|r| {
+            r.bench == "shootdown"
+                && r.param_text("space").as_deref() == Some("kernel")
+                && r.param_text("protocol").is_some()
+                && r.param_f64("pages") == Some(1.0)
+                && !is_full(r)
+                && r.param_f64("targets").is_some_and(|t| t > 0.0)
+                && r.params.get("ack_delay").is_none()
+        })
+        .collect();
+    let label = |r: &BenchResult| {
+        format!(
+            "{}/{}",
+            r.param_text("protocol").unwrap_or_default(),
+            r.param_text("delivery").unwrap_or_default()
+        )
+    };
+    let lines: BTreeSet<String> = rows.iter().map(|r| label(r)).collect();
+    // One protocol's deliveries are `shootdown_vs_targets.svg` already.
     let protos = protocols(&rows);
-    if protos.len() < 2 {
+    if protos.len() < 2 || lines.len() <= protos.len() {
+        return None;
+    }
+    let subtitle = format!("1 page, kernel half; {}", whiskers(&rows));
+    targets_chart(
+        &rows,
+        label,
+        "TLB shootdown latency vs targets, by protocol and delivery",
+        subtitle,
+        "p50 latency",
+    )
+}
+
+/// `shootdown_critical_path.svg`: the deterministic mode's critical path (`shootdown_phases`
+/// with `phase=critical_path`, kernel half, 1 page, unicast) vs targets, one line per
+/// protocol.
+pub fn critical_path_vs_targets(results: &[BenchResult]) -> Option<String> {
+    let rows: Vec<&BenchResult> = results
+        .iter()
+        .filter(|r| {
+            r.bench == "shootdown_phases"
+                && r.param_text("phase").as_deref() == Some("critical_path")
+                && r.param_text("space").as_deref() == Some("kernel")
+                && r.param_f64("targets").is_some_and(|t| t > 0.0)
+        })
+        .collect();
+    let subtitle = format!(
+        "deterministic mode: the initiator to its last IPI, the longest handler to its ack, the \
+         initiator's return; 1 page, kernel half, unicast; {}",
+        whiskers(&rows)
+    );
+    targets_chart(
+        &rows,
+        |r| r.param_text("protocol").unwrap_or_default(),
+        "TLB shootdown critical path vs targets, by protocol",
+        subtitle,
+        "p50 critical path",
+    )
+}
+
+/// p50 vs targets (log2 axis from 8 targets on), one line per `label`, in the registry's
+/// order of protocols. None without data, or with one line only, except for the critical
+/// path (one protocol's curve is still that figure).
+fn targets_chart(
+    rows: &[&BenchResult],
+    label: impl Fn(&BenchResult) -> String,
+    title: &str,
+    subtitle: String,
+    y_what: &str,
+) -> Option<String> {
+    let mut labels: Vec<String> = rows
+        .iter()
+        .map(|r| label(r))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    labels.sort_by_key(|l| protocol_rank(l.split('/').next().unwrap_or(l)));
+    let single_ok = title.contains("critical path");
+    if labels.is_empty() || (labels.len() < 2 && !single_ok) {
         return None;
     }
     let unit = rows[0].unit.clone();
@@ -157,16 +253,16 @@ pub fn protocols_vs_targets(results: &[BenchResult]) -> Option<String> {
     let log_x = use_log_scale(&xs) || xs.iter().any(|x| *x >= 8.0);
     let pos = |t: f64| if log_x { t.log2() } else { t };
     let mut series = Vec::new();
-    for (i, p) in protos.iter().enumerate() {
+    for (i, l) in labels.iter().enumerate() {
         let mut pts: Vec<Point> = rows
             .iter()
-            .filter(|r| r.param_text("protocol").as_deref() == Some(p.as_str()) && r.unit == unit)
+            .filter(|r| label(r) == *l && r.unit == unit)
             .map(|r| point(r, pos(r.param_f64("targets").unwrap_or(1.0))))
             .collect();
         pts.sort_by(|a, b| a.x.total_cmp(&b.x));
         pts.dedup_by(|a, b| a.x == b.x);
         series.push(Series {
-            label: p.clone(),
+            label: l.clone(),
             shape: Shape::Line,
             color: i,
             points: pts,
@@ -178,17 +274,14 @@ pub fn protocols_vs_targets(results: &[BenchResult]) -> Option<String> {
         .flat_map(|s| s.points.iter().map(|p| p.y))
         .collect();
     let chart = Chart {
-        title: "TLB shootdown latency vs targets, by protocol".into(),
-        subtitle: format!(
-            "1 page, kernel half, unicast (none: no IPI at the request); {}",
-            whiskers(&rows)
-        ),
+        title: title.into(),
+        subtitle,
         x_label: if log_x {
             "target CPUs (log2)".into()
         } else {
             "target CPUs".into()
         },
-        y_label: format!("p50 latency ({})", unit_label(&unit)),
+        y_label: format!("{y_what} ({})", unit_label(&unit)),
         x_ticks,
         x_integer: true,
         y_log: use_log_scale(&ys),
@@ -464,6 +557,45 @@ mod tests {
             svg.contains(">sync</text>") && svg.contains(">lazy_epoch</text>"),
             "{svg}"
         );
+    }
+
+    #[test]
+    fn deliveries_and_critical_path_curves() {
+        let mut rs = vec![];
+        for t in [1, 2, 4, 8] {
+            rs.push(sd("sync", "unicast", t, 1, 100.0 * t as f64));
+            rs.push(sd("sync", "all_but_self", t, 1, 90.0 * t as f64));
+            rs.push(sd("linux", "unicast", t, 1, 110.0 * t as f64));
+        }
+        let svg = deliveries_vs_targets(&rs).unwrap();
+        assert!(
+            svg.contains(">sync/all_but_self</text>") && svg.contains(">linux/unicast</text>"),
+            "{svg}"
+        );
+        // One protocol: its deliveries are the older figure's.
+        let sync_only: Vec<_> = rs
+            .iter()
+            .filter(|r| r.param_text("protocol").as_deref() == Some("sync"))
+            .cloned()
+            .collect();
+        assert!(deliveries_vs_targets(&sync_only).is_none());
+        // The critical path: one protocol is enough; nothing without the phase.
+        assert!(critical_path_vs_targets(&rs).is_none());
+        let cp: Vec<_> = [1, 2, 4]
+            .into_iter()
+            .map(|t| {
+                res(
+                    "shootdown_phases",
+                    "workload",
+                    serde_json::json!({"protocol":"sync","delivery":"unicast","space":"kernel",
+                                       "targets":t,"pages":1,"phase":"critical_path"}),
+                    "instructions",
+                    400.0 + 70.0 * t as f64,
+                )
+            })
+            .collect();
+        let svg = critical_path_vs_targets(&cp).unwrap();
+        assert!(svg.contains("critical path") && svg.contains(">sync</text>"), "{svg}");
     }
 
     #[test]

@@ -241,6 +241,23 @@ pub fn goals_table(goals: &[Goal]) -> String {
 }
 
 /// The Markdown summary of one results folder (the text of `summary.md`).
+/// The warning for a TCG run with more vCPUs than host cores (host.json's `smp` and
+/// `host_cores`): its cross-CPU figures wait for the host's scheduler.
+pub fn scheduler_bound(r: &Results) -> Option<String> {
+    let num = |k: &str| r.host.as_ref()?.get(k)?.as_f64();
+    let tcg = r.host_text("accelerator").as_deref() == Some("tcg");
+    let (smp, cores) = (num("smp")?, num("host_cores")?);
+    (tcg && smp > cores).then(|| {
+        format!(
+            "**Cross-CPU figures are scheduler-bound:** {smp} vCPUs ran on {cores} host cores \
+             under TCG, so the IPI round trip, the shootdowns with targets and the fault \
+             throughput measure the host's scheduler as much as the kernel. Compare them only \
+             with runs on at least as many host cores as vCPUs, or use the deterministic mode \
+             (`--accel icount`)."
+        )
+    })
+}
+
 pub fn summary(r: &Results) -> String {
     let mut s = String::from("# Benchmark summary\n\n");
     let probs = problems(r, "");
@@ -250,6 +267,9 @@ pub fn summary(r: &Results) -> String {
         let _ = writeln!(s, "{p}\n");
     }
     let _ = writeln!(s, "{}\n", context_line(r));
+    if let Some(w) = scheduler_bound(r) {
+        let _ = writeln!(s, "{w}\n");
+    }
     s.push_str(&checks_and_skips(r));
     if !warn.is_empty() {
         s.push_str("Skipped or dropped while reading the records:\n\n");
@@ -297,6 +317,25 @@ mod tests {
         let bare = parse_records(r#"{"type":"context","hypervisor":""}"#);
         assert_eq!(context_line(&bare), "**Context:** bare metal");
         assert!(context_line(&Results::default()).contains("unknown"));
+    }
+
+    #[test]
+    fn more_vcpus_than_host_cores_under_tcg_is_flagged() {
+        let with = |accel: &str, smp: u64, cores: u64| Results {
+            host: Some(
+                serde_json::json!({"accelerator": accel, "smp": smp, "host_cores": cores})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+            ..Results::default()
+        };
+        let w = scheduler_bound(&with("tcg", 8, 2)).unwrap();
+        assert!(w.contains("8 vCPUs ran on 2 host cores"), "{w}");
+        assert!(summary(&with("tcg", 8, 2)).contains("scheduler-bound"));
+        assert_eq!(scheduler_bound(&with("tcg", 2, 2)), None);
+        assert_eq!(scheduler_bound(&with("icount", 64, 2)), None);
+        assert_eq!(scheduler_bound(&Results::default()), None);
     }
 
     #[test]

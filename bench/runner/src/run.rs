@@ -323,6 +323,7 @@ pub fn run_fields(
     };
     match json!({
         "host_cpu": host.host_cpu,
+        "host_cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
         "host_kernel": host.host_kernel,
         "elf_path": absolute(&elf.path).display().to_string(),
         "elf_sha256": elf.sha256,
