@@ -26,7 +26,12 @@ fn measure(o: &Opts, mut f: impl FnMut() -> u64) -> Vec<u64> {
     (0..o.samples).map(|_| f()).collect()
 }
 
-/// A thread pinned to `cpu` that spins (reading `stop`) until told to stop.
+/// Pages a reader thread checks between two PAUSEs (as the kernel's `READS_PER_PAUSE`).
+const READS_PER_PAUSE: usize = 8;
+
+/// A thread pinned to `cpu` that spins (reading `stop`, PAUSE each time) until told to stop.
+/// Every wait here executes PAUSE, as every wait in our kernel: in the deterministic mode a
+/// spinning vCPU then hands QEMU's round robin on each iteration instead of a time slice.
 fn spinner(
     cpu: usize,
     stop: Arc<AtomicBool>,
@@ -35,7 +40,9 @@ fn spinner(
     std::thread::spawn(move || {
         sys::pin(cpu);
         ready.fetch_add(1, Ordering::AcqRel);
-        while !stop.load(Ordering::Acquire) {}
+        while !stop.load(Ordering::Acquire) {
+            std::hint::spin_loop();
+        }
     })
 }
 
@@ -71,7 +78,9 @@ pub fn floors(o: &Opts, hz: u64, cpus: usize) -> bool {
     let stop = Arc::new(AtomicBool::new(false));
     let ready = Arc::new(AtomicUsize::new(0));
     let t = spinner(1, stop.clone(), ready.clone());
-    while ready.load(Ordering::Acquire) < 1 {}
+    while ready.load(Ordering::Acquire) < 1 {
+        std::hint::spin_loop();
+    }
     let mut s = measure(o, || {
         let t0 = sys::start();
         sys::membarrier(sys::MEMBARRIER_CMD_PRIVATE_EXPEDITED);
@@ -176,7 +185,9 @@ pub fn throughput(o: &Opts, hz: u64, cpus: usize) -> bool {
                         let p = sys::map_anon(len, false);
                         sys::madvise(p, len, sys::MADV_NOHUGEPAGE);
                         ready.fetch_add(1, Ordering::AcqRel);
-                        while !go.load(Ordering::Acquire) {}
+                        while !go.load(Ordering::Acquire) {
+                            std::hint::spin_loop();
+                        }
                         let t0 = sys::rdtsc();
                         for i in 0..pages {
                             // SAFETY: page i of this thread's fresh mapping.
@@ -189,7 +200,9 @@ pub fn throughput(o: &Opts, hz: u64, cpus: usize) -> bool {
                     })
                 })
                 .collect();
-            while ready.load(Ordering::Acquire) < k {}
+            while ready.load(Ordering::Acquire) < k {
+                std::hint::spin_loop();
+            }
             go.store(true, Ordering::Release);
             for t in threads {
                 let _ = t.join();
@@ -261,12 +274,20 @@ pub fn shootdown(o: &Opts, hz: u64, cpus: usize) -> bool {
                                 std::hint::black_box(unsafe {
                                     ((base + i * PAGE) as *const u64).read_volatile()
                                 });
+                                // As our kernel's readers: a PAUSE every READS_PER_PAUSE
+                                // pages and at the end of a pass (bounded work per round of
+                                // QEMU's round robin in the deterministic mode).
+                                if i % READS_PER_PAUSE == READS_PER_PAUSE - 1 || i + 1 == pages {
+                                    std::hint::spin_loop();
+                                }
                             }
                         }
                     })
                 })
                 .collect();
-            while ready.load(Ordering::Acquire) < targets {}
+            while ready.load(Ordering::Acquire) < targets {
+                std::hint::spin_loop();
+            }
             touch(pages);
             let mut s = measure(o, || {
                 touch(pages);

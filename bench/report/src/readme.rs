@@ -32,10 +32,14 @@ pub const SOURCES: &[Source] = &[
                   checks and for comparing code paths. Single-CPU figures (floors, page faults) \
                   count the instructions of that path. Cross-CPU figures (IPI round trip, \
                   shootdowns, throughput) count the instructions of *every* vCPU that runs \
-                  meanwhile, interleaved by QEMU's round-robin scheduler: CPUs that take no part \
-                  halt, but the shootdown's readers spin by design, so a shootdown figure is \
-                  dominated by the scheduler's time slice, and N CPUs faulting at once take N \
-                  times the instructions of one. Read them as instruction budgets, not latencies.",
+                  meanwhile, one after another in QEMU's round robin; every wait in the kernel \
+                  executes PAUSE (or halts), which hands the round robin on, so a shootdown \
+                  counts the initiator's path, each target's whole handler and a bounded tail \
+                  of each reader (at most 8 pages), never a time slice: the serialized work of \
+                  all CPUs. The critical path (what a parallel machine waits for) is \
+                  `shootdown_phases phase=critical_path`; N CPUs faulting at once take N times \
+                  the instructions of one. An instruction count has no caches, no delivery \
+                  latency and no interconnect: INVLPG counts as one.",
     },
     Source {
         title: "TCG (QEMU's binary translator)",

@@ -108,10 +108,70 @@ pub fn check_curve(recs: &[Record]) -> Result<(), String> {
     Ok(())
 }
 
-/// Both checks (the case's `records_check`).
+/// The QEMU release [`GOLDEN`] was recorded with.
+pub const GOLDEN_QEMU: &str = "10.0.2";
+
+/// Medians the `icount-curve-smp4` case gave on the build machine (QEMU 10.0.2; kernel as of
+/// the commit that last changed this table). The same kernel under the same QEMU gives them
+/// on any machine, to the instruction: that is the deterministic mode's claim, and CI checks
+/// it on a fresh machine. A change to a measured code path changes them on purpose: rerun
+/// `runner test --all --filter icount-curve` and copy the figures its failure lists.
+pub const GOLDEN: &[(&str, u64)] = &[
+    ("shootdown protocol=sync delivery=unicast space=kernel targets=0 pages=1", 201),
+    ("shootdown protocol=sync delivery=unicast space=kernel targets=1 pages=1", 797),
+    ("shootdown protocol=sync delivery=unicast space=kernel targets=3 pages=1", 1705),
+    ("shootdown protocol=linux delivery=unicast space=user targets=2 pages=8", 1657),
+    ("shootdown_ack_delay ack_delay=1000", 1803),
+    (
+        "shootdown_phases protocol=sync space=kernel targets=1 phase=critical_path",
+        445,
+    ),
+];
+
+/// Every [`GOLDEN`] median, exactly, when `qemu` (the version QEMU reports) is
+/// [`GOLDEN_QEMU`]; another QEMU release may count differently (None: not checked).
+pub fn check_golden(recs: &[Record], qemu: Option<&str>) -> Result<Option<()>, String> {
+    if qemu.and_then(|v| v.split_whitespace().next()) != Some(GOLDEN_QEMU) {
+        return Ok(None);
+    }
+    let mut wrong = Vec::new();
+    for (spec, want) in GOLDEN {
+        let got = recs
+            .iter()
+            .find(|r| crate::cases::bench_matches(spec, r))
+            .and_then(|r| field_u64(r, "p50"));
+        if got != Some(*want) {
+            wrong.push(format!(
+                "{spec}: {} (recorded {want})",
+                got.map_or("no result".into(), |g| g.to_string())
+            ));
+        }
+    }
+    if wrong.is_empty() {
+        Ok(Some(()))
+    } else {
+        Err(format!(
+            "expected the deterministic mode to repeat the recorded medians exactly under QEMU \
+             {GOLDEN_QEMU}, got: {} (a changed code path: update icount::GOLDEN)",
+            wrong.join("; ")
+        ))
+    }
+}
+
+/// The case's `records_check`: the delay and curve checks, and the recorded medians under
+/// the QEMU they were recorded with.
 pub fn check(recs: &[Record]) -> Result<(), String> {
     check_delay(recs)?;
-    check_curve(recs)
+    check_curve(recs)?;
+    let qemu = crate::host::qemu_version("qemu-system-x86_64");
+    if check_golden(recs, qemu.as_deref())?.is_none() {
+        eprintln!(
+            "runner: note: icount medians not compared with the recorded ones: QEMU {} here, \
+             they were recorded under {GOLDEN_QEMU}",
+            qemu.as_deref().unwrap_or("(unknown)")
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -155,6 +215,41 @@ mod tests {
             p50,
             min,
         )
+    }
+
+    #[test]
+    fn the_recorded_medians_are_compared_under_their_qemu_only() {
+        let recs: Vec<Record> = GOLDEN
+            .iter()
+            .map(|(spec, p50)| {
+                let mut words = spec.split(' ');
+                let bench = words.next().unwrap();
+                let params: Vec<String> = words
+                    .map(|w| {
+                        let (k, v) = w.split_once('=').unwrap();
+                        match v.parse::<u64>() {
+                            Ok(n) => format!(r#""{k}":{n}"#),
+                            Err(_) => format!(r#""{k}":"{v}""#),
+                        }
+                    })
+                    .collect();
+                rec(bench, &params.join(","), *p50, *p50)
+            })
+            .collect();
+        let here = Some("10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)");
+        assert_eq!(check_golden(&recs, here), Ok(Some(())));
+        assert_eq!(check_golden(&recs, Some("10.1.0")), Ok(None));
+        assert_eq!(check_golden(&recs, None), Ok(None));
+        let mut off = recs.clone();
+        off[1] = rec(
+            "shootdown",
+            r#""protocol":"sync","delivery":"unicast","space":"kernel","targets":1,"pages":1"#,
+            GOLDEN[1].1 + 1,
+            GOLDEN[1].1 + 1,
+        );
+        let e = check_golden(&off, here).unwrap_err();
+        assert!(e.contains("targets=1 pages=1") && e.contains("update icount::GOLDEN"), "{e}");
+        assert!(check_golden(&recs[1..], here).unwrap_err().contains("no result"));
     }
 
     #[test]

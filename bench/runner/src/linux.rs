@@ -176,8 +176,8 @@ pub fn initramfs(init: &[u8]) -> Vec<u8> {
     ])
 }
 
-/// The Linux command line: the serial console, fixed randomness where the deterministic mode
-/// needs it, the mitigations choice, then the benchmark's own words.
+/// The Linux command line: the serial console, fixed randomness and halting idle CPUs where
+/// the deterministic mode needs them, the mitigations choice, then the benchmark's own words.
 pub fn cmdline(mitigations_off: bool, deterministic: bool, bench_args: &[String]) -> Vec<String> {
     let mut v: Vec<String> = [
         "console=ttyS0",
@@ -191,6 +191,10 @@ pub fn cmdline(mitigations_off: bool, deterministic: bool, bench_args: &[String]
     if deterministic {
         v.push("nokaslr".into());
         v.push("random.trust_cpu=off".into());
+        // Idle CPUs halt, as ours do: with MWAIT idle (QEMU's `max` CPU offers MONITOR/MWAIT)
+        // an idle vCPU hands QEMU's round robin on like PAUSE instead of halting, and every
+        // round of a cross-CPU measurement would run every idle CPU's idle loop.
+        v.push("idle=halt".into());
     }
     if mitigations_off {
         v.push("mitigations=off".into());
@@ -269,12 +273,13 @@ mod tests {
         let c = cmdline(true, true, &["bench_quick".to_string()]);
         assert_eq!(c[0], "console=ttyS0");
         assert!(c.contains(&"nokaslr".to_string()));
+        assert!(c.contains(&"idle=halt".to_string()));
         assert!(c.contains(&"mitigations=off".to_string()));
         assert_eq!(c.last().unwrap(), "bench_quick");
         assert!(
             !cmdline(false, false, &[])
                 .iter()
-                .any(|w| w == "nokaslr" || w.starts_with("mitig"))
+                .any(|w| w == "nokaslr" || w == "idle=halt" || w.starts_with("mitig"))
         );
     }
 

@@ -1550,17 +1550,15 @@ fn run_phases(
     Ok(ok)
 }
 
-/// At most one sample in this many may fall out of the serialized order (see
-/// [`emit_critical_path`]).
-const MAX_UNSERIALIZED: usize = 20;
 
 /// The deterministic mode's `phase=critical_path` result of one phase configuration
-/// (`kernel_core::phases::critical_path`) over its serialized samples, and its check: at
-/// most one sample in [`MAX_UNSERIALIZED`] was not in the serialized order. QEMU's round
-/// robin ends a vCPU's time slice at a timer deadline (its budget is the time to the next
-/// one over the vCPU count), which can fall inside a measurement: the initiator stops
-/// before it waits, the targets run early, and that sample's stamps say so. A run that is
-/// not serialized at all (hardware, or TCG told `bench_deterministic` by mistake) fails.
+/// (`kernel_core::phases::critical_path`) over its serialized samples, and its check: most
+/// samples (at least half) were in the serialized order. QEMU's round robin ends a vCPU's
+/// time slice at a timer deadline (its budget is the time to the next one divided by the
+/// vCPU count, so with 64 vCPUs a slice can be shorter than a 16-target shootdown's
+/// serialized work), which can fall inside a measurement: the initiator stops before it
+/// waits, the targets run early, and that sample's stamps say so; it is left out. A run that
+/// is not serialized at all (hardware, or TCG told `bench_deterministic` by mistake) fails.
 fn emit_critical_path(
     params: &[(&str, P)],
     (space, proto, ntargets): (&str, &str, usize),
@@ -1569,7 +1567,7 @@ fn emit_critical_path(
     out: &Outcome,
     n: usize,
 ) -> bool {
-    let serialized = out.serialized > 0 && out.not_serialized * MAX_UNSERIALIZED <= n;
+    let serialized = out.serialized > 0 && out.serialized >= out.not_serialized;
     if out.serialized > 0 {
         emit(
             "shootdown_phases",
@@ -1589,9 +1587,9 @@ fn emit_critical_path(
     let _ = core::fmt::Write::write_fmt(
         &mut d,
         format_args!(
-            "{} of {n} samples ran the CPUs one after another, as bench_deterministic says \
-             (the others, at most 1 in {MAX_UNSERIALIZED}: a time slice ended inside the \
-             measurement; more: not a deterministic run)",
+            "{} of {n} samples ran the CPUs one after another, as bench_deterministic says, \
+             and give the critical path (the others: a time slice ended inside the \
+             measurement; fewer than half: not a deterministic run)",
             out.serialized
         ),
     );
