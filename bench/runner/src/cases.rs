@@ -26,6 +26,9 @@ pub const CONTEXT_FIELDS: &[&str] = &[
     "cmdline",
 ];
 
+/// A check on a run's records: Err names what was expected and what came.
+pub type RecordsCheck = fn(&[Record]) -> Result<(), String>;
+
 #[derive(Clone, Debug)]
 pub struct Case {
     pub name: String,
@@ -55,7 +58,7 @@ pub struct Case {
     pub report_contains: Vec<&'static str>,
     /// A check on the run's records beyond the above (e.g. the deterministic mode's exact
     /// cross-CPU figures, `icount::check`).
-    pub records_check: Option<fn(&[Record]) -> Result<(), String>>,
+    pub records_check: Option<RecordsCheck>,
     /// Save the screen at the end through QEMU's monitor and compare it with the end-of-run
     /// summary the console printed.
     pub screen: Option<crate::screen::Kind>,
