@@ -23,13 +23,18 @@ fn protocol_rank(p: &str) -> (usize, String) {
     )
 }
 
-/// Ticks at 1, 2, 4 … up to `hi`, at their log2 positions.
+/// Ticks at 1, 2, 4 … up to `hi`, at their log2 positions, and `hi` itself when it is no
+/// power of two (the sweep's largest count, e.g. 63 targets of 64 CPUs).
 fn pow2_ticks(hi: f64) -> Vec<(f64, String)> {
     let mut t = Vec::new();
     let mut v = 1.0f64;
     while v <= hi * 1.01 {
         t.push((v.log2(), format!("{v}")));
         v *= 2.0;
+    }
+    // Not when it would crowd the last power of two (within 20 % of it).
+    if t.last().is_some_and(|(x, _)| hi.log2() - x > 0.26) {
+        t.push((hi.log2(), format!("{hi}")));
     }
     t
 }
@@ -557,6 +562,15 @@ mod tests {
             svg.contains(">sync</text>") && svg.contains(">lazy_epoch</text>"),
             "{svg}"
         );
+    }
+
+    #[test]
+    fn the_largest_count_gets_a_tick() {
+        let labels = |hi: f64| pow2_ticks(hi).into_iter().map(|(_, l)| l).collect::<Vec<_>>();
+        assert_eq!(labels(63.0), ["1", "2", "4", "8", "16", "32", "63"]);
+        assert_eq!(labels(64.0), ["1", "2", "4", "8", "16", "32", "64"]);
+        // 35 would crowd 32.
+        assert_eq!(labels(35.0), ["1", "2", "4", "8", "16", "32"]);
     }
 
     #[test]
