@@ -117,14 +117,14 @@ pub const GOLDEN_QEMU: &str = "10.0.2";
 /// it on a fresh machine. A change to a measured code path changes them on purpose: rerun
 /// `runner test --all --filter icount-curve` and copy the figures its failure lists.
 pub const GOLDEN: &[(&str, u64)] = &[
-    ("shootdown protocol=sync delivery=unicast space=kernel targets=0 pages=1", 201),
-    ("shootdown protocol=sync delivery=unicast space=kernel targets=1 pages=1", 797),
-    ("shootdown protocol=sync delivery=unicast space=kernel targets=3 pages=1", 1705),
-    ("shootdown protocol=linux delivery=unicast space=user targets=2 pages=8", 1657),
-    ("shootdown_ack_delay ack_delay=1000", 1803),
+    ("shootdown protocol=sync delivery=unicast space=kernel targets=0 pages=1", 202),
+    ("shootdown protocol=sync delivery=unicast space=kernel targets=1 pages=1", 800),
+    ("shootdown protocol=sync delivery=unicast space=kernel targets=3 pages=1", 1726),
+    ("shootdown protocol=linux delivery=unicast space=user targets=2 pages=8", 1683),
+    ("shootdown_ack_delay ack_delay=1000", 1806),
     (
         "shootdown_phases protocol=sync space=kernel targets=1 phase=critical_path",
-        445,
+        443,
     ),
 ];
 

@@ -173,6 +173,9 @@ pub fn run(o: &Options) -> bool {
     }
     sys::mm::fault::init();
     sys::cpu::call::init();
+    // The spinning loops' PAUSE cadence: each PAUSE is a turn of QEMU's round robin in the
+    // deterministic mode (see `uspace::reads_per_pause`).
+    sys::mm::uspace::set_pause_cadence(o.bench.deterministic);
     sys::mm::tlb::init();
     println!(
         "bench: {} samples, {} warm-up{}; TSC {} Hz ({}), fence {}",

@@ -122,17 +122,19 @@ fn judge_read(me: usize, value: u64, expect: u64) {
     }
 }
 
-/// Pages a reader checks between two PAUSEs (the ring-3 reader's `uprog_reader` too).
-const READS_PER_PAUSE: u64 = uspace::READS_PER_PAUSE;
-
 /// One reader pass over the region at `base` in the current space (user pages inside
 /// `UserAccess`): check each read, write in the writer variant; returns the generation the
 /// pass expected.
-fn read_pass(me: usize, base: u64) -> u64 {
+fn read_pass(me: usize, base: u64, reads: &mut u64) -> u64 {
     let expect = SHARED.generation.load(Ordering::Acquire);
     let n = SHARED.read_pages.load(Ordering::Relaxed);
     let stride = SHARED.read_stride.load(Ordering::Relaxed);
     let write = SHARED.write_offset.load(Ordering::Relaxed);
+    let mask = SHARED.pause_mask.load(Ordering::Relaxed);
+    let per_pass = SHARED.deterministic.load(Ordering::Relaxed) != 0;
+    if per_pass {
+        *reads = 0;
+    }
     for i in 0..n {
         let page = base + i * stride;
         // The region's pages are always mapped (to one set or the other).
@@ -141,13 +143,18 @@ fn read_pass(me: usize, base: u64) -> u64 {
             // The word at WRITE_OFFSET is the writer variant's.
             Word::at(page + write).write(expect);
         }
-        // A bounded amount of work between PAUSEs (at most READS_PER_PAUSE pages): in the
-        // deterministic mode a reader adds at most that much to a measurement per round of
-        // QEMU's round robin. Not every page: under multi-threaded TCG each PAUSE leaves the
-        // vCPU's loop and takes QEMU's global lock, which the initiator's APIC writes need.
-        if i % READS_PER_PAUSE == READS_PER_PAUSE - 1 || i + 1 == n {
+        // A bounded amount of work between PAUSEs (`uspace::reads_per_pause`, counted
+        // across passes): in the deterministic mode a reader adds at most that much to a
+        // measurement per turn of QEMU's round robin.
+        *reads += 1;
+        if *reads & mask == 0 {
             core::hint::spin_loop();
         }
+    }
+    // The deterministic mode: a turn of the round robin also ends with each pass, so it
+    // ends at the same point of every pass (`Shared::deterministic`).
+    if per_pass && *reads & mask != 0 {
+        core::hint::spin_loop();
     }
     expect
 }
@@ -174,8 +181,9 @@ fn reader(proto: u64) {
     flush_global_pge();
     as_target(proto, || {
         arch::interrupts_enable();
+        let mut reads = 0;
         while SHARED.stop.load(Ordering::Acquire) == 0 {
-            let expect = read_pass(me, base);
+            let expect = read_pass(me, base, &mut reads);
             SHARED.checked[me].store(expect, Ordering::Release);
         }
         arch::interrupts_disable();
@@ -191,11 +199,12 @@ fn lazy_reader(proto: u64) {
     let _space = uspace::activate();
     as_target(proto, || {
         arch::interrupts_enable();
+        let mut reads = 0;
         while SHARED.stop.load(Ordering::Acquire) == 0 {
             linux::leave_lazy();
             let expect = {
                 let _user = UserAccess::begin();
-                read_pass(me, ul::REGION)
+                read_pass(me, ul::REGION, &mut reads)
             };
             SHARED.checked[me].store(expect, Ordering::Release);
             linux::enter_lazy();

@@ -126,11 +126,17 @@ fn reader(_: u64) {
     PROTOCOLS[proto].target_start();
     READY.fetch_add(1, Ordering::AcqRel);
     arch::interrupts_enable();
+    let mask = sys::mm::uspace::SHARED.pause_mask.load(Ordering::Relaxed);
+    let mut reads = 0u64;
     while !STOP.load(Ordering::Acquire) {
         for (i, g) in GEN.iter().enumerate().take(k) {
             let expect = g.load(Ordering::Acquire);
             judge_read(me, Word::at(page_of(i)).read(), expect);
-            core::hint::spin_loop();
+            // PAUSE at the readers' cadence (`uspace::reads_per_pause`).
+            reads += 1;
+            if reads & mask == 0 {
+                core::hint::spin_loop();
+            }
         }
     }
     arch::interrupts_disable();

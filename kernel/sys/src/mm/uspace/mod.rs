@@ -22,7 +22,7 @@ use crate::arch::idt::{ExceptionFrame, VEC_INVALID_OPCODE, VEC_PAGE_FAULT};
 use crate::arch::user::{self, Exit, UserCall};
 use crate::arch::{self, cpu};
 use crate::mm::{self, KERNEL_PML4, PAGE_SIZE};
-pub use programs::{Program, READS_PER_PAUSE};
+pub use programs::Program;
 
 /// PCID of the user address space (the kernel's tables run as PCID 0).
 pub const USER_PCID: u64 = 1;
@@ -51,6 +51,14 @@ pub struct Shared {
     pub read_stride: AtomicU64,
     /// Reads that returned the poison: a recycled frame read through an old translation.
     pub recycled_reads: AtomicU64,
+    /// A reader executes PAUSE after every `pause_mask + 1` reads (a power of two): see
+    /// [`reads_per_pause`].
+    pub pause_mask: AtomicU64,
+    /// Non-zero in the deterministic mode: readers also execute PAUSE at the end of each
+    /// pass, their count of reads restarting with each pass (a turn of QEMU's round robin
+    /// then ends at the same point of every pass: exact figures), and the gap reader in every
+    /// step (elsewhere a PAUSE is itself a gap under TCG, which leaves its loop for each).
+    pub deterministic: AtomicU64,
     _pad: u64,
     /// Per CPU: the generation its last complete pass expected.
     pub checked: [AtomicU64; MAX_CPUS],
@@ -60,6 +68,38 @@ pub struct Shared {
 
 const _: () = assert!(core::mem::size_of::<Shared>() as u64 <= ul::SHARED_MAX);
 
+/// Reads a shootdown reader (the kernel's and the ring-3 `reader` program) makes between two
+/// PAUSEs, counted across its passes: few in the deterministic mode, where each PAUSE is a
+/// turn of QEMU's round robin and so bounds what a reader adds to a measurement; more
+/// elsewhere: under multi-threaded TCG each PAUSE leaves the vCPU's loop and takes QEMU's
+/// global lock, which the initiator's APIC writes need, and on hardware a PAUSE costs up to
+/// ~140 cycles that a reader need not pay on every page.
+pub const fn reads_per_pause(deterministic: bool) -> u64 {
+    if deterministic {
+        READS_PER_PAUSE
+    } else {
+        READS_PER_PAUSE_ELSEWHERE
+    }
+}
+
+/// [`reads_per_pause`] in the deterministic mode.
+pub const READS_PER_PAUSE: u64 = 8;
+/// [`reads_per_pause`] elsewhere.
+pub const READS_PER_PAUSE_ELSEWHERE: u64 = 64;
+const _: () = assert!(
+    READS_PER_PAUSE.is_power_of_two() && READS_PER_PAUSE_ELSEWHERE.is_power_of_two()
+);
+
+/// Set the readers' PAUSE cadence ([`reads_per_pause`], [`Shared::deterministic`]).
+pub fn set_pause_cadence(deterministic: bool) {
+    SHARED
+        .pause_mask
+        .store(reads_per_pause(deterministic) - 1, Ordering::Release);
+    SHARED
+        .deterministic
+        .store(u64::from(deterministic), Ordering::Release);
+}
+
 pub static SHARED: Shared = Shared {
     stop: AtomicU64::new(0),
     generation: AtomicU64::new(0),
@@ -68,6 +108,8 @@ pub static SHARED: Shared = Shared {
     write_offset: AtomicU64::new(0),
     read_stride: AtomicU64::new(4096),
     recycled_reads: AtomicU64::new(0),
+    pause_mask: AtomicU64::new(READS_PER_PAUSE - 1),
+    deterministic: AtomicU64::new(0),
     _pad: 0,
     checked: [const { AtomicU64::new(0) }; MAX_CPUS],
     stale_tsc: [const { AtomicU64::new(0) }; MAX_CPUS],

@@ -227,19 +227,27 @@ global_asm!(
     // value below shared.gen in shared.recycled if it is the poison (0), else in
     // shared.stale and store the TSC in this CPU's shared.stale_tsc; write the generation at
     // shared.write_offset of the page when that is non-zero (the writer variant), then store
-    // the generation the pass expected at *checked. A PAUSE after every READS_PER_PAUSE
-    // pages and at the end of a pass: bounded work between PAUSEs (in QEMU's round robin
-    // each PAUSE hands the host thread on).
+    // the generation the pass expected at *checked. A PAUSE after every shared.pause_mask + 1
+    // reads, counted in r14 (`uspace::reads_per_pause`): bounded work between PAUSEs (in
+    // QEMU's round robin each PAUSE hands the host thread on); with shared.deterministic the
+    // count restarts with each pass and the pass ends with a PAUSE too.
     ".global uprog_reader",
     "uprog_reader:",
+    " xor r14d, r14d",
     "82:",
     " mov rax, [rsi + {off_stop}]",
     " test rax, rax",
     " jnz 89f",
+    " mov rbx, [rsi + {off_det}]",
+    " test rbx, rbx",
+    " jz 88f",
+    " xor r14d, r14d",
+    "88:",
     " mov r8, [rsi + {off_gen}]",
     " mov r9, [rsi + {off_pages}]",
     " mov r11, [rsi + {off_write}]",
     " mov r12, [rsi + {off_stride}]",
+    " mov r15, [rsi + {off_pause_mask}]",
     " xor ecx, ecx",
     " mov r10, rdi",
     "83:",
@@ -267,12 +275,15 @@ global_asm!(
     "86:",
     " add r10, r12",
     " inc rcx",
-    " test rcx, {reads_mask}",
+    " inc r14",
+    " test r14, r15",
     " jnz 83b",
     " pause",
     " jmp 83b",
     "85:",
     " mov [rdx], r8",
+    " test rbx, rbx",
+    " jz 82b",
     " pause",
     " jmp 82b",
     "89:",
@@ -281,15 +292,16 @@ global_asm!(
     // gaps(out, max, shared, threshold): the interrupted target's own view. Until
     // shared.stop: read the TSC back to back; a step longer than `threshold` ticks (the
     // program was interrupted, or the emulator paused it) goes into out as the pair (TSC at
-    // its end, its length), at most `max` pairs. exit(pairs). A PAUSE in every step: in
-    // QEMU's round robin a step then holds at most one round of the other vCPUs' loops, not
-    // a time slice.
+    // its end, its length), at most `max` pairs. exit(pairs). A PAUSE in every step when
+    // shared.deterministic is set (the deterministic mode: in QEMU's round robin a step then
+    // holds at most one round of the other vCPUs' loops, not a time slice).
     ".global uprog_gaps",
     "uprog_gaps:",
     " mov r14, rdi",
     " mov r15, rsi",
     " mov r13, rdx",
     " mov r12, r10",
+    " mov r11, [r13 + {off_det}]",
     " xor ebx, ebx",
     " rdtsc",
     " shl rdx, 32",
@@ -305,8 +317,11 @@ global_asm!(
     " mov r8, rax",
     " sub rax, r9",
     " mov r9, r8",
-    " cmp rax, r12",
+    " test r11, r11",
+    " jz 93f",
     " pause",
+    "93:",
+    " cmp rax, r12",
     " jbe 92b",
     " cmp rbx, r15",
     " jae 92b",
@@ -342,14 +357,9 @@ global_asm!(
     off_recycled = const core::mem::offset_of!(super::Shared, recycled_reads),
     stale_delta = const core::mem::offset_of!(super::Shared, stale_tsc)
         - core::mem::offset_of!(super::Shared, checked),
-    reads_mask = const READS_PER_PAUSE - 1,
+    off_pause_mask = const core::mem::offset_of!(super::Shared, pause_mask),
+    off_det = const core::mem::offset_of!(super::Shared, deterministic),
 );
-
-/// Pages a shootdown reader (the ring-3 `reader` program, and the kernel's readers) checks
-/// between two PAUSEs: bounded work per round of QEMU's round robin, without leaving the
-/// vCPU's loop on every page (a power of two: the program tests a mask).
-pub const READS_PER_PAUSE: u64 = 8;
-const _: () = assert!(READS_PER_PAUSE.is_power_of_two());
 
 unsafe extern "C" {
     static uprog_start: u8;
