@@ -150,8 +150,9 @@ impl Platform {
         };
         if deterministic || accelerator == Some("icount") {
             return Platform::Emulated(
-                "icount: one guest clock counts every vCPU's instructions, so cross-CPU \
-                 figures are the emulator's scheduling"
+                "icount: one guest clock counts every vCPU's instructions one after another, \
+                 so a cross-CPU figure is the work of all CPUs, not a latency (this mode's \
+                 shootdown goal is the critical path's)"
                     .into(),
             );
         }

@@ -78,7 +78,7 @@ run OPTIONS:
     --timeout SECS          kill QEMU after SECS (the records received so far are kept and the
                             run is marked incomplete); default TCG 30 s + 0.5 s/CPU, icount
                             twice that, KVM 20 s + 0.2 s/CPU; a benchmark run (no test=,
-                            help or crash= word) gets 300 s with --quick, else 3600 s
+                            help or crash= word) gets 900 s with --quick, else 3600 s
     --results DIR           write console.log, records.jsonl, host.json into DIR; a folder
                             holds one run: what an earlier run wrote there (summary.md, csv/,
                             plots/, boot-N/, ...) is removed first, and a folder another

@@ -188,7 +188,7 @@ pub struct BochsVm {
 
 /// The default deadline of a Bochs run: the self-tests take 5-10 s at 50 M instructions per
 /// second, more with more CPUs (one host thread runs them all); a benchmark run gets a QEMU
-/// run's (300 s quick, else 3600 s).
+/// run's (900 s quick, else 3600 s).
 pub fn default_timeout_secs(count: u32, kernel_args: &[String]) -> f64 {
     if crate::vm::runs_benchmarks(kernel_args) {
         let quick = kernel_args.iter().any(|w| w == "bench_quick");
@@ -1108,7 +1108,7 @@ mod tests {
             BochsVm::new(&cfg, &w(&["bench_quick"]), &models)
                 .unwrap()
                 .timeout,
-            300.0
+            900.0
         );
     }
 

@@ -247,7 +247,13 @@ fn cmd_run(mut r: RunArgs) -> i32 {
     };
     if r.vm.timeout.is_none() && runner::vm::runs_benchmarks(&r.kernel_args) {
         let quick = r.kernel_args.iter().any(|w| w == "bench_quick");
-        r.vm.timeout = Some(runner::vm::bench_timeout_secs(accel, quick));
+        let mut t = runner::vm::bench_timeout_secs(accel, quick);
+        if accel == Accel::Kvm && cases::software_kvm() {
+            // Every fault, timer tick and IPI traps to the software backend: the quick suite
+            // (every protocol, both spaces, the oracle) takes about half an hour there.
+            t *= runner::vm::SOFTWARE_KVM_TIMEOUT_FACTOR;
+        }
+        r.vm.timeout = Some(t);
     }
     let kvm_cpu = probe.as_ref().and_then(|p| p.cpu_model.as_deref());
     let mut vm = match ResolvedVm::new(&r.vm, accel, kvm_cpu) {
