@@ -58,7 +58,8 @@ run OPTIONS:
                             --results
     --machine q35|pc        default q35
     --cpu MODEL             default: KVM the model the probe found working
-                            (host,+invtsc or host,-arch-capabilities,+invtsc); TCG/icount max
+                            (host,+invtsc or host,-arch-capabilities,+invtsc); TCG max;
+                            icount max,-x2apic (QEMU's icount cannot run the x2APIC timer)
     --smp N                 CPUs; default: the host's CPU count, at least 2 and at most 8
                             (a vCPU waiting for a host core makes cross-CPU figures measure
                             the host's scheduler)

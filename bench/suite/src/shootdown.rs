@@ -206,8 +206,11 @@ fn lazy_reader(proto: u64) {
                 let _user = UserAccess::begin();
                 read_pass(me, ul::REGION, &mut reads)
             };
-            SHARED.checked[me].store(expect, Ordering::Release);
+            // Lazy again before the pass is announced: the initiator's next shootdown starts
+            // only after it sees the pass, and must find this CPU lazy (announcing first left
+            // a window in which the next request could still notify it).
             linux::enter_lazy();
+            SHARED.checked[me].store(expect, Ordering::Release);
             // Kernel work that leaves the user space alone, until the next change is
             // published.
             while SHARED.generation.load(Ordering::Acquire) == expect
