@@ -337,11 +337,20 @@ mod tests {
             range: None,
             samples: Some((lo, hi)),
         };
-        assert!(within_sample_spread(&e(100.0, 90.0, 120.0), &e(110.0, 95.0, 130.0)));
+        assert!(within_sample_spread(
+            &e(100.0, 90.0, 120.0),
+            &e(110.0, 95.0, 130.0)
+        ));
         // NEW's median beyond OLD's p95.
-        assert!(!within_sample_spread(&e(100.0, 90.0, 105.0), &e(110.0, 95.0, 130.0)));
+        assert!(!within_sample_spread(
+            &e(100.0, 90.0, 105.0),
+            &e(110.0, 95.0, 130.0)
+        ));
         // Exact runs (the deterministic mode): no spread, any difference is a change.
-        assert!(!within_sample_spread(&e(100.0, 100.0, 100.0), &e(101.0, 101.0, 101.0)));
+        assert!(!within_sample_spread(
+            &e(100.0, 100.0, 100.0),
+            &e(101.0, 101.0, 101.0)
+        ));
     }
 
     #[test]

@@ -755,7 +755,13 @@ mod tests {
         let unit = "instructions";
         let floors = vec![
             res("tsc_overhead", "floor", json!({}), unit, 11.0),
-            res("ipi_roundtrip", "floor", json!({"ack": "memory"}), unit, 144.0),
+            res(
+                "ipi_roundtrip",
+                "floor",
+                json!({"ack": "memory"}),
+                unit,
+                144.0,
+            ),
             res("invlpg", "floor", json!({}), unit, 12.0),
             res("pte_write", "floor", json!({"batch": 512}), unit, 1.0),
         ];

@@ -566,7 +566,12 @@ mod tests {
 
     #[test]
     fn the_largest_count_gets_a_tick() {
-        let labels = |hi: f64| pow2_ticks(hi).into_iter().map(|(_, l)| l).collect::<Vec<_>>();
+        let labels = |hi: f64| {
+            pow2_ticks(hi)
+                .into_iter()
+                .map(|(_, l)| l)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(labels(63.0), ["1", "2", "4", "8", "16", "32", "63"]);
         assert_eq!(labels(64.0), ["1", "2", "4", "8", "16", "32", "64"]);
         // 35 would crowd 32.
@@ -609,7 +614,10 @@ mod tests {
             })
             .collect();
         let svg = critical_path_vs_targets(&cp).unwrap();
-        assert!(svg.contains("critical path") && svg.contains(">sync</text>"), "{svg}");
+        assert!(
+            svg.contains("critical path") && svg.contains(">sync</text>"),
+            "{svg}"
+        );
     }
 
     #[test]

@@ -339,7 +339,10 @@ fn compare_single_runs() {
         "{r}"
     );
     assert!(r.contains("| – |"), "no ratio for a unit mismatch: {r}");
-    assert!(s.contains("differ by less than the spread of their own samples"), "{s}");
+    assert!(
+        s.contains("differ by less than the spread of their own samples"),
+        "{s}"
+    );
     assert!(s.contains("use --repeat"));
 }
 

@@ -117,10 +117,22 @@ pub const GOLDEN_QEMU: &str = "10.0.2";
 /// it on a fresh machine. A change to a measured code path changes them on purpose: rerun
 /// `runner test --all --filter icount-curve` and copy the figures its failure lists.
 pub const GOLDEN: &[(&str, u64)] = &[
-    ("shootdown protocol=sync delivery=unicast space=kernel targets=0 pages=1", 202),
-    ("shootdown protocol=sync delivery=unicast space=kernel targets=1 pages=1", 800),
-    ("shootdown protocol=sync delivery=unicast space=kernel targets=3 pages=1", 1726),
-    ("shootdown protocol=linux delivery=unicast space=user targets=2 pages=8", 1683),
+    (
+        "shootdown protocol=sync delivery=unicast space=kernel targets=0 pages=1",
+        202,
+    ),
+    (
+        "shootdown protocol=sync delivery=unicast space=kernel targets=1 pages=1",
+        800,
+    ),
+    (
+        "shootdown protocol=sync delivery=unicast space=kernel targets=3 pages=1",
+        1726,
+    ),
+    (
+        "shootdown protocol=linux delivery=unicast space=user targets=2 pages=8",
+        1683,
+    ),
     ("shootdown_ack_delay ack_delay=1000", 1806),
     (
         "shootdown_phases protocol=sync space=kernel targets=1 phase=critical_path",
@@ -189,7 +201,12 @@ mod tests {
         vec![
             rec("shootdown_ack_delay", r#""ack_delay":0"#, 1000, 1000),
             rec("shootdown_ack_delay", r#""ack_delay":1000"#, d1000, d1000),
-            rec("shootdown_ack_delay", r#""ack_delay":10000"#, d10000, d10000),
+            rec(
+                "shootdown_ack_delay",
+                r#""ack_delay":10000"#,
+                d10000,
+                d10000,
+            ),
         ]
     }
 
@@ -199,7 +216,10 @@ mod tests {
         // 2 % of 1000 is 20.
         assert_eq!(check_delay(&delays(2020, 11006)), Ok(()));
         let e = check_delay(&delays(2021, 11006)).unwrap_err();
-        assert!(e.contains("ack delay of 1000") && e.contains("by 1021"), "{e}");
+        assert!(
+            e.contains("ack delay of 1000") && e.contains("by 1021"),
+            "{e}"
+        );
         // A time slice in the middle (a wait that does not yield) is far off.
         assert!(check_delay(&delays(2006, 3_000_000)).is_err());
         assert!(check_delay(&delays(2006, 11006)[..1]).is_err());
@@ -248,8 +268,15 @@ mod tests {
             GOLDEN[1].1 + 1,
         );
         let e = check_golden(&off, here).unwrap_err();
-        assert!(e.contains("targets=1 pages=1") && e.contains("update icount::GOLDEN"), "{e}");
-        assert!(check_golden(&recs[1..], here).unwrap_err().contains("no result"));
+        assert!(
+            e.contains("targets=1 pages=1") && e.contains("update icount::GOLDEN"),
+            "{e}"
+        );
+        assert!(
+            check_golden(&recs[1..], here)
+                .unwrap_err()
+                .contains("no result")
+        );
     }
 
     #[test]
@@ -257,10 +284,18 @@ mod tests {
         let good = vec![sync(0, 400, 400), sync(1, 1000, 1000), sync(2, 1500, 1500)];
         assert_eq!(check_curve(&good), Ok(()));
         let flat = vec![sync(1, 1000, 1000), sync(2, 1000, 1000)];
-        assert!(check_curve(&flat).unwrap_err().contains("more with 2 targets"));
+        assert!(
+            check_curve(&flat)
+                .unwrap_err()
+                .contains("more with 2 targets")
+        );
         // A scheduler's time slice in most samples: the median far above the minimum.
         let noisy = vec![sync(1, 1000, 1000), sync(2, 107_000, 1500)];
-        assert!(check_curve(&noisy).unwrap_err().contains("repeat the 2-target"));
+        assert!(
+            check_curve(&noisy)
+                .unwrap_err()
+                .contains("repeat the 2-target")
+        );
         // The 0-target control is not a point of the curve.
         assert!(check_curve(&[sync(0, 400, 400), sync(1, 1000, 1000)]).is_err());
     }

@@ -606,7 +606,10 @@ mod tests {
     #[test]
     fn more_vcpus_than_cores_under_tcg_is_warned_about() {
         let w = scheduler_bound_warning(Accel::Tcg, 64, 2).unwrap();
-        assert!(w.contains("64 vCPUs on 2 host cores") && w.contains("--accel icount"), "{w}");
+        assert!(
+            w.contains("64 vCPUs on 2 host cores") && w.contains("--accel icount"),
+            "{w}"
+        );
         assert_eq!(scheduler_bound_warning(Accel::Tcg, 2, 2), None);
         assert_eq!(scheduler_bound_warning(Accel::Icount, 64, 2), None);
         assert_eq!(scheduler_bound_warning(Accel::Kvm, 4, 2), None);
@@ -708,7 +711,10 @@ mod tests {
         // The deterministic mode tells a benchmark run (not a test run) so.
         let mut d = vm(Accel::Icount, 2);
         assert!(d.bench_deterministic);
-        assert_eq!(d.kernel_words(&["bench_quick".into()]), ["bench_quick", "bench_deterministic"]);
+        assert_eq!(
+            d.kernel_words(&["bench_quick".into()]),
+            ["bench_quick", "bench_deterministic"]
+        );
         assert_eq!(d.kernel_words(&["test=all".into()]), ["test=all"]);
         d.bench_deterministic = false;
         assert_eq!(d.kernel_words(&["bench_quick".into()]), ["bench_quick"]);

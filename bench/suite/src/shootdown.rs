@@ -1562,7 +1562,6 @@ fn run_phases(
     Ok(ok)
 }
 
-
 /// The deterministic mode's `phase=critical_path` result of one phase configuration
 /// (`kernel_core::phases::critical_path`) over its serialized samples, and its check: most
 /// samples (at least half) were in the serialized order. QEMU's round robin ends a vCPU's

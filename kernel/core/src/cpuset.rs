@@ -221,7 +221,10 @@ mod tests {
         assert_eq!(every.len(), WORDS);
         assert_eq!(every.iter().count(), WORDS);
         let last: CpuSet = [CAPACITY - 1].into_iter().collect();
-        assert_eq!((last.len(), last.iter().collect::<Vec<_>>()), (1, vec![CAPACITY - 1]));
+        assert_eq!(
+            (last.len(), last.iter().collect::<Vec<_>>()),
+            (1, vec![CAPACITY - 1])
+        );
         let gap: CpuSet = [1, 2, 300].into_iter().collect();
         assert_eq!(gap.iter().collect::<Vec<_>>(), vec![1, 2, 300]);
         let full: CpuSet = (0..CAPACITY).collect();

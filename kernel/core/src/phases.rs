@@ -80,10 +80,7 @@ pub struct Serialized {
 /// the protocol did not notify this time) are ignored. None when the stamps do not follow the
 /// serialized order (no target ran, or one ran before the initiator waited: not a
 /// deterministic run).
-pub fn critical_path(
-    s: &Serialized,
-    targets: impl IntoIterator<Item = (u64, u64)>,
-) -> Option<u64> {
+pub fn critical_path(s: &Serialized, targets: impl IntoIterator<Item = (u64, u64)>) -> Option<u64> {
     let mut first_entry = None::<u64>;
     let mut longest = 0;
     for (entry, ack) in targets.into_iter().filter(|(entry, _)| *entry >= s.start) {
@@ -91,10 +88,8 @@ pub fn critical_path(
         longest = longest.max(ack.checked_sub(entry)?);
     }
     let first_entry = first_entry?;
-    let ordered = s.start <= s.sent
-        && s.sent <= s.waiting
-        && s.waiting <= first_entry
-        && s.done <= s.stop;
+    let ordered =
+        s.start <= s.sent && s.sent <= s.waiting && s.waiting <= first_entry && s.done <= s.stop;
     if !ordered {
         return None;
     }

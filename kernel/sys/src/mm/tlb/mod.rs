@@ -51,8 +51,8 @@ pub use batched::Gather;
 pub use kernel_core::cpuset::{ClusterList, CpuSet};
 pub use lazy_epoch::{EPOCH_US, drain as epoch_drain, overflows as epoch_overflows};
 pub use transport::{
-    InitiatorStamps, Knobs, TargetStamps, Timeout, init, initiator_stamps, notified_count, reset_knobs, send_ipis,
-    serve_pending, set_knobs, set_stamping, target_stamps,
+    InitiatorStamps, Knobs, TargetStamps, Timeout, init, initiator_stamps, notified_count,
+    reset_knobs, send_ipis, serve_pending, set_knobs, set_stamping, target_stamps,
 };
 
 pub use crate::mm::Space;

@@ -86,9 +86,8 @@ pub const fn reads_per_pause(deterministic: bool) -> u64 {
 pub const READS_PER_PAUSE: u64 = 8;
 /// [`reads_per_pause`] elsewhere.
 pub const READS_PER_PAUSE_ELSEWHERE: u64 = 64;
-const _: () = assert!(
-    READS_PER_PAUSE.is_power_of_two() && READS_PER_PAUSE_ELSEWHERE.is_power_of_two()
-);
+const _: () =
+    assert!(READS_PER_PAUSE.is_power_of_two() && READS_PER_PAUSE_ELSEWHERE.is_power_of_two());
 
 /// Set the readers' PAUSE cadence ([`reads_per_pause`], [`Shared::deterministic`]).
 pub fn set_pause_cadence(deterministic: bool) {
