@@ -241,13 +241,20 @@ pub fn goals_table(goals: &[Goal]) -> String {
 }
 
 /// The Markdown summary of one results folder (the text of `summary.md`).
-/// The warning for a TCG run with more vCPUs than host cores (host.json's `smp` and
-/// `host_cores`): its cross-CPU figures wait for the host's scheduler.
+/// Whether a run's cross-CPU figures wait for the host's scheduler: TCG (multi-threaded,
+/// one host thread per vCPU) with more vCPUs than host cores. The runner's warning and the
+/// summary's mark both ask this.
+pub fn is_scheduler_bound(accelerator: &str, smp: f64, host_cores: f64) -> bool {
+    accelerator == "tcg" && smp > host_cores
+}
+
+/// The mark for a run [`is_scheduler_bound`] (host.json's `accelerator`, `smp` and
+/// `host_cores`).
 pub fn scheduler_bound(r: &Results) -> Option<String> {
     let num = |k: &str| r.host.as_ref()?.get(k)?.as_f64();
-    let tcg = r.host_text("accelerator").as_deref() == Some("tcg");
+    let accel = r.host_text("accelerator")?;
     let (smp, cores) = (num("smp")?, num("host_cores")?);
-    (tcg && smp > cores).then(|| {
+    is_scheduler_bound(&accel, smp, cores).then(|| {
         format!(
             "**Cross-CPU figures are scheduler-bound:** {smp} vCPUs ran on {cores} host cores \
              under TCG, so the IPI round trip, the shootdowns with targets and the fault \

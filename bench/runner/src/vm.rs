@@ -315,14 +315,15 @@ pub fn default_smp() -> u32 {
 /// waiting for a core makes every cross-CPU figure wait for the host's scheduler), or None.
 /// The deterministic mode runs every vCPU on one thread and counts instructions: never.
 pub fn scheduler_bound_warning(accel: Accel, smp: u32, host_cores: usize) -> Option<String> {
-    (accel == Accel::Tcg && smp as usize > host_cores).then(|| {
-        format!(
-            "runner: warning: {smp} vCPUs on {host_cores} host cores under TCG: the cross-CPU \
-             figures (IPI round trip, shootdowns with targets, fault throughput) measure the \
-             host's scheduler, not the kernel; use --smp {host_cores} or less, or --accel \
-             icount for exact cross-CPU instruction counts at any CPU count"
-        )
-    })
+    if !bench_report::summary::is_scheduler_bound(accel.name(), smp as f64, host_cores as f64) {
+        return None;
+    }
+    Some(format!(
+        "runner: warning: {smp} vCPUs on {host_cores} host cores under TCG: the cross-CPU \
+         figures (IPI round trip, shootdowns with targets, fault throughput) measure the \
+         host's scheduler, not the kernel; use --smp {host_cores} or less, or --accel icount \
+         for exact cross-CPU instruction counts at any CPU count"
+    ))
 }
 
 /// How much longer a benchmark run may take on a software KVM backend (kvm_pvm) than its
