@@ -11,6 +11,7 @@
 //!   host.json       what only the host knows (accelerator, deterministic, qemu_version,
 //!                   qemu_cmdline, started_at, ...); optional
 //!   console.log     the serial console (not read here)
+//!   samples.csv.gz  every raw sample (runs with `bench_raw`); optional, see [`tidy`]
 //! ```
 //!
 //! A `result` record: `bench`, `kind` (`floor` or `workload`), `params` (object; may be
@@ -34,6 +35,8 @@
 //!
 //! ```text
 //! DIR/summary.md          context, problems, floors and workloads tables, goals
+//! DIR/summary.json        the same for programs: outcome, goals, checks, skips (see [`tidy`])
+//! DIR/results.csv         every result, one row each, run metadata as columns (see [`tidy`])
 //! DIR/csv/<bench>.csv     one per bench (see [`bench_csv()`])
 //! DIR/plots/*.svg         those of shootdown_vs_targets, shootdown_vs_pages, pf_latency,
 //!                         pf_throughput whose data exists (see [`plots()`])
@@ -41,7 +44,8 @@
 //!
 //! On a repeated run (DIR has `boot-*` subfolders) it calls [`aggregate_repeats`], which writes
 //! `DIR/repeat.jsonl`, `DIR/summary.md`, `DIR/csv/repeat.csv` and `DIR/plots/*.svg` from the
-//! medians across boots, and never writes into the boot folders.
+//! medians across boots, `DIR/results.csv` with every boot's rows, and never writes into the
+//! boot folders.
 //!
 //! [`compare()`] reads two folders (single or repeated) and returns a Markdown table.
 
@@ -59,6 +63,7 @@ pub mod summary;
 pub mod svg;
 #[cfg(test)]
 mod testutil;
+pub mod tidy;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -165,9 +170,20 @@ pub fn write_report(dir: &Path) -> Result<Report, Error> {
     for (name, text) in &csvs {
         files.push(write_file(&cdir.join(name), text)?);
     }
+    let fallback = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let run = tidy::run_id(&res, &fallback);
+    files.push(write_file(
+        &dir.join(tidy::RESULTS_CSV),
+        &tidy::results_csv(&[(run, &res)]),
+    )?);
     files.extend(write_plots(dir, &plots(&res.results))?);
     let text = summary(&res);
     files.push(write_file(&dir.join("summary.md"), &text)?);
+    let json = serde_json::to_string_pretty(&tidy::summary_json(&res)).expect("serialises") + "\n";
+    files.push(write_file(&dir.join(tidy::SUMMARY_JSON), &json)?);
     Ok(Report {
         summary: text,
         files,

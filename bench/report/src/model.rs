@@ -89,6 +89,9 @@ pub struct BenchResult {
     /// Log2 histogram: `(lower_bound, count)`, lower bounds 0, 1, 2, 4, ...; only non-empty
     /// buckets. Empty when the record has none.
     pub hist: Vec<(u64, u64)>,
+    /// Every sample in measurement order, in `unit`, when the run kept them (`bench_raw`:
+    /// a `samples` record before the result, or `samples.csv.gz` in the folder).
+    pub samples: Option<Vec<u64>>,
 }
 
 impl BenchResult {
@@ -228,6 +231,9 @@ pub struct Results {
     pub end_status: Option<String>,
     /// What was skipped or dropped while parsing, one sentence each (with the line number).
     pub warnings: Vec<String>,
+    /// For each of `results`, its position among the folder's `result` records (they differ
+    /// when a record was skipped): the `result` column of samples.csv.gz.
+    pub positions: Vec<usize>,
 }
 
 impl Results {
@@ -285,6 +291,7 @@ pub fn load(dir: &Path) -> Result<Results, Error> {
         source,
     })?;
     let mut res = parse_records(&text);
+    attach_samples(dir, &mut res);
     let host_path = dir.join("host.json");
     match fs::read_to_string(&host_path) {
         Ok(t) => match serde_json::from_str::<Value>(&t) {
@@ -307,9 +314,45 @@ pub fn load(dir: &Path) -> Result<Results, Error> {
     Ok(res)
 }
 
+/// Gives each result its raw samples from `dir/samples.csv.gz`, when the folder has one;
+/// what does not fit (another bench at that position, another count) is a warning.
+fn attach_samples(dir: &Path, res: &mut Results) {
+    let path = dir.join(crate::tidy::SAMPLES_FILE);
+    let mut samples = match crate::tidy::read_samples(&path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => {
+            res.warnings
+                .push(format!("{}: {e} (samples ignored)", path.display()));
+            return;
+        }
+    };
+    for (r, pos) in res.results.iter_mut().zip(&res.positions) {
+        let Some((bench, values)) = samples.remove(pos) else {
+            continue;
+        };
+        // `renamed` may have changed the bench name since: compare the prefix it keeps.
+        let same = bench == r.bench || bench.starts_with(&format!("{}_", r.bench));
+        if same && values.len() as u64 == r.n {
+            r.samples = Some(values);
+        } else {
+            res.warnings.push(format!(
+                "{}: result {pos} ({bench}, {} samples) does not match {} (n {}): ignored",
+                path.display(),
+                values.len(),
+                r.bench,
+                r.n
+            ));
+        }
+    }
+}
+
 /// Parses the text of a `records.jsonl` (one JSON object per line). `host` stays `None`.
 pub fn parse_records(text: &str) -> Results {
     let mut res = Results::default();
+    // A `samples` record waiting for the `result` it precedes: (line, bench, values).
+    let mut pending: Option<(usize, String, Vec<u64>)> = None;
+    let mut position = 0;
     for (i, line) in text.lines().enumerate() {
         let no = i + 1;
         let t = line.trim();
@@ -344,9 +387,39 @@ pub fn parse_records(text: &str) -> Results {
                     ));
                 }
             }
+            Some("samples") => {
+                if let Some((at, ..)) = pending.take() {
+                    res.warnings.push(format!(
+                        "line {at}: a samples record not followed by its result (dropped)"
+                    ));
+                }
+                match parse_samples(&obj) {
+                    Ok((bench, values)) => pending = Some((no, bench, values)),
+                    Err(why) => res.warnings.push(format!("line {no}: {why} (dropped)")),
+                }
+            }
             Some("result") => match parse_result(&obj, &mut res.warnings, no) {
-                Ok(r) => res.results.push(r),
-                Err(why) => res.warnings.push(why),
+                Ok(mut r) => {
+                    res.positions.push(position);
+                    position += 1;
+                    if let Some((at, bench, values)) = pending.take() {
+                        let raw_bench = obj.get("bench").and_then(Value::as_str);
+                        if raw_bench == Some(bench.as_str()) && values.len() as u64 == r.n {
+                            r.samples = Some(values);
+                        } else {
+                            res.warnings.push(format!(
+                                "line {at}: samples of {bench} ({} values) do not belong to \
+                                 the result on line {no} (dropped)",
+                                values.len()
+                            ));
+                        }
+                    }
+                    res.results.push(r)
+                }
+                Err(why) => {
+                    position += 1;
+                    res.warnings.push(why)
+                }
             },
             Some("error") => {
                 let msg = match obj.get("message") {
@@ -385,6 +458,23 @@ pub fn parse_records(text: &str) -> Results {
         }
     }
     res
+}
+
+/// A `samples` record's bench and values (every value a non-negative integer).
+pub fn parse_samples(obj: &Object) -> Result<(String, Vec<u64>), String> {
+    let bench = obj
+        .get("bench")
+        .and_then(Value::as_str)
+        .ok_or("a samples record without a bench")?;
+    let values = obj
+        .get("values")
+        .and_then(Value::as_array)
+        .ok_or_else(|| format!("samples of {bench} without a values array"))?
+        .iter()
+        .map(as_count)
+        .collect::<Option<Vec<u64>>>()
+        .ok_or_else(|| format!("samples of {bench}: a value is not a count"))?;
+    Ok((bench.to_string(), values))
 }
 
 fn as_count(v: &Value) -> Option<u64> {
@@ -511,6 +601,7 @@ fn parse_result(
         mean_ns: None,
         stddev_ns: None,
         hist: Vec::new(),
+        samples: None,
     };
     for f in STAT_FIELDS {
         let v = match obj.get(f) {

@@ -425,6 +425,17 @@ pub fn aggregate_repeats(dir: &Path, boots: &[PathBuf]) -> Result<Report, Error>
         &dir.join("csv").join("repeat.csv"),
         &repeat_csv(&names, &rows),
     )?);
+    // Every boot's results, one run id per boot (the boot folder's name where host.json has
+    // none).
+    let runs: Vec<(String, &crate::model::Results)> = names
+        .iter()
+        .zip(&loaded)
+        .map(|(n, r)| (crate::tidy::run_id(r, n), r))
+        .collect();
+    files.push(write_file(
+        &dir.join(crate::tidy::RESULTS_CSV),
+        &crate::tidy::results_csv(&runs),
+    )?);
     let combined: Vec<BenchResult> = rows.iter().map(|r| r.combined.clone()).collect();
     let spread = |r: &BenchResult| -> Option<(f64, f64)> {
         let key = r.key();

@@ -36,5 +36,6 @@ pub fn res(
         mean_ns: None,
         stddev_ns: None,
         hist: vec![],
+        samples: None,
     }
 }

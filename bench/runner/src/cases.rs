@@ -59,6 +59,10 @@ pub struct Case {
     /// A check on the run's records beyond the above (e.g. the deterministic mode's exact
     /// cross-CPU figures, `icount::check`).
     pub records_check: Option<RecordsCheck>,
+    /// Write the report and check the tidy files: results.csv (a row per result),
+    /// summary.json, and samples.csv.gz agreeing with every result (the case runs with
+    /// `bench_raw`).
+    pub tidy: bool,
     /// Save the screen at the end through QEMU's monitor and compare it with the end-of-run
     /// summary the console printed.
     pub screen: Option<crate::screen::Kind>,
@@ -152,6 +156,7 @@ pub(crate) fn case(name: &str, vm: VmConfig, args: &[&str], expect: OutcomeKind)
         failing_checks: &[],
         report_contains: Vec::new(),
         records_check: None,
+        tidy: false,
         screen: None,
         linux: false,
         needs_hardware_tlb: false,
@@ -275,11 +280,12 @@ fn suite_cases() -> Vec<Case> {
     let mut c = case(
         "bench-quick-tcg",
         small(),
-        &["bench_quick"],
+        &["bench_quick", "bench_raw"],
         OutcomeKind::Pass,
     );
     c.context_fields = CONTEXT_FIELDS;
     c.benches = SUITE_BENCHES;
+    c.tidy = true;
     cases.push(c);
     // The deterministic mode's cross-CPU figures (issue: deterministic cross-CPU costs): on
     // 4 CPUs, the sweep's curve over 1..3 targets and the ack-delay calibration, checked by
@@ -1135,14 +1141,50 @@ pub fn check_screen(case: &Case, file: &std::path::Path, console: &[String]) -> 
 /// The report check of a case: write the benchmark report of its results folder and look for
 /// each of `report_contains` in the summary.
 pub fn check_report(case: &Case, dir: &std::path::Path) -> Result<(), String> {
-    if case.report_contains.is_empty() {
+    if case.report_contains.is_empty() && !case.tidy {
         return Ok(());
     }
     let rep = bench_report::write_report(dir).map_err(|e| format!("report: {e}"))?;
+    if case.tidy {
+        check_tidy(dir)?;
+    }
     for needle in &case.report_contains {
         if !rep.summary.contains(needle) {
             return Err(format!("expected the report to contain '{needle}'"));
         }
+    }
+    Ok(())
+}
+
+/// The tidy files of a results folder agree with its records: results.csv has a row per
+/// result, summary.json the run's outcome, and every result's raw samples give its figures.
+fn check_tidy(dir: &std::path::Path) -> Result<(), String> {
+    use bench_report::tidy;
+    let res = bench_report::load(dir).map_err(|e| format!("report: {e}"))?;
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).map_err(|e| format!("expected {name}: {e}"))
+    };
+    let rows = tidy::results_from_csv(&read(tidy::RESULTS_CSV)?)?;
+    if rows.len() != res.results.len() {
+        return Err(format!(
+            "expected {} rows in results.csv, got {}",
+            res.results.len(),
+            rows.len()
+        ));
+    }
+    let json: serde_json::Value = serde_json::from_str(&read(tidy::SUMMARY_JSON)?)
+        .map_err(|e| format!("summary.json: {e}"))?;
+    if json["outcome"] != "pass" || json["results"] != res.results.len() {
+        return Err(format!(
+            "expected summary.json to say pass with {} results, got {} with {}",
+            res.results.len(),
+            json["outcome"],
+            json["results"]
+        ));
+    }
+    let n = tidy::verify_samples(&res).map_err(|e| format!("samples.csv.gz: {e}"))?;
+    if n == 0 {
+        return Err("expected raw samples in samples.csv.gz, got none".into());
     }
     Ok(())
 }

@@ -236,6 +236,16 @@ pub fn runner_args() -> Vec<String> {
         .collect()
 }
 
+/// A run's id (results.csv and samples.csv.gz's `run` column): its start in UTC to the
+/// millisecond, compact, e.g. `20261202T161303.123Z`.
+pub fn run_id(t: SystemTime) -> String {
+    let ms = t
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_millis());
+    let iso = iso8601_utc(t).replace(['-', ':'], "");
+    format!("{}.{ms:03}Z", iso.trim_end_matches('Z'))
+}
+
 pub fn iso8601_utc(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (days, rem) = (secs / 86400, secs % 86400);

@@ -285,6 +285,8 @@ fn cmd_run(mut r: RunArgs) -> i32 {
         vm.nosmap = false;
         vm.bench_deterministic = false;
     }
+    // Every sample into the results folder (samples.csv.gz); our kernel only.
+    vm.bench_raw = r.results.is_some() && r.linux.is_none();
     let host = HostInfo::gather(&r.qemu);
     errln!(
         "runner: {} {} -cpu {} -smp {}{} -m {} firmware {}, boot {}, timeout {} s{}",

@@ -66,6 +66,8 @@ impl RunReport {
 struct Sinks {
     console: Option<File>,
     records: Option<File>,
+    /// samples.csv.gz, created at the first `samples` record (`bench_raw`).
+    samples: Option<bench_report::tidy::SamplesWriter>,
 }
 
 fn create(dir: &Path, name: &str) -> io::Result<File> {
@@ -134,6 +136,7 @@ pub fn run(
     let mut sinks = Sinks {
         console: None,
         records: None,
+        samples: None,
     };
     if let Some(dir) = opts.results {
         fs::create_dir_all(dir)
@@ -145,6 +148,8 @@ pub fn run(
     }
 
     let started = SystemTime::now();
+    let run_id = host::run_id(started);
+    let mut results_seen = 0;
     let mut console = Vec::new();
     let mut recs = Vec::new();
     let mut malformed = Vec::new();
@@ -155,6 +160,48 @@ pub fn run(
     let mut cmd = Command::new(opts.qemu);
     cmd.args(&args);
     let finished = run_streaming(cmd, None, Duration::from_secs_f64(vm.timeout), |line| {
+        // A `samples` record (every sample of the next result, `bench_raw`) goes to
+        // samples.csv.gz; the console and records.jsonl get a one-line note instead.
+        if line.starts_with("{\"type\":\"samples\"")
+            && let Line::Record(r) = records::parse_line(line)
+        {
+            let note = format!(
+                "(samples: {} values of {}{})",
+                r.get("n").map_or("?".into(), Value::to_string),
+                records::str_field(&r, "bench").unwrap_or("?"),
+                if opts.results.is_some() {
+                    ", in samples.csv.gz"
+                } else {
+                    ""
+                }
+            );
+            if let Some(dir) = opts.results {
+                if sinks.samples.is_none() {
+                    match bench_report::tidy::SamplesWriter::create(
+                        &dir.join(bench_report::tidy::SAMPLES_FILE),
+                        &run_id,
+                        results_seen,
+                    ) {
+                        Ok(w) => sinks.samples = Some(w),
+                        Err(e) => {
+                            write_err.get_or_insert(e);
+                        }
+                    }
+                }
+                if let Some(w) = &mut sinks.samples
+                    && let Err(e) = w.record(&r)
+                {
+                    write_err.get_or_insert(e);
+                }
+            }
+            if let Some(f) = &mut sinks.console
+                && let Err(e) = writeln!(f, "{note}")
+            {
+                write_err.get_or_insert(e);
+            }
+            console.push(note);
+            return;
+        }
         let shown = match &elf.symbols {
             Some(t) => annotate_line(line, t),
             None => line.to_string(),
@@ -175,6 +222,14 @@ pub fn run(
                 }
                 if let Some(prefix) = opts.progress {
                     show_progress(prefix, &r, started);
+                }
+                if records::record_type(&r) == "result" {
+                    results_seen += 1;
+                }
+                if let Some(w) = &mut sinks.samples
+                    && let Err(e) = w.record(&r)
+                {
+                    write_err.get_or_insert(e);
                 }
                 if let Some(f) = &mut sinks.records {
                     let s = serde_json::to_string(&r).expect("a JSON map serialises");
@@ -202,6 +257,11 @@ pub fn run(
         console.push(shown);
     })
     .map_err(|e| io::Error::new(e.kind(), format!("cannot start QEMU '{}': {e}", opts.qemu)))?;
+    if let Some(w) = sinks.samples.take()
+        && let Err(e) = w.finish()
+    {
+        write_err.get_or_insert(e);
+    }
     if let Some(e) = write_err {
         return Err(e);
     }
@@ -228,7 +288,8 @@ pub fn run(
         qemu_cmdline,
     };
     if let Some(dir) = opts.results {
-        let j = host_json(vm, elf, host, &report, started);
+        let mut j = host_json(vm, elf, host, &report, started);
+        j["run_id"] = Value::String(run_id);
         let text = serde_json::to_string_pretty(&j).expect("serialises") + "\n";
         fs::write(dir.join("host.json"), text)?;
     }

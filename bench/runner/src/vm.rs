@@ -398,6 +398,11 @@ pub struct ResolvedVm {
     /// Add `bench_deterministic` to a benchmark run's command line (our kernel in the
     /// deterministic mode: its clock counts every vCPU's instructions in turn).
     pub bench_deterministic: bool,
+    /// Add `bench_raw` to a benchmark run's command line: every sample is printed (a
+    /// `samples` record before each result) and lands in the results folder's
+    /// samples.csv.gz. Set by `runner run` with `--results`; off in the test matrix unless a
+    /// case asks for it.
+    pub bench_raw: bool,
 }
 
 /// What QEMU boots.
@@ -446,6 +451,7 @@ impl ResolvedVm {
                 .unwrap_or_else(|| default_timeout_secs(accel, vm.smp)),
             nosmap: accel == Accel::Kvm && crate::cases::software_kvm(),
             bench_deterministic: accel == Accel::Icount,
+            bench_raw: false,
         })
     }
 
@@ -460,13 +466,17 @@ impl ResolvedVm {
         if self.nosmap && self.boot == Boot::Kernel && !args.iter().any(|w| w == "nosmap") {
             args.push("nosmap".into());
         }
-        const DET: &str = "bench_deterministic";
-        if self.bench_deterministic
-            && self.boot == Boot::Kernel
-            && runs_benchmarks(&args)
-            && !args.iter().any(|w| w == DET)
-        {
-            args.push(DET.into());
+        for (on, word) in [
+            (self.bench_deterministic, "bench_deterministic"),
+            (self.bench_raw, "bench_raw"),
+        ] {
+            if on
+                && self.boot == Boot::Kernel
+                && runs_benchmarks(&args)
+                && !args.iter().any(|w| w == word)
+            {
+                args.push(word.into());
+            }
         }
         args
     }
@@ -719,6 +729,14 @@ mod tests {
         assert_eq!(d.kernel_words(&["test=all".into()]), ["test=all"]);
         d.bench_deterministic = false;
         assert_eq!(d.kernel_words(&["bench_quick".into()]), ["bench_quick"]);
+        // Raw samples: asked for by `runner run --results`, benchmark runs only.
+        d.bench_raw = true;
+        assert_eq!(
+            d.kernel_words(&["bench_quick".into()]),
+            ["bench_quick", "bench_raw"]
+        );
+        assert_eq!(d.kernel_words(&["test=all".into()]), ["test=all"]);
+        assert_eq!(d.kernel_words(&["bench_raw".into()]), ["bench_raw"]);
         v.boot = Boot::Grub;
         assert_eq!(v.kernel_words(&["x".into()]), ["x"]);
     }

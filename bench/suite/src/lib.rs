@@ -17,6 +17,8 @@ pub mod pf;
 pub mod ring3;
 pub mod shootdown;
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use kernel_core::cmdline::{BenchOptions, Options};
 use kernel_core::stats::Summary;
 use spin::Mutex;
@@ -67,6 +69,9 @@ impl Settings {
     }
 }
 
+/// `bench_raw`: [`emit`] prints every sample before its result.
+static RAW: AtomicBool = AtomicBool::new(false);
+
 /// Print one `result` record for `samples` (sorted in place). `unit` is `cycles` for TSC
 /// ticks (then the `_ns` figures are added) or a rate such as `faults_per_s`.
 pub fn emit(
@@ -77,6 +82,10 @@ pub fn emit(
     warmup: usize,
     samples: &mut [u64],
 ) {
+    if RAW.load(Ordering::Relaxed) && !samples.is_empty() {
+        // Before the summary sorts them: measurement order is kept.
+        sys::record_with(|w| kernel_core::result::write_samples(w, bench, params, unit, samples));
+    }
     let Some(s) = Summary::of(samples) else {
         record!("error", |r| r
             .str("kind", "bench")
@@ -162,6 +171,7 @@ const _: () = {
 /// Run the selected groups; false if any check failed.
 pub fn run(o: &Options) -> bool {
     let settings = Settings::from(o);
+    RAW.store(o.bench.raw, Ordering::Relaxed);
     if tsc::hz() == 0 {
         // Every figure in ns, every timeout and delay needs the rate: refuse, never guess.
         println!("bench: error: the TSC rate is unknown; refusing to benchmark");

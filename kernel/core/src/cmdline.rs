@@ -181,6 +181,9 @@ pub struct BenchOptions {
     pub warmup: Option<u64>,
     /// `bench_quick`: fewer samples, shorter sweeps.
     pub quick: bool,
+    /// `bench_raw`: a `samples` record (every sample, in measurement order) before each
+    /// `result`.
+    pub raw: bool,
     /// Largest number of CPUs a sweep uses (targets + initiator, faulting CPUs).
     pub cpus: Option<u64>,
     /// Pages above which a shootdown flushes the whole TLB instead of page by page.
@@ -335,6 +338,13 @@ pub static OPTIONS: &[OptSpec] = &[
         key: "bench_quick",
         kind: OptKind::Flag,
         help: "fewer samples and shorter sweeps, every kind of workload still runs",
+    },
+    OptSpec {
+        key: "bench_raw",
+        kind: OptKind::Flag,
+        help: "print every sample: a `samples` record before each result (the runner adds it \
+               under an emulator; over a real 115200-baud serial line a full suite's samples \
+               take about 15 minutes)",
     },
     OptSpec {
         key: "bench_deterministic",
@@ -606,6 +616,7 @@ impl<'a> Options<'a> {
             ("bench_samples", Value::UInt(n)) => self.bench.samples = Some(n),
             ("bench_warmup", Value::UInt(n)) => self.bench.warmup = Some(n),
             ("bench_quick", Value::Flag) => self.bench.quick = true,
+            ("bench_raw", Value::Flag) => self.bench.raw = true,
             ("bench_deterministic", Value::Flag) => self.bench.deterministic = true,
             ("bench_cpus", Value::UInt(n)) => self.bench.cpus = Some(n),
             ("shootdown_ceiling", Value::UInt(n)) => self.bench.flush_ceiling = Some(n),

@@ -56,6 +56,40 @@ fn round2(v: f64) -> f64 {
     r as f64 / 100.0
 }
 
+/// The values of a `samples` record: a JSON array of integers.
+pub struct SamplesJson<'a>(pub &'a [u64]);
+
+impl fmt::Display for SamplesJson<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, v) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{v}")?;
+        }
+        f.write_str("]")
+    }
+}
+
+/// Write one `samples` record (without the newline): every sample of the result that follows
+/// it, in measurement order (`bench_raw`). The host pairs it with the next `result` record.
+pub fn write_samples<W: Write + ?Sized>(
+    out: &mut W,
+    bench: &str,
+    params: &[(&str, P)],
+    unit: &str,
+    samples: &[u64],
+) -> fmt::Result {
+    let mut r = Record::begin(out, "samples");
+    r.str("bench", bench)
+        .raw("params", ParamsJson(params))
+        .str("unit", unit)
+        .u64("n", samples.len() as u64)
+        .raw("values", SamplesJson(samples));
+    r.finish()
+}
+
 /// Write one `result` record (without the newline): every field DESIGN.md lists, the `_ns`
 /// figures when `unit` is `cycles` (TSC ticks at `hz`), and the log2 histogram.
 #[allow(clippy::too_many_arguments)]
@@ -111,6 +145,26 @@ pub fn write_result<W: Write + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_samples_record_keeps_measurement_order() {
+        let mut out = String::new();
+        write_samples(
+            &mut out,
+            "ipi",
+            &[("targets", P::U(1))],
+            "cycles",
+            &[3, 1, 2],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            r#"{"type":"samples","bench":"ipi","params":{"targets":1},"unit":"cycles","n":3,"values":[3,1,2]}"#
+        );
+        let mut out = String::new();
+        write_samples(&mut out, "x", &[], "cycles", &[]).unwrap();
+        assert!(out.ends_with(r#""n":0,"values":[]}"#), "{out}");
+    }
 
     #[test]
     fn a_result_record_has_every_field() {
