@@ -2,6 +2,10 @@
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
+# cargo and rustup live in ~/.cargo/bin (rustup's default), which a shell that never had Rust
+# does not have on its PATH: every recipe finds them anyway.
+export PATH := env_var_or_default("CARGO_HOME", env_var("HOME") + "/.cargo") + "/bin:" + env_var("PATH")
+
 kernel_target := "x86_64-unknown-none"
 kernel_elf := justfile_directory() / "target" / kernel_target / "release" / "kernel"
 runner := justfile_directory() / "target" / "release" / "runner"

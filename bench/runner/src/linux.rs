@@ -33,16 +33,159 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The package file in `cache` (downloaded with `apt-get download` when missing), checked
-/// against [`SHA256`].
-pub fn fetch_package(cache: &Path) -> Result<PathBuf, String> {
-    fetch(cache, PACKAGE, VERSION, SHA256)
+/// The kernel package a Linux baseline boots, as host.json records it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+    /// Of the .deb file.
+    pub sha256: String,
+    pub file: PathBuf,
+    /// How it was chosen: `pinned`, `newest` (the pin left the mirror) or `--linux-deb`.
+    pub how: &'static str,
+}
+
+/// The package to boot: `deb` when given (any Debian kernel image package, its sha256
+/// recorded); else the pinned one ([`PACKAGE`]=[`VERSION`], checked against [`SHA256`]),
+/// downloaded into `target/linux/VERSION/` when missing; and when the mirror no longer has the
+/// pin, the newest `linux-image-6.1.0-N-amd64` apt offers (apt checks it against the signed
+/// archive; its sha256 is recorded, and a notice says so).
+pub fn resolve_package(target: &Path, deb: Option<&Path>) -> Result<Package, String> {
+    if let Some(d) = deb {
+        let name = deb_field(d, "Package")?;
+        if !name.starts_with("linux-image-") {
+            return Err(format!(
+                "--linux-deb {}: package {name} is not a kernel image (linux-image-*)",
+                d.display()
+            ));
+        }
+        return Ok(Package {
+            version: deb_field(d, "Version")?,
+            name,
+            sha256: file_sha256(d)?,
+            file: d.to_path_buf(),
+            how: "--linux-deb",
+        });
+    }
+    let pinned_err = match fetch(
+        &target.join("linux").join(VERSION),
+        PACKAGE,
+        VERSION,
+        SHA256,
+    ) {
+        Ok(file) => {
+            return Ok(Package {
+                name: PACKAGE.into(),
+                version: VERSION.into(),
+                sha256: SHA256.into(),
+                file,
+                how: "pinned",
+            });
+        }
+        // A file that is there but broken is an error to fix, not a reason to switch.
+        Err(e) if !e.starts_with("cannot download") => return Err(e),
+        Err(e) => e,
+    };
+    let names = apt_output(&["apt-cache", "pkgnames", "linux-image-6.1.0-"]).unwrap_or_default();
+    let Some(name) = newest_abi(names.lines()) else {
+        return Err(format!(
+            "{pinned_err}; and apt offers no other linux-image-6.1.0-N-amd64"
+        ));
+    };
+    let policy = apt_output(&["apt-cache", "policy", name])?;
+    let version = candidate(&policy)
+        .ok_or_else(|| format!("apt-cache policy {name}: no candidate version"))?;
+    let cache = target.join("linux").join(&version);
+    let file = download(&cache, name, &version)?;
+    Ok(Package {
+        name: name.to_string(),
+        sha256: file_sha256(&file)?,
+        version,
+        file,
+        how: "newest",
+    })
+}
+
+/// The newest Debian 12 kernel ABI among apt's package names: `linux-image-6.1.0-N-amd64`
+/// with the largest N (not the -rt or -cloud flavours, not the unsigned or dbg packages).
+pub fn newest_abi<'a>(names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    names
+        .map(str::trim)
+        .filter_map(|n| {
+            let abi = n
+                .strip_prefix("linux-image-6.1.0-")?
+                .strip_suffix("-amd64")?;
+            Some((abi.parse::<u32>().ok()?, n))
+        })
+        .max()
+        .map(|(_, n)| n)
+}
+
+/// The `Candidate:` version of `apt-cache policy` output.
+pub fn candidate(policy: &str) -> Option<String> {
+    policy
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Candidate:"))
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && *v != "(none)")
+        .map(str::to_string)
+}
+
+fn apt_output(cmd: &[&str]) -> Result<String, String> {
+    let out = Command::new(cmd[0])
+        .args(&cmd[1..])
+        .output()
+        .map_err(|e| format!("cannot run {} (Debian needed): {e}", cmd[0]))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed: {}",
+            cmd.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A control field of a .deb (`dpkg-deb -f`).
+fn deb_field(deb: &Path, field: &str) -> Result<String, String> {
+    let out = Command::new("dpkg-deb")
+        .arg("-f")
+        .arg(deb)
+        .arg(field)
+        .output()
+        .map_err(|e| format!("cannot run dpkg-deb: {e}"))?;
+    let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || v.is_empty() {
+        return Err(format!(
+            "{}: not a Debian package with a {field} ({})",
+            deb.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(v)
+}
+
+fn file_sha256(file: &Path) -> Result<String, String> {
+    let data = fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(hex(&Sha256::digest(&data)))
 }
 
 /// `package` at `version` in `cache`, downloaded when missing, checked against `sha256`.
 pub fn fetch(cache: &Path, package: &str, version: &str, sha256: &str) -> Result<PathBuf, String> {
+    let file = download(cache, package, version)?;
+    check_package(&file, sha256)?;
+    Ok(file)
+}
+
+/// `package` at `version` in `cache`, downloaded with `apt-get download` when missing (apt
+/// checks it against the signed archive's hashes).
+fn download(cache: &Path, package: &str, version: &str) -> Result<PathBuf, String> {
     fs::create_dir_all(cache).map_err(|e| format!("{}: {e}", cache.display()))?;
-    let file = cache.join(format!("{package}_{version}_amd64.deb"));
+    // apt names the file with the version's epoch colon escaped.
+    let file = cache.join(format!(
+        "{package}_{}_amd64.deb",
+        version.replace(':', "%3a")
+    ));
     if !file.is_file() {
         let spec = format!("{package}={version}");
         let out = Command::new("apt-get")
@@ -63,7 +206,6 @@ pub fn fetch(cache: &Path, package: &str, version: &str, sha256: &str) -> Result
             ));
         }
     }
-    check_package(&file, sha256)?;
     Ok(file)
 }
 
@@ -203,9 +345,14 @@ pub fn cmdline(mitigations_off: bool, deterministic: bool, bench_args: &[String]
     v
 }
 
-/// Where the Linux pieces live in the build folder.
-pub fn cache_dir(target: &Path) -> PathBuf {
-    target.join("linux").join(VERSION)
+/// Where the Linux pieces of `pkg` live in the build folder (the unpacked kernel, the
+/// initramfs): `target/linux/VERSION/`, or `target/linux/deb-SHA/` for a `--linux-deb` file.
+pub fn cache_dir(target: &Path, pkg: &Package) -> PathBuf {
+    let leaf = match pkg.how {
+        "--linux-deb" => format!("deb-{}", &pkg.sha256[..16]),
+        _ => pkg.version.clone(),
+    };
+    target.join("linux").join(leaf)
 }
 
 /// Write the initramfs from the program at `init` into `dir`.
@@ -265,6 +412,33 @@ mod tests {
                 && (e.contains("apt-cache show") || e.contains("apt-get")),
             "{e}"
         );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_newest_abi_is_chosen_when_the_pin_is_gone() {
+        let names = "linux-image-6.1.0-49-amd64\nlinux-image-6.1.0-57-rt-amd64\n\
+                     linux-image-6.1.0-57-amd64\nlinux-image-6.1.0-57-amd64-unsigned\n\
+                     linux-image-6.1.0-9-amd64\nlinux-image-6.1.0-57-cloud-amd64\n\
+                     linux-image-6.1.0-58-amd64-dbg\n";
+        assert_eq!(
+            newest_abi(names.lines()),
+            Some("linux-image-6.1.0-57-amd64")
+        );
+        assert_eq!(newest_abi("linux-image-amd64\n".lines()), None);
+        let policy = "linux-image-6.1.0-57-amd64:\n  Installed: (none)\n  Candidate: 6.1.192-3\n  Version table:\n";
+        assert_eq!(candidate(policy).as_deref(), Some("6.1.192-3"));
+        assert_eq!(candidate("x:\n  Candidate: (none)\n"), None);
+    }
+
+    #[test]
+    fn a_file_that_is_no_kernel_package_is_refused() {
+        let dir = std::env::temp_dir().join(format!("linux-deb-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("x.deb");
+        fs::write(&f, b"not a package").unwrap();
+        let e = resolve_package(&dir, Some(&f)).unwrap_err();
+        assert!(e.contains("not a Debian package"), "{e}");
         let _ = fs::remove_dir_all(&dir);
     }
 

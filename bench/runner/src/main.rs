@@ -150,16 +150,23 @@ fn load_elf(path: &Path) -> Result<Elf, String> {
 
 /// The Linux baseline's pieces: the pinned kernel (downloaded and unpacked, or from
 /// `--linux-deb`) as the "ELF" to boot, and the initramfs from the benchmark program.
-fn prepare_linux(l: &args::LinuxArgs) -> Result<(Elf, PathBuf), String> {
+fn prepare_linux(l: &args::LinuxArgs) -> Result<(Elf, PathBuf, runner::linux::Package), String> {
     use runner::linux;
-    let cache = linux::cache_dir(&runner::target_dir());
-    let deb = match &l.deb {
-        Some(d) => {
-            linux::check_package(d, linux::SHA256)?;
-            d.clone()
-        }
-        None => linux::fetch_package(&cache)?,
-    };
+    let target = runner::target_dir();
+    let pkg = linux::resolve_package(&target, l.deb.as_deref())?;
+    if pkg.how == "newest" {
+        errln!(
+            "runner: notice: the pinned {}={} is no longer on the mirror; using the newest \
+             the mirror offers, {}={} (sha256 {}, recorded in host.json)",
+            linux::PACKAGE,
+            linux::VERSION,
+            pkg.name,
+            pkg.version,
+            pkg.sha256
+        );
+    }
+    let cache = linux::cache_dir(&target, &pkg);
+    let deb = pkg.file.clone();
     let vmlinuz = linux::unpack_kernel(&deb, &cache.join("unpacked"))?;
     let init = std::fs::read(&l.init).map_err(|e| {
         format!(
@@ -180,8 +187,8 @@ fn prepare_linux(l: &args::LinuxArgs) -> Result<(Elf, PathBuf), String> {
         .collect();
     errln!(
         "runner: Linux baseline: {} {} ({}), initramfs {}",
-        linux::PACKAGE,
-        linux::VERSION,
+        pkg.name,
+        pkg.version,
         vmlinuz.display(),
         initrd.display()
     );
@@ -193,6 +200,7 @@ fn prepare_linux(l: &args::LinuxArgs) -> Result<(Elf, PathBuf), String> {
             symbol_warning: None,
         },
         initrd,
+        pkg,
     ))
 }
 
@@ -206,11 +214,13 @@ fn cmd_run(mut r: RunArgs) -> i32 {
     if r.emulator == Emulator::Bochs {
         return cmd_run_bochs(r);
     }
+    let mut linux_pkg = None;
     let elf = match &r.linux {
         Some(l) => match prepare_linux(l) {
-            Ok((elf, initrd)) => {
+            Ok((elf, initrd, pkg)) => {
                 r.qemu_args
                     .extend(["-initrd".to_string(), initrd.display().to_string()]);
+                linux_pkg = Some(pkg);
                 elf
             }
             Err(e) => return setup_error(&e),
@@ -329,8 +339,8 @@ fn cmd_run(mut r: RunArgs) -> i32 {
         {
             errln!("runner: QEMU stderr:\n{}", report.stderr.trim_end());
         }
-        if let (Some(l), Some(d)) = (&r.linux, dir) {
-            note_linux_in_host_json(d, l);
+        if let (Some(l), Some(p), Some(d)) = (&r.linux, &linux_pkg, dir) {
+            note_linux_in_host_json(d, l, p);
         }
         Ok((report, String::new()))
     })
@@ -466,7 +476,7 @@ fn cmd_run_bochs(r: RunArgs) -> i32 {
 }
 
 /// host.json of a Linux baseline run also names the kernel package and the mitigations.
-fn note_linux_in_host_json(dir: &Path, l: &args::LinuxArgs) {
+fn note_linux_in_host_json(dir: &Path, l: &args::LinuxArgs, pkg: &runner::linux::Package) {
     let path = dir.join("host.json");
     let Ok(text) = std::fs::read_to_string(&path) else {
         return;
@@ -477,9 +487,10 @@ fn note_linux_in_host_json(dir: &Path, l: &args::LinuxArgs) {
     m.insert("os".into(), "linux".into());
     m.insert(
         "linux_package".into(),
-        format!("{}={}", runner::linux::PACKAGE, runner::linux::VERSION).into(),
+        format!("{}={}", pkg.name, pkg.version).into(),
     );
-    m.insert("linux_package_sha256".into(), runner::linux::SHA256.into());
+    m.insert("linux_package_sha256".into(), pkg.sha256.clone().into());
+    m.insert("linux_package_source".into(), pkg.how.into());
     m.insert(
         "mitigations".into(),
         if l.mitigations_off { "off" } else { "default" }.into(),
@@ -682,19 +693,20 @@ fn cmd_test(t: TestArgs) -> i32 {
             }
             continue;
         }
+        // Any accelerator: the baseline's kernel package comes from Debian's archive.
+        if c.linux && !runner::linux::debian_host() {
+            outln!(
+                "SKIP {}: the Linux baseline fetches Debian's kernel package with apt, and \
+                 this host is not Debian (runner linux --linux-deb PATH works anywhere)",
+                c.name
+            );
+            skipped += 1;
+            continue;
+        }
         let kvm_cpu = if c.vm.accel == Accel::Kvm {
             let p = probe.get_or_insert_with(|| kvm::probe(&t.qemu));
             if !p.usable {
                 outln!("SKIP {}: KVM not usable: {}", c.name, p.reason);
-                skipped += 1;
-                continue;
-            }
-            if c.linux && !runner::linux::debian_host() {
-                outln!(
-                    "SKIP {}: the Linux baseline fetches Debian's kernel package with apt, and \
-                     this host is not Debian (runner linux --linux-deb PATH works anywhere)",
-                    c.name
-                );
                 skipped += 1;
                 continue;
             }
@@ -741,7 +753,7 @@ fn cmd_test(t: TestArgs) -> i32 {
                 mitigations_off: false,
             };
             match prepare_linux(&l) {
-                Ok((e, initrd)) => {
+                Ok((e, initrd, _)) => {
                     qemu_args.extend(["-initrd".to_string(), initrd.display().to_string()]);
                     kernel_args = runner::linux::cmdline(false, vm.deterministic(), &kernel_args);
                     if vm.deterministic() {
