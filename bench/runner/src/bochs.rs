@@ -682,7 +682,7 @@ pub fn run(
             Line::Log => {}
             Line::Record(r) => {
                 if let Some(prefix) = opts.progress {
-                    crate::run::show_progress(prefix, &r, started);
+                    crate::run::show_progress(prefix, &r, started, None);
                 }
                 if let Some(f) = &mut records_file {
                     let s = serde_json::to_string(&r).expect("a JSON map serialises");

@@ -17,6 +17,7 @@ pub mod out;
 pub mod outcome;
 pub mod percpu_lines;
 pub mod process;
+pub mod progress;
 pub mod records;
 pub mod results;
 pub mod run;

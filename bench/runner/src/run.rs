@@ -150,6 +150,19 @@ pub fn run(
     let started = SystemTime::now();
     let run_id = host::run_id(started);
     let mut results_seen = 0;
+    // --quiet: a line per result with n/m and the time left (from the last complete run of
+    // this configuration).
+    let progress_key = crate::progress::key(
+        vm.accel.name(),
+        "qemu",
+        vm.smp,
+        vm.memory,
+        &vm.kernel_words(opts.kernel_args),
+    );
+    let history = crate::progress::history_file(&crate::target_dir(), &progress_key);
+    let mut progress = opts
+        .progress
+        .map(|_| crate::progress::Progress::new(crate::progress::load(&history)));
     let mut console = Vec::new();
     let mut recs = Vec::new();
     let mut malformed = Vec::new();
@@ -221,7 +234,7 @@ pub fn run(
                     records::relabel_icount(&mut r);
                 }
                 if let Some(prefix) = opts.progress {
-                    show_progress(prefix, &r, started);
+                    show_progress(prefix, &r, started, progress.as_mut());
                 }
                 if records::record_type(&r) == "result" {
                     results_seen += 1;
@@ -277,6 +290,13 @@ pub fn run(
         stderr.push_str(&format!("runner: screen capture failed: {e}\n"));
     }
     let outcome = classify(end, records::end_status(&recs), &stderr);
+    if let Some(p) = &progress
+        && records::end_status(&recs).is_some()
+        && !p.at.is_empty()
+    {
+        let secs = started.elapsed().map_or(0.0, |d| d.as_secs_f64());
+        crate::progress::save(&history, &progress_key, &p.finish(secs));
+    }
     let report = RunReport {
         outcome,
         end: finished.end,
@@ -313,11 +333,33 @@ fn screen_vm_args(args: &mut Vec<String>, sock: &Path) {
     args.extend(["-vga".into(), "std".into()]);
 }
 
-/// One line on stderr for a `progress` record (the benchmark group starting) or an `error`
-/// record, with the time since QEMU started.
-pub(crate) fn show_progress(prefix: &str, r: &Record, started: SystemTime) {
+/// One line on stderr for a `progress` record (the benchmark group starting), a `result`
+/// (with n/m and the time left when `count` is given) or an `error` record, with the time
+/// since QEMU started.
+pub(crate) fn show_progress(
+    prefix: &str,
+    r: &Record,
+    started: SystemTime,
+    count: Option<&mut crate::progress::Progress>,
+) {
     let secs = started.elapsed().map_or(0.0, |d| d.as_secs_f64());
     match records::record_type(r) {
+        "result" => {
+            let Some(p) = count else { return };
+            let n = p.result(secs);
+            let bench = records::str_field(r, "bench").unwrap_or("?");
+            let params = match r.get("params") {
+                Some(Value::Object(m)) => m
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Value::String(s) => format!(" {k}={s}"),
+                        v => format!(" {k}={v}"),
+                    })
+                    .collect::<String>(),
+                _ => String::new(),
+            };
+            errln!("runner: {prefix}[{secs:6.1} s] {n}: {bench}{params}");
+        }
         "progress" => {
             let group = records::str_field(r, "group").unwrap_or("?");
             errln!("runner: {prefix}[{secs:6.1} s] {group}");
