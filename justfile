@@ -10,6 +10,9 @@ kernel_target := "x86_64-unknown-none"
 kernel_elf := justfile_directory() / "target" / kernel_target / "release" / "kernel"
 runner := justfile_directory() / "target" / "release" / "runner"
 
+# Each recipe's description is the one comment line right above it (`just --list` shows only
+# that line); more about a recipe goes in a comment block set off by an empty line.
+
 # Show the recipes.
 default:
     @just --list
@@ -27,22 +30,26 @@ runner:
 run *ARGS: kernel runner
     {{runner}} run --kernel {{kernel_elf}} {{ARGS}}
 
-# The main job: the benchmark suite; results/latest gets records, CSV, summary.md and SVG
-# plots. `just bench --quick --accel tcg`, `just bench --bench shootdown --samples 5000`.
+# results/latest gets the records, CSV, summary.md and SVG plots; one group with more samples:
+# `just bench --bench shootdown --samples 5000`.
+
+# The main job: the benchmark suite into results/latest: `just bench --quick --accel tcg`.
 bench *ARGS: kernel runner
     {{runner}} run --kernel {{kernel_elf}} --results results/latest --quiet {{ARGS}}
 
-# The bootable image for bare metal (hybrid ISO: CD or USB stick, BIOS and UEFI); its path is
-# the last line. `just image --default quick --menu-timeout 3`.
+# A hybrid ISO: a CD or a USB stick (`just usb`), GRUB for BIOS and UEFI.
+
+# The bootable image for bare metal; the last line is its path: `just image --default quick`.
 image *ARGS: kernel runner
     {{runner}} image --kernel {{kernel_elf}} {{ARGS}}
 
-# Write the image to a removable drive: `just usb /dev/sdX` (shows the drive, asks for its
-# name; refuses a fixed, mounted or too small one).
+# It shows the drive and asks for its name; it refuses a fixed, mounted or too small one.
+
+# Write the image to a removable drive: `just usb /dev/sdX` (shows it and asks first).
 usb DEVICE: image
     {{runner}} usb {{DEVICE}} --image target/image/kernel.iso
 
-# Rewrite README.md's Results block from the committed results/{icount,tcg,kvm-software}.
+# Rewrite README.md's Results block from the committed folders under results/.
 readme-results: runner
     {{runner}} readme
 
@@ -50,8 +57,9 @@ readme-results: runner
 linux-bench:
     RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p linux-bench --target x86_64-unknown-linux-gnu
 
-# The Linux baseline on the same VM: Debian's pinned kernel and our initramfs; results in
-# results/linux-latest. `just bench-linux --quick --accel tcg`, `--mitigations off`.
+# Debian's pinned kernel with our initramfs (/init is linux-bench); `--mitigations off` too.
+
+# The Linux baseline on the same VM into results/linux-latest: `just bench-linux --quick`.
 bench-linux *ARGS: linux-bench runner
     {{runner}} linux --init {{justfile_directory()}}/target/x86_64-unknown-linux-gnu/release/linux-bench --results results/linux-latest --quiet {{ARGS}}
 
@@ -59,8 +67,9 @@ bench-linux *ARGS: linux-bench runner
 compare OLD NEW: runner
     {{runner}} compare {{OLD}} {{NEW}}
 
-# Clippy on both targets, warnings as errors (the workspace lints deny an `unsafe` block
-# without a `// SAFETY:` comment).
+# The workspace lints deny an `unsafe` block without a `// SAFETY:` comment.
+
+# Clippy on the kernel and host targets, warnings as errors.
 lint:
     cargo clippy --release -p kernel -p sys -p bench --target x86_64-unknown-none -- -D warnings
     cargo clippy --workspace --exclude kernel --exclude sys --exclude bench --all-targets -- -D warnings
@@ -78,3 +87,10 @@ test-all: kernel runner linux-bench
 # Is KVM usable here, and with which CPU model?
 kvm-probe: runner
     {{runner}} kvm-probe
+
+# bash: `just completions bash > ~/.local/share/bash-completion/completions/runner`; zsh: a
+# file `_runner` in a directory of $fpath; fish: ~/.config/fish/completions/runner.fish.
+
+# The runner's shell completion script on stdout: `just completions bash` (or zsh, fish).
+completions SHELL: runner
+    @{{runner}} completions {{SHELL}}

@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use runner::args::{self, Cli, RunArgs, TestArgs, USAGE};
+use runner::args::{self, Cli, RunArgs, TestArgs};
 use runner::bochs::{self, Emulator};
 use runner::cases::{self, Case, Evidence};
 use runner::host::{self, Elf, HostInfo};
@@ -27,12 +27,10 @@ fn main() -> ExitCode {
         errln!("runner: warning: cannot install the SIGINT/SIGTERM handler: {e}");
     }
     let code = match cli {
-        Err(e) => {
-            errln!("runner: error: {e}\n\n{USAGE}");
-            exit::USAGE
-        }
-        Ok(Cli::Help) => {
-            out!("{USAGE}");
+        // A usage error (exit 2), or the help or version asked for (exit 0).
+        Err(e) => args::report(&e),
+        Ok(Cli::Completions(shell)) => {
+            out!("{}", args::completions(shell));
             exit::PASS
         }
         Ok(Cli::Compare { old, new }) => match compare_any(&old, &new) {
