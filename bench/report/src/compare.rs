@@ -173,23 +173,136 @@ fn range_text(e: &Entry) -> String {
     }
 }
 
-/// Compares two results folders and returns a Markdown report:
-///
-/// - context differences first (cpu_model, accelerator, deterministic, mitigations (Linux
-///   runs), hypervisor, cpus, tsc_hz, git_rev, cmdline), then problems of either side (incomplete, errors);
-/// - a table matching results by (bench, params) ([`crate::BenchResult::key`]): unit, OLD p50,
-///   NEW p50, NEW/OLD; results on one side only are marked `only in OLD` / `only in NEW`;
-///   different units (e.g. cycles vs instructions) are flagged and not compared;
-/// - when either folder holds `boot-*` subfolders, its p50 is the median of the per-boot p50s,
-///   its range min..max of them (a single run's range is its p50 alone), and the verdict says
-///   whether the two ranges are disjoint: `**BEYOND SPREAD ↑**` (NEW above OLD) or `↓`,
-///   else `within spread`.
+/// What a comparison found for one (bench, params).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Verdict {
+    OnlyOld,
+    OnlyNew,
+    /// The units differ: not compared.
+    UnitMismatch,
+    /// Repeated runs: NEW's range of per-boot p50s lies wholly above (`true`) or below OLD's.
+    BeyondSpread(bool),
+    /// Repeated runs: the ranges overlap.
+    WithinSpread,
+    /// Single runs: each p50 within the other run's p5..p95 (noise).
+    WithinSampleSpread,
+    /// Single runs: a difference one boot cannot judge (or none).
+    Unjudged,
+}
+
+impl Verdict {
+    /// The JSON name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::OnlyOld => "only_old",
+            Verdict::OnlyNew => "only_new",
+            Verdict::UnitMismatch => "unit_mismatch",
+            Verdict::BeyondSpread(true) => "beyond_spread_up",
+            Verdict::BeyondSpread(false) => "beyond_spread_down",
+            Verdict::WithinSpread => "within_spread",
+            Verdict::WithinSampleSpread => "within_sample_spread",
+            Verdict::Unjudged => "unjudged",
+        }
+    }
+}
+
+/// One row of a comparison.
+struct Row<'a> {
+    old: Option<&'a Entry>,
+    new: Option<&'a Entry>,
+    verdict: Verdict,
+}
+
+impl Row<'_> {
+    fn entry(&self) -> &Entry {
+        self.old.or(self.new).expect("one side")
+    }
+    fn ratio(&self) -> Option<f64> {
+        match (self.old, self.new) {
+            (Some(a), Some(b)) if a.unit == b.unit && a.p50 != 0.0 => Some(b.p50 / a.p50),
+            _ => None,
+        }
+    }
+}
+
+struct Comparison {
+    old: Side,
+    new: Side,
+    /// Context fields that differ: (label, OLD, NEW).
+    diffs: Vec<(&'static str, String, String)>,
+}
+
+impl Comparison {
+    fn load(old_dir: &Path, new_dir: &Path) -> Result<Comparison, Error> {
+        let old = load_side("OLD", old_dir)?;
+        let new = load_side("NEW", new_dir)?;
+        let diffs = CONTEXT_FIELDS
+            .iter()
+            .filter_map(|(label, host, key)| {
+                let (a, b) = (field(&old.first, *host, key), field(&new.first, *host, key));
+                (a != b).then_some((*label, a, b))
+            })
+            .collect();
+        Ok(Comparison { old, new, diffs })
+    }
+
+    fn spread(&self) -> bool {
+        self.old.boots > 0 || self.new.boots > 0
+    }
+
+    /// OLD's entries in order (with NEW's match), then NEW's that OLD lacks.
+    fn rows(&self) -> Vec<Row<'_>> {
+        let spread = self.spread();
+        let judge = |o: Option<&Entry>, n: Option<&Entry>| match (o, n) {
+            (Some(_), None) => Verdict::OnlyOld,
+            (None, Some(_)) => Verdict::OnlyNew,
+            (Some(a), Some(b)) if a.unit != b.unit => Verdict::UnitMismatch,
+            (Some(a), Some(b)) if spread => {
+                let ro = a.range.unwrap_or((a.p50, a.p50));
+                let rn = b.range.unwrap_or((b.p50, b.p50));
+                match beyond_spread(ro, rn) {
+                    Some(up) => Verdict::BeyondSpread(up),
+                    None => Verdict::WithinSpread,
+                }
+            }
+            (Some(a), Some(b)) if a.p50 != b.p50 && within_sample_spread(a, b) => {
+                Verdict::WithinSampleSpread
+            }
+            _ => Verdict::Unjudged,
+        };
+        let mut out = Vec::new();
+        for o in &self.old.entries {
+            let n = self.new.entries.iter().find(|n| n.key == o.key);
+            out.push(Row {
+                old: Some(o),
+                new: n,
+                verdict: judge(Some(o), n),
+            });
+        }
+        for n in self
+            .new
+            .entries
+            .iter()
+            .filter(|n| !self.old.entries.iter().any(|o| o.key == n.key))
+        {
+            out.push(Row {
+                old: None,
+                new: Some(n),
+                verdict: judge(None, Some(n)),
+            });
+        }
+        out
+    }
+}
+
+/// Two folders side by side as a Markdown table (NEW/OLD ratios and, with repeated runs,
+/// whether each difference is beyond the spread across boots).
 pub fn compare(old_dir: &Path, new_dir: &Path) -> Result<String, Error> {
-    let old = load_side("OLD", old_dir)?;
-    let new = load_side("NEW", new_dir)?;
-    let spread = old.boots > 0 || new.boots > 0;
+    let c = Comparison::load(old_dir, new_dir)?;
+    let (old, new) = (&c.old, &c.new);
+    let spread = c.spread();
     let mut s = String::from("# Comparison\n\n");
-    for (name, side) in [("OLD", &old), ("NEW", &new)] {
+    for (name, side) in [("OLD", old), ("NEW", new)] {
         let how = if side.boots > 0 {
             format!(
                 "{} boots: p50 = median of the per-boot p50s, range = their min..max",
@@ -201,20 +314,13 @@ pub fn compare(old_dir: &Path, new_dir: &Path) -> Result<String, Error> {
         let _ = writeln!(s, "- {name}: `{}` ({how})", side.dir);
     }
     s.push('\n');
-    let diffs: Vec<String> = CONTEXT_FIELDS
-        .iter()
-        .filter_map(|(label, host, key)| {
-            let (a, b) = (field(&old.first, *host, key), field(&new.first, *host, key));
-            (a != b).then(|| format!("- **{label}**: OLD `{a}` → NEW `{b}`"))
-        })
-        .collect();
-    if diffs.is_empty() {
+    if c.diffs.is_empty() {
         let names: Vec<&str> = CONTEXT_FIELDS.iter().map(|f| f.0).collect();
         let _ = writeln!(s, "Context: same {}.\n", names.join(", "));
     } else {
         s.push_str("**Context differences:**\n\n");
-        for d in &diffs {
-            let _ = writeln!(s, "{d}");
+        for (label, a, b) in &c.diffs {
+            let _ = writeln!(s, "- **{label}**: OLD `{a}` → NEW `{b}`");
         }
         s.push('\n');
     }
@@ -231,50 +337,37 @@ pub fn compare(old_dir: &Path, new_dir: &Path) -> Result<String, Error> {
         s.push_str("--:|--:|");
     }
     s.push_str("---|\n");
-    let mut beyond = 0;
-    let mut within = 0;
-    let mut row = |s: &mut String, o: Option<&Entry>, n: Option<&Entry>| {
-        let e = o.or(n).expect("one side");
+    let rows = c.rows();
+    let beyond = rows
+        .iter()
+        .filter(|r| matches!(r.verdict, Verdict::BeyondSpread(_)))
+        .count();
+    let within = rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::WithinSampleSpread)
+        .count();
+    for r in &rows {
+        let (o, n) = (r.old, r.new);
+        let e = r.entry();
         let unit = match (o, n) {
             (Some(a), Some(b)) if a.unit != b.unit => format!("{} / {}", a.unit, b.unit),
             _ => e.unit.clone(),
         };
         let p = |x: Option<&Entry>| x.map(|x| short(x.p50)).unwrap_or_else(|| "–".into());
-        let (rat, verdict) = match (o, n) {
-            (Some(a), None) => ("–".into(), format!("only in OLD ({})", a.unit)),
-            (None, Some(b)) => ("–".into(), format!("only in NEW ({})", b.unit)),
-            (Some(a), Some(b)) if a.unit != b.unit => (
-                "–".into(),
-                format!(
-                    "**UNIT MISMATCH** (OLD {}, NEW {}): not compared",
-                    a.unit, b.unit
-                ),
+        let verdict = match r.verdict {
+            Verdict::OnlyOld => format!("only in OLD ({})", e.unit),
+            Verdict::OnlyNew => format!("only in NEW ({})", e.unit),
+            Verdict::UnitMismatch => format!(
+                "**UNIT MISMATCH** (OLD {}, NEW {}): not compared",
+                o.map_or("", |a| a.unit.as_str()),
+                n.map_or("", |b| b.unit.as_str())
             ),
-            (Some(a), Some(b)) => {
-                let r = if a.p50 != 0.0 {
-                    ratio(b.p50 / a.p50)
-                } else {
-                    "–".into()
-                };
-                let v = if spread {
-                    let ro = a.range.unwrap_or((a.p50, a.p50));
-                    let rn = b.range.unwrap_or((b.p50, b.p50));
-                    match beyond_spread(ro, rn) {
-                        Some(up) => {
-                            beyond += 1;
-                            format!("**BEYOND SPREAD {}**", if up { "↑" } else { "↓" })
-                        }
-                        None => "within spread".into(),
-                    }
-                } else if a.p50 != b.p50 && within_sample_spread(a, b) {
-                    within += 1;
-                    "within spread (p5..p95)".into()
-                } else {
-                    String::new()
-                };
-                (r, v)
+            Verdict::BeyondSpread(up) => {
+                format!("**BEYOND SPREAD {}**", if up { "↑" } else { "↓" })
             }
-            (None, None) => unreachable!(),
+            Verdict::WithinSpread => "within spread".into(),
+            Verdict::WithinSampleSpread => "within spread (p5..p95)".into(),
+            Verdict::Unjudged => String::new(),
         };
         let _ = write!(
             s,
@@ -284,24 +377,13 @@ pub fn compare(old_dir: &Path, new_dir: &Path) -> Result<String, Error> {
             md_cell(&unit),
             p(o),
             p(n),
-            rat
+            r.ratio().map(ratio).unwrap_or_else(|| "–".into())
         );
         if spread {
-            let r = |x: Option<&Entry>| x.map(range_text).unwrap_or_else(|| "–".into());
-            let _ = write!(s, " {} | {} |", r(o), r(n));
+            let rg = |x: Option<&Entry>| x.map(range_text).unwrap_or_else(|| "–".into());
+            let _ = write!(s, " {} | {} |", rg(o), rg(n));
         }
         let _ = writeln!(s, " {verdict} |");
-    };
-    for o in &old.entries {
-        let n = new.entries.iter().find(|n| n.key == o.key);
-        row(&mut s, Some(o), n);
-    }
-    for n in new
-        .entries
-        .iter()
-        .filter(|n| !old.entries.iter().any(|o| o.key == n.key))
-    {
-        row(&mut s, None, Some(n));
     }
     if spread {
         let _ = writeln!(
@@ -320,6 +402,42 @@ pub fn compare(old_dir: &Path, new_dir: &Path) -> Result<String, Error> {
         );
     }
     Ok(s)
+}
+
+/// The same comparison for programs (`runner compare --json`): the two sides, the context
+/// differences, the notes, and one object per row with both p50s, the ratio NEW/OLD, the
+/// ranges (repeated runs) or p5..p95 (single runs), and the verdict's name ([`Verdict::name`]).
+pub fn compare_json(old_dir: &Path, new_dir: &Path) -> Result<serde_json::Value, Error> {
+    use serde_json::json;
+    let c = Comparison::load(old_dir, new_dir)?;
+    let side = |s: &Side| json!({"dir": s.dir, "boots": s.boots});
+    let spread_of = |x: Option<&Entry>| x.and_then(|x| x.range.or(x.samples)).map(|(a, b)| [a, b]);
+    let rows: Vec<serde_json::Value> = c
+        .rows()
+        .iter()
+        .map(|r| {
+            let e = r.entry();
+            json!({
+                "bench": e.bench,
+                "params": e.params,
+                "unit": e.unit,
+                "old_p50": r.old.map(|x| x.p50),
+                "new_p50": r.new.map(|x| x.p50),
+                "ratio": r.ratio(),
+                "old_spread": spread_of(r.old),
+                "new_spread": spread_of(r.new),
+                "verdict": r.verdict.name(),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "old": side(&c.old),
+        "new": side(&c.new),
+        "spread": if c.spread() { "per-boot p50 min..max" } else { "p5..p95 of each run's samples" },
+        "context_differences": c.diffs.iter().map(|(l, a, b)| json!({"field": l, "old": a, "new": b})).collect::<Vec<_>>(),
+        "notes": c.old.notes.iter().chain(&c.new.notes).collect::<Vec<_>>(),
+        "rows": rows,
+    }))
 }
 
 #[cfg(test)]
@@ -351,6 +469,40 @@ mod tests {
             &e(100.0, 100.0, 100.0),
             &e(101.0, 101.0, 101.0)
         ));
+    }
+
+    #[test]
+    fn the_json_comparison_has_a_row_and_a_verdict_per_result() {
+        let base = std::env::temp_dir().join(format!("compare-json-{}", std::process::id()));
+        let rec = |p50: u64, p5: u64, p95: u64, bench: &str| {
+            format!(
+                r#"{{"type":"result","bench":"{bench}","kind":"floor","params":{{}},"unit":"cycles","n":9,"warmup":1,"min":{p5},"p50":{p50},"p90":{p95},"p99":{p95},"p999":{p95},"max":{p95},"mean":{p50},"stddev":1,"p5":{p5},"p95":{p95}}}"#
+            )
+        };
+        for (side, lines) in [
+            ("old", [rec(100, 90, 120, "a"), rec(50, 50, 50, "gone")]),
+            ("new", [rec(110, 95, 130, "a"), rec(7, 7, 7, "fresh")]),
+        ] {
+            std::fs::create_dir_all(base.join(side)).unwrap();
+            std::fs::write(base.join(side).join("records.jsonl"), lines.join("\n")).unwrap();
+        }
+        let j = compare_json(&base.join("old"), &base.join("new")).unwrap();
+        let rows = j["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0]["bench"], "a");
+        assert_eq!(rows[0]["verdict"], "within_sample_spread");
+        assert!((rows[0]["ratio"].as_f64().unwrap() - 1.1).abs() < 1e-9);
+        assert_eq!(rows[0]["old_spread"], serde_json::json!([90.0, 120.0]));
+        assert_eq!(rows[1]["verdict"], "only_old");
+        assert_eq!(rows[2]["verdict"], "only_new");
+        assert!(rows[2]["ratio"].is_null());
+        // The Markdown table says the same.
+        let md = compare(&base.join("old"), &base.join("new")).unwrap();
+        assert!(
+            md.contains("within spread (p5..p95)") && md.contains("only in NEW"),
+            "{md}"
+        );
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

@@ -547,6 +547,10 @@ struct CompareCmd {
     /// The newer results folder
     #[arg(value_name = "NEW")]
     new: PathBuf,
+    /// Print the comparison as JSON (both p50s, NEW/OLD, spreads and a verdict name per
+    /// row) instead of a Markdown table
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -722,6 +726,8 @@ pub enum Cli {
     Compare {
         old: PathBuf,
         new: PathBuf,
+        /// JSON instead of Markdown.
+        json: bool,
     },
     /// Print a shell completion script ([`completions`]).
     Completions(Shell),
@@ -880,6 +886,7 @@ fn into_cli(c: Command) -> Result<Cli, UsageError> {
         Command::Compare(c) => Cli::Compare {
             old: c.old,
             new: c.new,
+            json: c.json,
         },
         Command::KvmProbe(k) => Cli::KvmProbe { qemu: k.qemu },
         Command::Completions { shell } => Cli::Completions(shell),
@@ -898,6 +905,7 @@ fn run_args(
         return Ok(Cli::Compare {
             old: old.clone(),
             new: new.clone(),
+            json: false,
         });
     }
     let linux_mode = linux.is_some();
@@ -1227,7 +1235,8 @@ mod tests {
             p("run --kernel k --results results/latest --quiet --compare a b"),
             Ok(Cli::Compare {
                 old: "a".into(),
-                new: "b".into()
+                new: "b".into(),
+                json: false
             })
         );
         let e = usage_err("run --kernel k --compare a");
@@ -1408,10 +1417,19 @@ mod tests {
             p("compare a b"),
             Ok(Cli::Compare {
                 old: "a".into(),
-                new: "b".into()
+                new: "b".into(),
+                json: false
             })
         );
         assert!(p("compare a").is_err());
+        assert_eq!(
+            p("compare --json a b"),
+            Ok(Cli::Compare {
+                old: "a".into(),
+                new: "b".into(),
+                json: true
+            })
+        );
         assert!(p("run --kernel k -- bench=nosuch").is_err());
         assert!(p("run --kernel k --samples 0").is_err());
         match p("run --kernel k --quick --bench pf -- exit=qemu") {

@@ -33,7 +33,18 @@ fn main() -> ExitCode {
             out!("{}", args::completions(shell));
             exit::PASS
         }
-        Ok(Cli::Compare { old, new }) => match compare_any(&old, &new) {
+        Ok(Cli::Compare {
+            old,
+            new,
+            json: true,
+        }) => match bench_report::compare::compare_json(&old, &new) {
+            Ok(v) => {
+                outln!("{}", serde_json::to_string_pretty(&v).expect("serialises"));
+                exit::PASS
+            }
+            Err(e) => setup_error(&e.to_string()),
+        },
+        Ok(Cli::Compare { old, new, .. }) => match compare_any(&old, &new) {
             Ok(text) => {
                 outln!("{text}");
                 exit::PASS
