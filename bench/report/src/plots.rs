@@ -17,9 +17,9 @@
 //!
 //! Whiskers: p5–p95 of each result for one run (min–p90 for records that predate p5/p95, and
 //! the subtitle says so); min–max of the per-boot p50s for repeats. The y axis is log10 when
-//! the plotted values span more than two decades. No panel overlays more than
-//! [`MAX_SERIES`](crate::svg::MAX_SERIES) series: a chart with more is split into small
-//! multiples. A figure is 3.3 in wide (one paper column), small multiples 7 in.
+//! the plotted values span more than two decades. No panel overlays more than 6 series: a
+//! chart with more is split into small multiples. A figure is 3.3 in wide (one paper column),
+//! small multiples 7 in.
 
 use crate::fmt::{tick_pow2, unit_label};
 use crate::goals::{floor, params_without};

@@ -1,12 +1,12 @@
-//! Figures, drawn once and rendered twice: a small display list ([`Drawing`]: lines,
-//! polylines, whiskers, rectangles, circles, text) that [`Drawing::svg`] turns into SVG and
-//! [`Drawing::pdf`] into PDF (see [`crate::pdf`]), and the line chart built on it
-//! ([`Chart`]: axes with tick labels, linear or log10 y, caller-placed x ticks, series with
+//! Figures, drawn once and rendered twice: a small display list (`Drawing`: lines,
+//! polylines, whiskers, rectangles, circles, text) that `Drawing::svg` turns into SVG and
+//! `Drawing::pdf` into PDF (see `crate::pdf`), and the line chart built on it
+//! (`Chart`: axes with tick labels, linear or log10 y, caller-placed x ticks, series with
 //! markers and whiskers, dashed reference lines) laid out alone or as small multiples
-//! ([`Figure`]) with the legend below the plots.
+//! (`Figure`) with the legend below the plots.
 //!
-//! Sizes are PostScript points: a figure is [`COLUMN_WIDTH`] wide (a 3.3 in paper column) or
-//! [`FULL_WIDTH`] (7 in, small multiples); text is 7–9 pt at that size, so it stays legible
+//! Sizes are PostScript points: a figure is `COLUMN_WIDTH` wide (a 3.3 in paper column) or
+//! `FULL_WIDTH` (7 in, small multiples); text is 7–9 pt at that size, so it stays legible
 //! when the figure is placed at its width. Text is measured with Helvetica's widths (Arial's
 //! are the same) to wrap titles and lay the legend out.
 
@@ -589,7 +589,7 @@ pub(crate) fn legend(d: &mut Drawing, entries: &[LegendEntry], x0: f64, x1: f64,
         let mid = y + LEGEND_ROW / 2.0;
         if e.swatch {
             d.items.push(Item::Rect {
-                x: x + 3.0,
+                x: x + LEGEND_SAMPLE - 7.0,
                 y: mid - 3.5,
                 w: 7.0,
                 h: 7.0,
