@@ -431,6 +431,83 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn every_primitive_renders_and_text_is_escaped() {
+        use crate::svg::{Anchor, BLACK, Dash, Font, PALETTE, WHITE};
+        let mut d = Drawing::new(240.0, "a (title) \\ with → arrow");
+        d.height = 100.0;
+        d.line(
+            [0.0, 0.0, 10.0, 10.0],
+            Stroke::dashed(BLACK, 1.0, Dash::Dashed),
+            "",
+            "",
+        );
+        d.items.push(Item::Polyline {
+            points: vec![(0.0, 0.0), (5.0, 5.0), (10.0, 0.0)],
+            stroke: Stroke::new(PALETTE[1], 1.0),
+            class: "",
+            label: String::new(),
+        });
+        d.items.push(Item::Segments {
+            segs: vec![[1.0, 1.0, 1.0, 9.0]],
+            stroke: Stroke::new(PALETTE[2], 0.5),
+            class: "",
+        });
+        d.items.push(Item::Rect {
+            x: 10.0,
+            y: 20.0,
+            w: 5.0,
+            h: 10.0,
+            fill: Some(PALETTE[3]),
+            stroke: None,
+            tip: String::new(),
+        });
+        d.items.push(Item::Circle {
+            cx: 50.0,
+            cy: 50.0,
+            r: 2.0,
+            fill: WHITE,
+            stroke: Stroke::new(BLACK, 1.0),
+        });
+        d.text(
+            120.0,
+            40.0,
+            "p(5)\\95 – µs é",
+            Font::new(8.0).anchor(Anchor::End),
+            "",
+        );
+        d.text(20.0, 60.0, "up", Font::new(8.0).angle(-90.0).bold(), "");
+        let pdf = render(&d);
+        let content = check_structure(&pdf);
+        assert!(content.contains("[4 2] 0 d"), "{content}");
+        assert!(
+            content.contains("0 100 m 10 90 l S"),
+            "y flipped: {content}"
+        );
+        assert!(content.contains("10 70 5 10 re f"), "{content}");
+        assert!(content.contains(" c\nb\n"), "{content}");
+        // Anchored at its end: moved left by its width.
+        let w = text_width("p(5)\\95 – µs é", 8.0, false);
+        assert!(
+            content.contains(&format!(
+                "1 0 0 1 120 60 Tm {} 0 Td (p\\(5\\)\\\\95 \\226 \\265s ?) Tj",
+                n(-w)
+            )),
+            "{content}"
+        );
+        // Turned a quarter counterclockwise, in the bold font.
+        assert!(
+            content.contains("BT /F2 8 Tf 0 0 0 rg 0 1 -1 0 20 40 Tm 0 0 Td (up) Tj ET"),
+            "{content}"
+        );
+        let text = String::from_utf8_lossy(&pdf);
+        assert!(
+            text.contains("/Title (a \\(title\\) \\\\ with ? arrow)"),
+            "{text}"
+        );
+        assert!(text.contains("/MediaBox [0 0 240 100]"));
+    }
+
+    #[test]
     fn widths_and_encoding() {
         // "Hi" = H 722 + i 222.
         assert!((text_width("Hi", 10.0, false) - 9.44).abs() < 1e-9);
