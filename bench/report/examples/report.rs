@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run -p bench-report --example report -- DIR            # write DIR's report, print summary
 //! cargo run -p bench-report --example report -- OLD_DIR NEW_DIR  # print the comparison
+//! cargo run -p bench-report --example report -- --redraw DIR   # plots from DIR/results.csv
 //! ```
 
 use std::io::Write;
@@ -22,13 +23,22 @@ fn main() -> ExitCode {
         }
     }
     let out = match args.as_slice() {
+        [flag, dir] if flag == "--redraw" => bench_report::redraw_plots(Path::new(dir)).map(|r| {
+            let files: Vec<String> = r.files.iter().map(|f| f.display().to_string()).collect();
+            let warnings: String = r
+                .warnings
+                .iter()
+                .map(|w| format!("warning: {w}\n"))
+                .collect();
+            format!("{warnings}{}wrote:\n  {}", r.summary, files.join("\n  "))
+        }),
         [dir] => bench_report::write_report(Path::new(dir)).map(|r| {
             let files: Vec<String> = r.files.iter().map(|f| f.display().to_string()).collect();
             format!("{}\nwrote:\n  {}", r.summary, files.join("\n  "))
         }),
         [old, new] => bench_report::compare(Path::new(old), Path::new(new)),
         _ => {
-            eprintln!("usage: report DIR | report OLD_DIR NEW_DIR");
+            eprintln!("usage: report DIR | report OLD_DIR NEW_DIR | report --redraw DIR");
             return ExitCode::from(2);
         }
     };

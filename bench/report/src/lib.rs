@@ -38,8 +38,9 @@
 //! DIR/summary.json        the same for programs: outcome, goals, checks, skips (see [`tidy`])
 //! DIR/results.csv         every result, one row each, run metadata as columns (see [`tidy`])
 //! DIR/csv/<bench>.csv     one per bench (see [`bench_csv()`])
-//! DIR/plots/*.svg         those of shootdown_vs_targets, shootdown_vs_pages, pf_latency,
-//!                         pf_throughput whose data exists (see [`plots()`])
+//! DIR/plots/*.svg, *.pdf  those of shootdown_vs_targets, shootdown_vs_pages, pf_latency,
+//!                         pf_throughput whose data exists (see [`plots()`]), each as SVG and
+//!                         PDF
 //! ```
 //!
 //! On a repeated run (DIR has `boot-*` subfolders) it calls [`aggregate_repeats`], which writes
@@ -48,6 +49,9 @@
 //! boot folders.
 //!
 //! [`compare()`] reads two folders (single or repeated) and returns a Markdown table.
+//!
+//! [`redraw_plots`] redraws `DIR/plots/*` from `DIR/results.csv` (and `DIR/samples.csv.gz`)
+//! alone, e.g. after a researcher filtered the CSV.
 
 pub mod compare;
 pub mod csv;
@@ -55,9 +59,11 @@ pub mod fmt;
 pub mod goals;
 pub mod linux;
 pub mod model;
+mod pdf;
 pub mod plots;
 pub mod protocols;
 pub mod readme;
+mod redraw;
 pub mod repeat;
 pub mod summary;
 pub mod svg;
@@ -72,7 +78,7 @@ pub use compare::compare;
 pub use csv::{bench_csv, csv_files};
 pub use goals::{Goal, Platform, Verdict, goals};
 pub use model::{BenchResult, Object, Params, Results, load, params_label, parse_records};
-pub use plots::{PLOT_FILES, plots};
+pub use plots::{PLOT_FILES, Plot, plots};
 pub use repeat::{RepeatRow, aggregate_repeats, find_boots, repeat_rows};
 pub use summary::summary;
 pub use svg::use_log_scale;
@@ -119,6 +125,10 @@ pub struct Report {
 }
 
 pub(crate) fn write_file(path: &Path, text: &str) -> Result<PathBuf, Error> {
+    write_bytes(path, text.as_bytes())
+}
+
+pub(crate) fn write_bytes(path: &Path, data: &[u8]) -> Result<PathBuf, Error> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -126,23 +136,35 @@ pub(crate) fn write_file(path: &Path, text: &str) -> Result<PathBuf, Error> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(io)?;
     }
-    fs::write(path, text).map_err(io)?;
+    fs::write(path, data).map_err(io)?;
     Ok(path.to_path_buf())
 }
 
-/// Writes `dir/plots/<name>` for each plot, and removes this crate's plot files from an earlier
-/// report that this one does not make (so no stale plot survives).
-pub(crate) fn write_plots(dir: &Path, plots: &[(String, String)]) -> Result<Vec<PathBuf>, Error> {
+/// Writes `dir/plots/<name>.svg` and `.pdf` for each plot, and removes this crate's plot files
+/// (both kinds) from an earlier report that this one does not make (so no stale plot
+/// survives).
+pub(crate) fn write_plots(dir: &Path, plots: &[Plot]) -> Result<Vec<PathBuf>, Error> {
     let pdir = dir.join("plots");
     for name in PLOT_FILES {
-        if !plots.iter().any(|(n, _)| n == name) {
+        if !plots.iter().any(|p| p.name == name) {
             let _ = fs::remove_file(pdir.join(name));
+            let _ = fs::remove_file(pdir.join(plots::pdf_name(name)));
         }
     }
-    plots
-        .iter()
-        .map(|(name, svg)| write_file(&pdir.join(name), svg))
-        .collect()
+    let mut files = Vec::new();
+    for p in plots {
+        files.push(write_file(&pdir.join(&p.name), &p.svg())?);
+        files.push(write_bytes(&pdir.join(p.pdf_name()), &p.pdf())?);
+    }
+    Ok(files)
+}
+
+/// Redraws `dir/plots/*` (SVG and PDF) from `dir/results.csv` and, when present,
+/// `dir/samples.csv.gz`, without records.jsonl: so a researcher who filtered results.csv can
+/// redraw the figures. A results.csv holding several runs (a repeated run's boots) is drawn
+/// from the rows of its first run, and the report says so.
+pub fn redraw_plots(dir: &Path) -> Result<Report, Error> {
+    redraw::redraw_plots(dir)
 }
 
 /// Writes the report of `dir` into it and returns what it wrote.

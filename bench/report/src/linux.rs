@@ -108,7 +108,7 @@ pub fn pairs<'a>(
 }
 
 /// The side-by-side table, Markdown; the charts with both kernels on each are written into
-/// `LINUX_DIR/plots/with_ours/` (see [`joint_plots`]).
+/// `LINUX_DIR/plots/with_ours/`, SVG and PDF (see [`joint_plots`]).
 pub fn compare_with_linux(ours_dir: &Path, linux_dir: &Path) -> Result<String, Error> {
     let ours = load(ours_dir)?;
     let linux = load(linux_dir)?;
@@ -120,15 +120,16 @@ pub fn compare_with_linux(ours_dir: &Path, linux_dir: &Path) -> Result<String, E
             path: dir.clone(),
             source,
         })?;
-        for (name, svg) in &plots {
-            crate::write_file(&dir.join(name), svg)?;
+        for p in &plots {
+            crate::write_file(&dir.join(&p.name), &p.svg())?;
+            crate::write_bytes(&dir.join(p.pdf_name()), &p.pdf())?;
         }
         let _ = writeln!(
             t,
             "\nCharts with both kernels: {}",
             plots
                 .iter()
-                .map(|(n, _)| dir.join(n).display().to_string())
+                .map(|p| dir.join(&p.name).display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -139,7 +140,7 @@ pub fn compare_with_linux(ours_dir: &Path, linux_dir: &Path) -> Result<String, E
 /// The report's charts (shootdown versus targets and pages, fault latency distributions,
 /// fault throughput) drawn with our results and Linux's on the same axes: Linux's results get
 /// `os=linux` in their params, so each is a series of its own.
-pub fn joint_plots(ours: &Results, linux: &Results) -> Vec<(String, String)> {
+pub fn joint_plots(ours: &Results, linux: &Results) -> Vec<crate::plots::Plot> {
     let mut all: Vec<BenchResult> = ours.results.clone();
     for r in &linux.results {
         let mut r = r.clone();
@@ -379,8 +380,8 @@ mod tests {
         let plots = joint_plots(&ours, &linux);
         let pages = plots
             .iter()
-            .find(|(n, _)| n == "shootdown_vs_pages.svg")
-            .map(|(_, s)| s.clone())
+            .find(|p| p.name == "shootdown_vs_pages.svg")
+            .map(|p| p.svg())
             .unwrap_or_default();
         assert!(
             pages.contains("os=linux") && pages.contains("protocol=sync"),

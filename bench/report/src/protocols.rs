@@ -9,12 +9,19 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use crate::fmt::{md_cell, short, unit_label, xml};
+use crate::fmt::{md_cell, short, unit_label};
 use crate::model::BenchResult;
-use crate::svg::{Chart, PALETTE, Point, Series, Shape, VLine, use_log_scale};
+use crate::plots::{SINGLE, Whiskers};
+use crate::svg::{
+    Anchor, BLACK, COLUMN_WIDTH, Chart, Drawing, FULL_WIDTH, Figure, Font, Item, LABEL_SIZE,
+    LegendEntry, LegendPlace, MAX_SERIES, PALETTE, PanelStyle, Point, Rgb, Series, Stroke,
+    TEXT_SIZE, VLine, header, legend, measure, nice_ticks, use_log_scale,
+};
 
 /// The protocols in the order the kernel registers them (others after, by name).
 const ORDER: &[&str] = kernel_core::cmdline::SHOOTDOWN_PROTOCOLS;
+/// The protocols that return before every target invalidated.
+const RELAXED: &[&str] = kernel_core::cmdline::RELAXED_PROTOCOLS;
 
 fn protocol_rank(p: &str) -> (usize, String) {
     (
@@ -123,53 +130,52 @@ pub fn protocol_table(results: &[BenchResult]) -> Option<String> {
     Some(s)
 }
 
-/// A point at the median with whiskers p5..p95 (min..p90 for records that predate p5/p95).
-fn point(r: &BenchResult, x: f64) -> Point {
-    let (lo, hi) = match (r.p5, r.p95) {
-        (Some(lo), Some(hi)) => (lo, hi),
-        _ => (r.min, r.p90),
-    };
+/// A point at the median with the run's whiskers.
+fn point(r: &BenchResult, x: f64, w: &Whiskers) -> Point {
+    let (lo, hi) = (w.range)(r).unzip();
     Point {
         x,
         y: r.p50,
-        lo: Some(lo),
-        hi: Some(hi),
+        lo,
+        hi,
         hollow: false,
-    }
-}
-
-/// What the whiskers of `rows` show.
-fn whiskers(rows: &[&BenchResult]) -> &'static str {
-    if rows.iter().all(|r| r.p5.is_some() && r.p95.is_some()) {
-        "p50, whiskers p5..p95"
-    } else {
-        "p50, whiskers p5..p95 (min..p90 where a record has no p5/p95)"
     }
 }
 
 /// `shootdown_protocols.svg`: p50 vs targets, 1 page, one line per protocol.
 pub fn protocols_vs_targets(results: &[BenchResult]) -> Option<String> {
+    protocols_targets(results, &SINGLE).map(|d| d.svg())
+}
+
+pub(crate) fn protocols_targets(results: &[BenchResult], w: &Whiskers) -> Option<Drawing> {
     let rows: Vec<&BenchResult> = one_page_rows(results)
         .into_iter()
         .filter(|r| r.param_f64("targets").is_some_and(|t| t > 0.0))
         .collect();
     let subtitle = format!(
         "1 page, kernel half, unicast (none: no IPI at the request); {}",
-        whiskers(&rows)
+        (w.desc)(&rows)
     );
-    targets_chart(
+    let chart = targets_chart(
         &rows,
         |r| r.param_text("protocol").unwrap_or_default(),
         "TLB shootdown latency vs targets, by protocol",
         subtitle,
         "p50 latency",
-    )
+        w,
+    )?;
+    Some(by_kind(chart).draw())
 }
 
-/// `shootdown_deliveries.svg`: p50 vs targets, 1 page, kernel half, one line per protocol and
-/// delivery (unicast, all-but-self, x2APIC cluster multicast, none); only with two protocols
-/// or more, one of them measured with more than one delivery.
+/// `shootdown_deliveries.svg`: p50 vs targets, 1 page, kernel half, one panel per protocol
+/// and one line per delivery (unicast, all-but-self, x2APIC cluster multicast, none) in it,
+/// the same delivery in the same colour throughout; only with two protocols or more, one of
+/// them measured with more than one delivery.
 pub fn deliveries_vs_targets(results: &[BenchResult]) -> Option<String> {
+    deliveries(results, &SINGLE).map(|d| d.svg())
+}
+
+pub(crate) fn deliveries(results: &[BenchResult], w: &Whiskers) -> Option<Drawing> {
     let rows: Vec<&BenchResult> = results
         .iter()
         .filter(|r| {
@@ -195,20 +201,52 @@ pub fn deliveries_vs_targets(results: &[BenchResult]) -> Option<String> {
     if protos.len() < 2 || lines.len() <= protos.len() {
         return None;
     }
-    let subtitle = format!("1 page, kernel half; {}", whiskers(&rows));
-    targets_chart(
-        &rows,
-        label,
+    let subtitle = format!("1 page, kernel half; {}", (w.desc)(&rows));
+    let delivery = |r: &BenchResult| r.param_text("delivery").unwrap_or_default();
+    // Deliveries in first-seen order: one colour each across the panels.
+    let mut deliveries: Vec<String> = Vec::new();
+    for r in &rows {
+        if !deliveries.contains(&delivery(r)) {
+            deliveries.push(delivery(r));
+        }
+    }
+    let mut panels = Vec::new();
+    for p in &protos {
+        let mine: Vec<&BenchResult> = rows
+            .iter()
+            .copied()
+            .filter(|r| r.param_text("protocol").as_deref() == Some(p.as_str()))
+            .collect();
+        let Some(mut chart) = targets_chart(&mine, delivery, p, String::new(), "p50", w) else {
+            continue;
+        };
+        for s in &mut chart.series {
+            s.color = deliveries.iter().position(|d| *d == s.label).unwrap_or(0);
+        }
+        panels.push(chart);
+    }
+    let legend = if deliveries.len() <= PALETTE.len() {
+        LegendPlace::Shared
+    } else {
+        LegendPlace::PerPanel
+    };
+    let figure = Figure::grid(
         "TLB shootdown latency vs targets, by protocol and delivery",
-        subtitle,
-        "p50 latency",
-    )
+        &subtitle,
+        panels,
+        legend,
+    );
+    Some(figure.draw())
 }
 
 /// `shootdown_critical_path.svg`: the deterministic mode's critical path (`shootdown_phases`
 /// with `phase=critical_path`, kernel half, 1 page, unicast) vs targets, one line per
 /// protocol.
 pub fn critical_path_vs_targets(results: &[BenchResult]) -> Option<String> {
+    critical_path(results, &SINGLE).map(|d| d.svg())
+}
+
+pub(crate) fn critical_path(results: &[BenchResult], w: &Whiskers) -> Option<Drawing> {
     let rows: Vec<&BenchResult> = results
         .iter()
         .filter(|r| {
@@ -221,27 +259,60 @@ pub fn critical_path_vs_targets(results: &[BenchResult]) -> Option<String> {
     let subtitle = format!(
         "deterministic mode: the initiator to its last IPI, the longest handler to its ack, the \
          initiator's return; 1 page, kernel half, unicast; {}",
-        whiskers(&rows)
+        (w.desc)(&rows)
     );
-    targets_chart(
+    let chart = targets_chart(
         &rows,
         |r| r.param_text("protocol").unwrap_or_default(),
         "TLB shootdown critical path vs targets, by protocol",
         subtitle,
         "p50 critical path",
+        w,
+    )?;
+    Some(by_kind(chart).draw())
+}
+
+/// A chart of one line per protocol, alone when it has at most [`MAX_SERIES`] lines, else two
+/// panels: the protocols that wait for every CPU and the relaxed ones (axes shared).
+fn by_kind(chart: Chart) -> Figure {
+    if chart.series.len() <= MAX_SERIES {
+        return Figure::single(chart);
+    }
+    let relaxed = |s: &Series| RELAXED.contains(&s.label.split(' ').next().unwrap_or(""));
+    let (lax, strict): (Vec<Series>, Vec<Series>) =
+        chart.series.iter().cloned().partition(|s| relaxed(s));
+    if lax.is_empty() || strict.is_empty() || strict.len() > MAX_SERIES || lax.len() > MAX_SERIES {
+        return Figure::split(chart);
+    }
+    let panel = |title: &str, series: Vec<Series>| Chart {
+        title: title.into(),
+        subtitle: String::new(),
+        series,
+        ..chart.clone()
+    };
+    Figure::grid(
+        &chart.title,
+        &chart.subtitle,
+        vec![
+            panel("waits for every target", strict),
+            panel("relaxed: returns before the targets invalidate", lax),
+        ],
+        LegendPlace::Shared,
     )
 }
 
 /// p50 vs targets (log2 axis from 8 targets on), one line per `label`, in the registry's
-/// order of protocols. None without data, or with one line only, except for the critical
-/// path (one protocol's curve is still that figure).
+/// order of protocols, each protocol in its registry colour. None without data, or with one
+/// line only, except for the critical path (one protocol's curve is still that figure) and
+/// one protocol's deliveries.
 fn targets_chart(
     rows: &[&BenchResult],
     label: impl Fn(&BenchResult) -> String,
     title: &str,
     subtitle: String,
     y_what: &str,
-) -> Option<String> {
+    w: &Whiskers,
+) -> Option<Chart> {
     let mut labels: Vec<String> = rows
         .iter()
         .map(|r| label(r))
@@ -249,7 +320,7 @@ fn targets_chart(
         .into_iter()
         .collect();
     labels.sort_by_key(|l| protocol_rank(l.split('/').next().unwrap_or(l)));
-    let single_ok = title.contains("critical path");
+    let single_ok = title.contains("critical path") || subtitle.is_empty();
     if labels.is_empty() || (labels.len() < 2 && !single_ok) {
         return None;
     }
@@ -262,23 +333,18 @@ fn targets_chart(
         let mut pts: Vec<Point> = rows
             .iter()
             .filter(|r| label(r) == *l && r.unit == unit)
-            .map(|r| point(r, pos(r.param_f64("targets").unwrap_or(1.0))))
+            .map(|r| point(r, pos(r.param_f64("targets").unwrap_or(1.0)), w))
             .collect();
         pts.sort_by(|a, b| a.x.total_cmp(&b.x));
         pts.dedup_by(|a, b| a.x == b.x);
-        series.push(Series {
-            label: l.clone(),
-            shape: Shape::Line,
-            color: i,
-            points: pts,
-        });
+        series.push(Series::line(l.clone(), proto_color(l).unwrap_or(i), pts));
     }
     let x_ticks = log_x.then(|| pow2_ticks(xs.iter().copied().fold(1.0f64, f64::max)));
     let ys: Vec<f64> = series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.y))
         .collect();
-    let chart = Chart {
+    Some(Chart {
         title: title.into(),
         subtitle,
         x_label: if log_x {
@@ -291,15 +357,24 @@ fn targets_chart(
         x_integer: true,
         y_log: use_log_scale(&ys),
         series,
-        hlines: vec![],
-        vlines: vec![],
-    };
-    Some(chart.render())
+        ..Chart::default()
+    })
+}
+
+/// A protocol's colour: its place in the registry (so a protocol looks the same in every
+/// figure); None for a name the registry does not have.
+fn proto_color(label: &str) -> Option<usize> {
+    let p = label.split(['/', ' ']).next().unwrap_or(label);
+    ORDER.iter().position(|o| *o == p)
 }
 
 /// `shootdown_protocols_pages.svg`: p50 vs pages at each protocol's largest target count,
 /// one line per protocol; the flush ceilings (32 pages; Linux's 33) marked.
 pub fn protocols_vs_pages(results: &[BenchResult]) -> Option<String> {
+    protocols_pages(results, &SINGLE).map(|d| d.svg())
+}
+
+pub(crate) fn protocols_pages(results: &[BenchResult], w: &Whiskers) -> Option<Drawing> {
     let rows: Vec<&BenchResult> = results
         .iter()
         .filter(|r| {
@@ -327,19 +402,18 @@ pub fn protocols_vs_pages(results: &[BenchResult]) -> Option<String> {
             .iter()
             .filter(|r| r.param_f64("targets") == Some(most))
             .map(|r| {
-                let mut pt = point(r, r.param_f64("pages").unwrap_or(1.0).log2());
+                let mut pt = point(r, r.param_f64("pages").unwrap_or(1.0).log2(), w);
                 pt.hollow = is_full(r);
                 pt
             })
             .collect();
         pts.sort_by(|a, b| a.x.total_cmp(&b.x));
         pts.dedup_by(|a, b| a.x == b.x);
-        series.push(Series {
-            label: format!("{p} ({most} targets)"),
-            shape: Shape::Line,
-            color: i,
-            points: pts,
-        });
+        series.push(Series::line(
+            format!("{p} ({most} targets)"),
+            proto_color(p).unwrap_or(i),
+            pts,
+        ));
     }
     let hi = rows
         .iter()
@@ -350,11 +424,30 @@ pub fn protocols_vs_pages(results: &[BenchResult]) -> Option<String> {
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.y))
         .collect();
+    // The ceilings: ours at 32 pages (grey), Linux's at 33 in its colour when it was run.
+    let mut vlines = vec![VLine {
+        label: "ceiling 32".into(),
+        x: 32f64.log2(),
+        color: 7,
+    }];
+    let linux = protos.iter().any(|p| p == "linux");
+    if linux {
+        vlines.push(VLine {
+            label: "ceiling 33 (linux)".into(),
+            x: 33f64.log2(),
+            color: proto_color("linux").unwrap_or(3),
+        });
+    }
     let chart = Chart {
         title: "TLB shootdown latency vs pages, by protocol".into(),
         subtitle: format!(
-            "kernel half, most targets; hollow: a full flush; dashed: ceilings 32 and 33 (linux); {}",
-            whiskers(&rows)
+            "kernel half, most targets; hollow: a full flush; dashed: {}; {}",
+            if linux {
+                "ceilings 32 and 33 (linux)"
+            } else {
+                "ceiling 32"
+            },
+            (w.desc)(&rows)
         ),
         x_label: "pages (log2)".into(),
         y_label: format!("p50 latency ({})", unit_label(&unit)),
@@ -362,19 +455,10 @@ pub fn protocols_vs_pages(results: &[BenchResult]) -> Option<String> {
         x_integer: false,
         y_log: use_log_scale(&ys),
         series,
-        hlines: vec![],
-        vlines: vec![
-            VLine {
-                x: 32f64.log2(),
-                color: 7,
-            },
-            VLine {
-                x: 33f64.log2(),
-                color: protos.iter().position(|p| p == "linux").unwrap_or(7),
-            },
-        ],
+        vlines,
+        ..Chart::default()
     };
-    Some(chart.render())
+    Some(by_kind(chart).draw())
 }
 
 /// One stacked bar: its label, its segments (phase index, p50) and the total's p50.
@@ -384,6 +468,10 @@ type Bar = (String, Vec<(usize, f64)>, f64);
 /// segment a phase's p50, the total's p50 as a tick; medians of parts need not add up to the
 /// median of the whole exactly, so the tick shows how close they come.
 pub fn phases_chart(results: &[BenchResult]) -> Option<String> {
+    phases(results).map(|d| d.svg())
+}
+
+pub(crate) fn phases(results: &[BenchResult]) -> Option<Drawing> {
     let rows: Vec<&BenchResult> = results
         .iter()
         .filter(|r| {
@@ -430,100 +518,132 @@ pub fn phases_chart(results: &[BenchResult]) -> Option<String> {
         .map(|(_, segs, total)| segs.iter().map(|s| s.1).sum::<f64>().max(*total))
         .fold(0.0f64, f64::max)
         .max(1.0);
-    let (left, top_margin, pw, ph) = (90.0, 60.0, 620.0, 300.0);
-    let bw = (pw / bars.len() as f64).min(60.0);
-    let width = left + pw + 150.0;
-    let height = top_margin + ph + 90.0;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="12">"#
-    );
+    let ticks = nice_ticks(0.0, top, 4, false);
+    let top = ticks.last().copied().unwrap_or(top);
+
     let title = "Where a shootdown's time goes: phases by protocol";
-    let _ = writeln!(s, "<title>{}</title>", xml(title));
-    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        s,
-        r#"<text x="12" y="22" font-size="15" font-weight="bold">{}</text>"#,
-        xml(title)
+    let tick_font = Font::new(TEXT_SIZE);
+    let tick_w = ticks
+        .iter()
+        .map(|v| measure(&short(*v), TEXT_SIZE, false))
+        .fold(0.0f64, f64::max);
+    let left = 6.0 + LABEL_SIZE + 2.0 + tick_w + 5.0;
+    // A column when the bars fit at 12 pt each, else the full width.
+    let width = if left + 12.0 * bars.len() as f64 + 8.0 <= COLUMN_WIDTH {
+        COLUMN_WIDTH
+    } else {
+        FULL_WIDTH
+    };
+    let mut d = Drawing::new(width, title);
+    let y0 = header(
+        &mut d,
+        title,
+        "kernel half, 1 page, unicast; segments: each phase's p50 stacked; black tick: the \
+         total's p50",
     );
-    let _ = writeln!(
-        s,
-        r##"<text x="12" y="40" font-size="12" fill="#444">{}</text>"##,
-        xml(
-            "kernel half, 1 page, unicast; segments: each phase's p50 stacked; black tick: the total's p50"
-        )
-    );
-    let y = |v: f64| top_margin + ph - v / top * ph;
-    for k in 0..=4 {
-        let v = top * k as f64 / 4.0;
-        let _ = writeln!(
-            s,
-            r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
-            left + pw,
-            left - 6.0,
-            y(v) + 4.0,
-            short(v),
-            y = y(v)
+    let (pw, ph) = (width - left - 8.0, 130.0);
+    let bottom = y0 + ph;
+    let y = |v: f64| bottom - v / top * ph;
+    let axis = Stroke::new(BLACK, 0.6);
+    for v in &ticks {
+        d.line(
+            [left, y(*v), left + pw, y(*v)],
+            Stroke::new(Rgb(0xdd, 0xdd, 0xdd), 0.4),
+            "grid",
+            "",
+        );
+        d.line([left - 3.0, y(*v), left, y(*v)], axis, "", "");
+        d.text(
+            left - 4.5,
+            y(*v) + TEXT_SIZE * 0.35,
+            &short(*v),
+            tick_font.anchor(Anchor::End),
+            "ytick",
         );
     }
-    let _ = writeln!(
-        s,
-        r#"<text x="16" y="{:.1}" transform="rotate(-90 16 {:.1})" text-anchor="middle">{}</text>"#,
-        top_margin + ph / 2.0,
-        top_margin + ph / 2.0,
-        xml(&format!("p50 ({})", unit_label(&unit)))
+    d.line([left, bottom, left + pw, bottom], axis, "axis", "");
+    d.line([left, y0, left, bottom], axis, "axis", "");
+    d.text(
+        6.0 + LABEL_SIZE * 0.8,
+        y0 + ph / 2.0,
+        &format!("p50 ({})", unit_label(&unit)),
+        Font::new(LABEL_SIZE).anchor(Anchor::Middle).angle(-90.0),
+        "ylabel",
     );
+    let slot = pw / bars.len() as f64;
+    let bw = (slot * 0.7).min(24.0);
+    let mut used = vec![false; phase_names.len()];
+    let mut label_h: f64 = 0.0;
     for (i, (label, segs, total)) in bars.iter().enumerate() {
-        let x = left + i as f64 * (pw / bars.len() as f64) + 4.0;
+        let cx = left + (i as f64 + 0.5) * slot;
+        let x = cx - bw / 2.0;
         let mut acc = 0.0;
         for (phase, v) in segs {
-            let _ = writeln!(
-                s,
-                r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{}: {}</title></rect>"#,
-                y(acc + v),
-                bw - 8.0,
-                (y(acc) - y(acc + v)).max(0.0),
-                PALETTE[phase % PALETTE.len()],
-                xml(phase_names[*phase]),
-                short(*v)
-            );
+            used[*phase] = true;
+            d.items.push(Item::Rect {
+                x,
+                y: y(acc + v),
+                w: bw,
+                h: (y(acc) - y(acc + v)).max(0.0),
+                fill: Some(PALETTE[phase % PALETTE.len()]),
+                stroke: None,
+                tip: format!("{}: {}", phase_names[*phase], short(*v)),
+            });
             acc += v;
         }
         if *total > 0.0 {
-            let _ = writeln!(
-                s,
-                r#"<line x1="{:.1}" x2="{:.1}" y1="{yt:.1}" y2="{yt:.1}" stroke="black" stroke-width="2"/>"#,
-                x - 2.0,
-                x + bw - 6.0,
-                yt = y(*total)
+            d.line(
+                [x - 1.5, y(*total), x + bw + 1.5, y(*total)],
+                Stroke::new(BLACK, 1.2),
+                "total",
+                "",
             );
         }
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.1}" y="{:.1}" transform="rotate(40 {:.1} {:.1})" font-size="11">{}</text>"#,
-            x,
-            top_margin + ph + 14.0,
-            x,
-            top_margin + ph + 14.0,
-            xml(label)
+        // Labels turned 45° and ending under their bar.
+        d.text(
+            cx + 2.0,
+            bottom + 5.0,
+            label,
+            tick_font.anchor(Anchor::End).angle(-45.0),
+            "xtick",
         );
+        label_h = label_h.max(measure(label, TEXT_SIZE, false) * 0.71 + TEXT_SIZE);
     }
-    for (i, name) in phase_names.iter().enumerate() {
-        let ly = top_margin + 10.0 + i as f64 * 18.0;
-        let lx = left + pw + 20.0;
-        let _ = writeln!(
-            s,
-            r#"<rect x="{lx}" y="{:.1}" width="12" height="12" fill="{}"/><text x="{}" y="{:.1}">{}</text>"#,
-            ly - 10.0,
-            PALETTE[i % PALETTE.len()],
-            lx + 18.0,
-            ly,
-            xml(name)
-        );
-    }
-    s.push_str("</svg>\n");
-    Some(s)
+    let mut entries: Vec<LegendEntry> = phase_names
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| used[*i])
+        .map(|(i, name)| LegendEntry {
+            label: name.to_string(),
+            stroke: Stroke::new(PALETTE[i % PALETTE.len()], 1.0),
+            marker: false,
+            swatch: true,
+        })
+        .collect();
+    let total_entry = LegendEntry {
+        label: "total p50".into(),
+        stroke: Stroke::new(BLACK, 1.2),
+        marker: false,
+        swatch: false,
+    };
+    d.panels.push(PanelStyle {
+        stacked: true,
+        series: entries
+            .iter()
+            .map(|e| (e.label.clone(), e.stroke.color, e.stroke.dash))
+            .collect(),
+        refs: vec![(total_entry.label.clone(), BLACK, total_entry.stroke.dash)],
+    });
+    entries.push(total_entry);
+    let end = legend(
+        &mut d,
+        &entries,
+        left,
+        width - 6.0,
+        bottom + 5.0 + label_h + 4.0,
+    );
+    d.height = (end + 6.0).ceil();
+    Some(d)
 }
 
 #[cfg(test)]
@@ -586,9 +706,22 @@ mod tests {
             rs.push(sd("sync", "all_but_self", t, 1, 90.0 * t as f64));
             rs.push(sd("linux", "unicast", t, 1, 110.0 * t as f64));
         }
-        let svg = deliveries_vs_targets(&rs).unwrap();
+        let d = deliveries(&rs, &SINGLE).unwrap();
+        // A panel per protocol, a line per delivery, the same delivery in the same colour.
+        assert_eq!(d.panels.len(), 2);
+        let lines = |i: usize| {
+            d.panels[i]
+                .series
+                .iter()
+                .map(|s| s.0.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(lines(0), ["all_but_self", "unicast"]);
+        assert_eq!(lines(1), ["unicast"]);
+        assert_eq!(d.panels[0].series[1].1, d.panels[1].series[0].1);
+        let svg = d.svg();
         assert!(
-            svg.contains(">sync/all_but_self</text>") && svg.contains(">linux/unicast</text>"),
+            svg.contains(">sync</text>") && svg.contains(">linux</text>"),
             "{svg}"
         );
         // One protocol: its deliveries are the older figure's.

@@ -443,9 +443,10 @@ pub fn aggregate_repeats(dir: &Path, boots: &[PathBuf]) -> Result<Report, Error>
             .find(|x| x.combined.key() == key)
             .map(|x| (x.min, x.max))
     };
+    let desc = |_: &[&BenchResult]| "median of boots, whiskers min–max of boots".to_string();
     let w = Whiskers {
         range: &spread,
-        desc: "median of boots, whiskers min..max of boots",
+        desc: &desc,
     };
     files.extend(write_plots(dir, &plots_with(&combined, &w))?);
     files.push(write_file(&dir.join("summary.md"), &summary)?);

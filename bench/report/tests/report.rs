@@ -201,6 +201,9 @@ fn single_run_report() {
         "plots/shootdown_vs_pages.svg",
         "plots/pf_latency.svg",
         "plots/pf_throughput.svg",
+        "plots/shootdown_vs_targets.pdf",
+        "plots/pf_latency.pdf",
+        "plots/pf_throughput.pdf",
         "summary.md",
     ] {
         assert!(t.path().join(f).is_file(), "{f} missing");
@@ -226,6 +229,11 @@ fn single_run_report() {
     ] {
         let svg = fs::read_to_string(t.path().join(format!("plots/{f}.svg"))).unwrap();
         assert!(svg.starts_with("<svg"), "{f}");
+        let pdf = fs::read(t.path().join(format!("plots/{f}.pdf"))).unwrap();
+        assert!(
+            pdf.starts_with(b"%PDF-1.4\n") && pdf.ends_with(b"%%EOF\n"),
+            "{f}"
+        );
         assert!(
             svg.contains("class=\"xlabel\"") && svg.contains("class=\"ylabel\""),
             "{f}"
@@ -238,6 +246,7 @@ fn single_run_report() {
     let rep = write_report(t.path()).unwrap();
     assert!(!t.path().join("csv/shootdown.csv").exists());
     assert!(!t.path().join("plots/pf_throughput.svg").exists());
+    assert!(!t.path().join("plots/pf_throughput.pdf").exists());
     assert!(t.path().join("csv/exception_roundtrip.csv").exists());
     assert!(rep.summary.contains("| Page fault (kernel) | – | – | – | – | ≤ 1.20 | not measured | no pf_kernel result with access=write part=total |"));
 }
@@ -502,7 +511,8 @@ fn deterministic_mode_instructions_without_ns() {
     let svg = fs::read_to_string(t.path().join("plots/shootdown_vs_targets.svg")).unwrap();
     assert!(svg.contains("p50 latency (instructions)"));
     let svg = fs::read_to_string(t.path().join("plots/pf_latency.svg")).unwrap();
-    assert!(svg.contains("latency (instructions), log2 buckets"));
+    assert!(svg.contains("latency (instructions), log scale"));
+    assert!(svg.contains("ECDF from log2 buckets"));
 }
 
 #[test]
