@@ -63,6 +63,10 @@ linux-bench:
 bench-linux *ARGS: linux-bench runner
     {{runner}} linux --init {{justfile_directory()}}/target/x86_64-unknown-linux-gnu/release/linux-bench --results results/linux-latest --quiet {{ARGS}}
 
+# Redraw a results folder's figures (SVG, PDF) from its results.csv: `just plot results/latest`.
+plot DIR: runner
+    {{runner}} plot {{DIR}}
+
 # Two results folders side by side: `just compare results/old results/latest`.
 compare OLD NEW: runner
     {{runner}} compare {{OLD}} {{NEW}}

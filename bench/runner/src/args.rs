@@ -171,6 +171,22 @@ enum Command {
                                  folder or README.md could not be read or written."
     )]
     Readme,
+    /// Redraw a results folder's figures (SVG and PDF) from its results.csv
+    ///
+    /// Reads DIR/results.csv and, when present, DIR/samples.csv.gz (not records.jsonl), and
+    /// rewrites DIR/plots/: after filtering or editing results.csv, the figures follow. A
+    /// results.csv holding several runs is drawn from its first run (a warning says so).
+    /// `scripts/plot.py DIR` draws the main figures with matplotlib instead.
+    #[command(
+        visible_alias = "--plot",
+        after_long_help = "EXIT STATUS: 0 redrawn, 2 bad runner command line, 11 the folder \
+                           or its results.csv could not be read or written."
+    )]
+    Plot {
+        /// The results folder
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Two benchmark results folders side by side
     ///
     /// NEW/OLD ratios; with repeated runs (`--repeat`), whether a difference is beyond the
@@ -422,7 +438,12 @@ struct RunOpts {
     /// `just bench --compare OLD NEW`; the other options are then ignored.
     #[arg(long, num_args = 2, value_names = ["OLD", "NEW"])]
     compare: Option<Vec<PathBuf>>,
-    /// Do not stream the console; show the benchmark group being run
+    /// Do not stream the console; show each benchmark group and each result (n/m, elapsed,
+    /// time left)
+    ///
+    /// m and the time left come from the last complete run of the same configuration
+    /// (accelerator, CPUs, memory, kernel words), kept in target/progress/: absent the first
+    /// time, exact in count for the deterministic mode.
     #[arg(long)]
     quiet: bool,
     /// QEMU binary
@@ -714,6 +735,8 @@ pub enum Cli {
     },
     /// Regenerate README.md's Results block from the committed results folders.
     Readme,
+    /// Redraw a folder's figures from its results.csv.
+    Plot(PathBuf),
     /// Build the bootable image.
     Image(ImageArgs),
     /// Write the image to a removable drive.
@@ -883,6 +906,7 @@ fn into_cli(c: Command) -> Result<Cli, UsageError> {
             yes: u.yes,
         },
         Command::Readme => Cli::Readme,
+        Command::Plot { dir } => Cli::Plot(dir),
         Command::Compare(c) => Cli::Compare {
             old: c.old,
             new: c.new,
@@ -1566,6 +1590,7 @@ mod tests {
             "image",
             "usb",
             "readme",
+            "plot",
             "compare",
             "kvm-probe",
             "completions",

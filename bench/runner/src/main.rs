@@ -52,6 +52,18 @@ fn main() -> ExitCode {
             Err(e) => setup_error(&e.to_string()),
         },
         Ok(Cli::Readme) => cmd_readme(),
+        Ok(Cli::Plot(dir)) => match bench_report::redraw_plots(&dir) {
+            Ok(rep) => {
+                for w in &rep.warnings {
+                    errln!("runner: warning: {w}");
+                }
+                for f in &rep.files {
+                    outln!("{}", f.display());
+                }
+                exit::PASS
+            }
+            Err(e) => setup_error(&e.to_string()),
+        },
         Ok(Cli::Usb { device, image, yes }) => {
             match runner::usb::write_image(&device, &image, yes) {
                 Ok(()) => exit::PASS,
