@@ -1157,7 +1157,8 @@ pub fn check_report(case: &Case, dir: &std::path::Path) -> Result<(), String> {
 }
 
 /// The tidy files of a results folder agree with its records: results.csv has a row per
-/// result, summary.json the run's outcome, and every result's raw samples give its figures.
+/// result, summary.json the run's outcome, every result's raw samples give its figures, and
+/// the main figures exist as SVG and PDF.
 fn check_tidy(dir: &std::path::Path) -> Result<(), String> {
     use bench_report::tidy;
     let res = bench_report::load(dir).map_err(|e| format!("report: {e}"))?;
@@ -1185,6 +1186,18 @@ fn check_tidy(dir: &std::path::Path) -> Result<(), String> {
     let n = tidy::verify_samples(&res).map_err(|e| format!("samples.csv.gz: {e}"))?;
     if n == 0 {
         return Err("expected raw samples in samples.csv.gz, got none".into());
+    }
+    // Every figure twice: SVG and PDF.
+    let plots = dir.join("plots");
+    for name in ["pf_latency", "shootdown_vs_targets", "pf_throughput"] {
+        for ext in ["svg", "pdf"] {
+            let f = plots.join(format!("{name}.{ext}"));
+            let ok = std::fs::read(&f)
+                .is_ok_and(|b| b.starts_with(if ext == "pdf" { b"%PDF-" } else { b"<svg" }));
+            if !ok {
+                return Err(format!("expected the figure {}", f.display()));
+            }
+        }
     }
     Ok(())
 }
