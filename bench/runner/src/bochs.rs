@@ -956,6 +956,45 @@ pub fn cases() -> Vec<Case> {
         out.push(oracle(model, 2, None, false));
     }
     out.push(oracle("corei7_skylake_x", 2, Some("skip_invlpg"), false));
+    // Every page-fault variant and its page checks on an independent x86 (PCID model: the
+    // user arena's faults run with PCIDs), and the pool audit's negative control; ryzen:
+    // an AMD model, where `pf_zero=clzero` runs if the model has CLZERO (else a skip).
+    for (model, extra, brk, ci) in [
+        ("corei7_skylake_x", None, false, true),
+        ("corei7_skylake_x", None, true, true),
+        ("ryzen", Some("pf_zero=clzero"), false, true),
+    ] {
+        let mut args = vec!["bench=pf", "bench_samples=12", "bench_warmup=1"];
+        args.extend(extra);
+        if brk {
+            args.extend(["pf_variant=prezeroed", "pf_break=poison_pool"]);
+        }
+        let mut c = case(
+            &format!(
+                "bochs-pf-variants{}-{}",
+                if brk { "-poison-pool" } else { "" },
+                short(model)
+            ),
+            bochs_vm(model, 1, 300.0),
+            &args,
+            if brk {
+                OutcomeKind::TestFailed
+            } else {
+                OutcomeKind::Pass
+            },
+        );
+        c.emulator = Emulator::Bochs;
+        c.benches = &["pf_kernel", "pf_user"];
+        if brk {
+            c.failing_checks = &[
+                "pf_pool_audit/*",
+                "pf_pages_checked/kernel/write/prezeroed",
+                "pf_pages_checked/user/write/prezeroed",
+            ];
+        }
+        c.ci = ci;
+        out.push(c);
+    }
     // A triple fault ends the run at once with a clear message (Bochs logs a panic and shuts
     // the CPU down; reset_on_triple_fault=0 keeps it from rebooting into GRUB).
     let mut c = case(

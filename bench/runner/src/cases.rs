@@ -207,6 +207,7 @@ pub fn all_cases() -> Vec<Case> {
     let mut cases = boot_cases();
     cases.extend(suite_cases());
     cases.extend(oracle_cases());
+    cases.extend(fault_variant_cases());
     cases.extend(tsc_cases());
     cases.extend(linux_cases());
     cases.extend(cli_and_crash_cases());
@@ -594,6 +595,61 @@ fn linux_cases() -> Vec<Case> {
         "shootdown",
     ];
     c.context_fields = CONTEXT_FIELDS;
+    cases.push(c);
+    cases
+}
+
+/// The page-fault variants (`pf_variant=`): every variant's page checks pass in the
+/// deterministic mode too, and the pre-zeroed pool's audit catches a poisoned frame (its
+/// negative control) under TCG and in the deterministic mode; out-of-range values are
+/// refused by the kernel's parser.
+fn fault_variant_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    let mut v = small();
+    v.accel = Accel::Icount;
+    let mut c = case(
+        "pf-variants-icount",
+        v,
+        &["bench=pf", "bench_samples=40", "bench_warmup=2"],
+        OutcomeKind::Pass,
+    );
+    c.benches = &["pf_kernel", "pf_user"];
+    c.console_contains = vec![
+        "\"name\":\"pf_pages_checked/user/write/huge_2m\",\"pass\":true",
+        "\"name\":\"pf_pool_audit/kernel\",\"pass\":true",
+    ];
+    cases.push(c);
+    for accel in [Accel::Tcg, Accel::Icount] {
+        let mut v = small();
+        v.accel = accel;
+        let mut c = case(
+            &format!("pf-poison-pool-{}", accel.name()),
+            v,
+            &[
+                "bench=pf",
+                "pf_variant=prezeroed",
+                "pf_break=poison_pool",
+                "pf_zero=movnti",
+                "bench_samples=40",
+                "bench_warmup=2",
+            ],
+            OutcomeKind::TestFailed,
+        );
+        c.benches = &["pf_kernel", "pf_user"];
+        c.failing_checks = &[
+            "pf_pool_audit/*",
+            "pf_pages_checked/kernel/write/prezeroed",
+            "pf_pages_checked/user/write/prezeroed",
+        ];
+        cases.push(c);
+    }
+    let mut c = case(
+        "bad-cmdline-fault-around",
+        small(),
+        &["bench=pf", "pf_fault_around=1"],
+        OutcomeKind::BadCmdline,
+    );
+    c.console_contains = vec!["pf_fault_around"];
     cases.push(c);
     cases
 }

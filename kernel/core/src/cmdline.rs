@@ -68,6 +68,24 @@ pub const SHOOTDOWN_PROTOCOLS: &[&str] = &[
 /// reads are allowed until the reclaim point (`lazy_epoch`, `deferred`).
 pub const RELAXED_PROTOCOLS: &[&str] = &["lazy_epoch", "deferred"];
 
+/// The fault-path variants (`pf_variant=`), in the order the benchmark runs them; the names
+/// are the `variant` param of every `pf_kernel` / `pf_user` result (`sys::mm::fault::Variant`
+/// has one entry per name, in this order).
+pub const PF_VARIANTS: &[&str] = &[
+    "demand_zero",
+    "zero_page",
+    "pt_on_demand",
+    "huge_2m",
+    "prezeroed",
+    "fault_around",
+];
+
+/// How the pre-zeroed pool's frames are zeroed (`pf_zero=`).
+pub const PF_ZERO_METHODS: &[&str] = &["stosq", "stosb", "movnti", "clzero"];
+
+/// Deliberately broken fault-path variants (`pf_break=`), for the page checks' tests.
+pub const PF_BREAKS: &[&str] = &["none", "poison_pool"];
+
 /// Deliberately broken shootdown variants (`shootdown_break=`), for the oracle's tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ShootdownBreak {
@@ -198,12 +216,27 @@ pub struct BenchOptions {
     pub timeout_ms: Option<u64>,
     /// `shootdown_protocol=`: bit i set = `SHOOTDOWN_PROTOCOLS[i]` selected; None: all.
     pub protocols: Option<u64>,
+    /// `pf_variant=`: bit i set = `PF_VARIANTS[i]` selected; None: all.
+    pub pf_variants: Option<u64>,
+    /// `pf_zero=`: index into [`PF_ZERO_METHODS`] (None: 0, REP STOSQ).
+    pub pf_zero: Option<usize>,
+    /// `pf_fault_around=`: pages one fault maps under `fault_around` (default 16).
+    pub pf_fault_around: Option<u64>,
+    /// `pf_pool=`: frames of the pre-zeroed pool per CPU (default 1024).
+    pub pf_pool: Option<u64>,
+    /// `pf_break=`: index into [`PF_BREAKS`] (None or 0: none).
+    pub pf_break: Option<usize>,
 }
 
 impl BenchOptions {
     /// Whether group `i` of [`BENCHES`] runs (all of them when `bench=` is absent).
     pub fn selected(&self, i: usize) -> bool {
         self.groups.is_none_or(|g| g & (1 << i) != 0)
+    }
+
+    /// Whether fault variant `i` of [`PF_VARIANTS`] runs (all when the key is absent).
+    pub fn pf_variant_selected(&self, i: usize) -> bool {
+        self.pf_variants.is_none_or(|g| g & (1 << i) != 0)
     }
 
     /// Whether protocol `i` of [`SHOOTDOWN_PROTOCOLS`] runs (all when the key is absent).
@@ -357,6 +390,39 @@ pub static OPTIONS: &[OptSpec] = &[
         key: "bench_cpus",
         kind: OptKind::UInt { min: 1, max: 512 },
         help: "largest number of CPUs a sweep uses (default: all online)",
+    },
+    OptSpec {
+        key: "pf_variant",
+        kind: OptKind::List(PF_VARIANTS),
+        help: "fault-path variants the page-fault benchmark runs: all (the default) or a \
+               comma-separated list of demand_zero, zero_page, pt_on_demand (page tables \
+               allocated in the fault), huge_2m (2 MiB pages), prezeroed (frames from a pool \
+               zeroed beforehand), fault_around (one fault maps pf_fault_around pages)",
+    },
+    OptSpec {
+        key: "pf_zero",
+        kind: OptKind::Choice(PF_ZERO_METHODS),
+        help: "how the prezeroed pool's frames are zeroed: stosq (REP STOSQ, the default), \
+               stosb (REP STOSB), movnti (non-temporal stores), clzero (AMD; a skip record \
+               elsewhere)",
+    },
+    OptSpec {
+        key: "pf_fault_around",
+        kind: OptKind::UInt { min: 2, max: 512 },
+        help: "pages one fault maps under the fault_around variant (default 16, as Linux's \
+               fault_around_bytes of 64 KiB), the aligned window around the faulting page",
+    },
+    OptSpec {
+        key: "pf_pool",
+        kind: OptKind::UInt { min: 64, max: 8192 },
+        help: "frames in each CPU's pre-zeroed pool (prezeroed variant; default 1024): a \
+               round of faults never takes more than the pool holds",
+    },
+    OptSpec {
+        key: "pf_break",
+        kind: OptKind::Choice(PF_BREAKS),
+        help: "page-check test: none, or poison_pool (one pre-zeroed pool frame gets a \
+               nonzero word; the pool audit must catch it)",
     },
     OptSpec {
         key: "shootdown_ceiling",
@@ -620,6 +686,13 @@ impl<'a> Options<'a> {
             ("bench_deterministic", Value::Flag) => self.bench.deterministic = true,
             ("bench_cpus", Value::UInt(n)) => self.bench.cpus = Some(n),
             ("shootdown_ceiling", Value::UInt(n)) => self.bench.flush_ceiling = Some(n),
+            ("pf_variant", Value::List(list)) => {
+                self.bench.pf_variants = Some(BenchOptions::select_from(PF_VARIANTS, list))
+            }
+            ("pf_zero", Value::Choice(i)) => self.bench.pf_zero = Some(i),
+            ("pf_fault_around", Value::UInt(n)) => self.bench.pf_fault_around = Some(n),
+            ("pf_pool", Value::UInt(n)) => self.bench.pf_pool = Some(n),
+            ("pf_break", Value::Choice(i)) => self.bench.pf_break = Some(i),
             ("shootdown_break", Value::Choice(i)) => {
                 self.bench.breakage = Some(ShootdownBreak::ALL[i])
             }

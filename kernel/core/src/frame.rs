@@ -190,6 +190,40 @@ impl FrameAllocator {
         )
     }
 
+    /// A free, naturally aligned run of `2^order` frames (order 9: a 2 MiB page), its first
+    /// frame's address, or `None` when no such run is free. Orders 6 to 12 (whole bitmap
+    /// words); the search is next-fit like [`FrameAllocator::alloc`] and takes every frame of
+    /// the run.
+    pub fn alloc_aligned_run(&mut self, order: u32) -> Option<u64> {
+        assert!(
+            (6..=12).contains(&order),
+            "alloc_aligned_run: order {order}"
+        );
+        let run_words = 1usize << (order - 6);
+        let runs = self.words / run_words;
+        if runs == 0 || self.free < (run_words as u64) * FRAMES_PER_WORD {
+            return None;
+        }
+        let start = (self.next_frame / FRAMES_PER_WORD) as usize / run_words;
+        let run = (0..runs).map(|i| (start + i) % runs).find(|&r| {
+            self.bitmap()[r * run_words..(r + 1) * run_words]
+                .iter()
+                .all(|&w| w == u64::MAX)
+        })?;
+        let first = (run * run_words) as u64 * FRAMES_PER_WORD;
+        let end = first + (run_words as u64) * FRAMES_PER_WORD;
+        self.free -= self.set_range(first, end, false);
+        self.next_frame = end;
+        Some(first * PAGE_SIZE)
+    }
+
+    /// Returns a run of `2^order` frames from [`FrameAllocator::alloc_aligned_run`].
+    pub fn free_run(&mut self, first: u64, order: u32) {
+        for i in 0..1u64 << order {
+            self.free(first + i * PAGE_SIZE);
+        }
+    }
+
     /// The lowest free frame lying entirely below the physical address `limit` (for structures
     /// that 32-bit or 16-bit code must reach), or `None`.
     pub fn alloc_below(&mut self, limit: u64) -> Option<u64> {
@@ -327,6 +361,41 @@ mod tests {
         frames.free(f);
         assert!(!frames.in_use(f));
         assert!(frames.in_use(next));
+    }
+
+    #[test]
+    fn an_aligned_run_is_wholly_free_aligned_and_taken() {
+        let map = small_map();
+        let mut frames = allocator(&map);
+        let before = frames.free_frames();
+        let a = frames.alloc_aligned_run(9).unwrap();
+        assert_eq!(a % (2 * MIB), 0, "{a:#x} is 2 MiB-aligned");
+        assert!(
+            usable_at_or_above_1mib(&map, a)
+                && usable_at_or_above_1mib(&map, a + 2 * MIB - PAGE_SIZE)
+        );
+        // The kernel (2..3 MiB) and the loader page are in use: never inside a run.
+        assert!(!(a..a + 2 * MIB).contains(&0x20_0000) && !(a..a + 2 * MIB).contains(&0x30_0000));
+        assert_eq!(frames.free_frames(), before - 512);
+        for i in 0..512 {
+            assert!(frames.in_use(a + i * PAGE_SIZE));
+        }
+        let b = frames.alloc_aligned_run(9).unwrap();
+        assert_ne!(a, b);
+        frames.free_run(a, 9);
+        frames.free_run(b, 9);
+        assert_eq!(frames.free_frames(), before);
+        // A run broken by one used frame is skipped; none left: None, nothing taken.
+        let mut n = 0;
+        while frames.alloc_aligned_run(9).is_some() {
+            n += 1;
+        }
+        // 64 MiB of RAM: 2..4 MiB holds the kernel, 16..18 MiB ACPI, 32..34 MiB NVS,
+        // 48..50 MiB a reserved hole, 0..2 MiB low memory.
+        assert_eq!(n, 32 - 5);
+        let left = frames.free_frames();
+        assert_eq!(frames.alloc_aligned_run(9), None);
+        assert_eq!(frames.free_frames(), left);
     }
 
     #[test]

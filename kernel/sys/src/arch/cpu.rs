@@ -30,6 +30,8 @@ pub struct Features {
     /// INVLPGB takes (EDX bits 15:0).
     pub invlpgb: bool,
     pub invlpgb_count_max: u16,
+    /// AMD CLZERO (CPUID 0x8000_0008 EBX bit 0): zero one cache line without reading it.
+    pub clzero: bool,
     /// CPUID 0x15: (denominator, numerator, crystal Hz), any of them may be 0.
     pub tsc_leaf_15: (u32, u32, u32),
 }
@@ -42,6 +44,8 @@ pub fn features() -> &'static Features {
 
 /// CPUID 0x8000_0008 EBX bit 3: INVLPGB and TLBSYNC (AMD APM vol. 3, appendix E).
 const CPUID_80000008_EBX_INVLPGB: u32 = 1 << 3;
+/// AMD APM vol. 3, CPUID Fn8000_0008 EBX bit 0: CLZERO.
+const CPUID_80000008_EBX_CLZERO: u32 = 1 << 0;
 
 fn detect() -> Features {
     let id = CpuId::new();
@@ -78,17 +82,19 @@ fn detect() -> Features {
         (0, 0, 0)
     };
     let max_ext = raw_cpuid::cpuid!(0x8000_0000).eax;
-    let (invlpgb, invlpgb_count_max) = if max_ext >= 0x8000_0008 {
+    let (invlpgb, invlpgb_count_max, clzero) = if max_ext >= 0x8000_0008 {
         let r = raw_cpuid::cpuid!(0x8000_0008);
         (
             r.ebx & CPUID_80000008_EBX_INVLPGB != 0,
             (r.edx & 0xFFFF) as u16,
+            r.ebx & CPUID_80000008_EBX_CLZERO != 0,
         )
     } else {
-        (false, 0)
+        (false, 0, false)
     };
     Features {
         invlpgb,
+        clzero,
         invlpgb_count_max,
         vendor,
         brand,

@@ -450,6 +450,12 @@ pub fn pte_slot(virt: u64) -> Option<&'static AtomicU64> {
     pte_slot_in(KERNEL_PML4.load(Ordering::Relaxed), virt)
 }
 
+/// The page-directory entry of `virt` in the kernel's tables (the entry of its 2 MiB span:
+/// a page table, a 2 MiB page, or not present); None when a table above it is missing.
+pub fn pde_slot(virt: u64) -> Option<&'static AtomicU64> {
+    entry_slot_in(KERNEL_PML4.load(Ordering::Relaxed), virt, 2)
+}
+
 /// The 4 KiB page-table entry of `virt` in the tables rooted at `root` (see `pte_slot`).
 pub fn pte_slot_in(root: u64, virt: u64) -> Option<&'static AtomicU64> {
     entry_slot_in(root, virt, 1)
@@ -599,6 +605,27 @@ pub fn alloc_frames(out: &mut [u64]) -> usize {
     }
     out.len()
 }
+
+/// Take a free, 2 MiB-aligned run of 512 frames (a 2 MiB page; not zeroed), or None.
+pub fn alloc_huge() -> Option<u64> {
+    FRAMES
+        .lock()
+        .as_mut()
+        .and_then(|a| a.alloc_aligned_run(HUGE_ORDER))
+}
+
+/// Give back a run from [`alloc_huge`].
+pub fn free_huge(first: u64) {
+    let mut g = FRAMES.lock();
+    g.as_mut()
+        .expect("frame allocator not initialised")
+        .free_run(first, HUGE_ORDER);
+}
+
+/// A 2 MiB page is 2^9 frames.
+const HUGE_ORDER: u32 = 9;
+/// Bytes of a 2 MiB page.
+pub const HUGE_SIZE: u64 = 2 << 20;
 
 /// Give frames back to the global allocator under one lock.
 pub fn free_frames(frames: &[u64]) {

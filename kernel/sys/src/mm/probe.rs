@@ -136,6 +136,25 @@ impl ArenaPages {
         Word(self.page(i))
     }
 
+    /// Page `i` (checked: `i` must lie in the arena).
+    #[inline]
+    pub fn at(&self, i: usize) -> ArenaPage {
+        ArenaPage {
+            addr: self.page(i),
+            _here: PhantomData,
+        }
+    }
+
+    /// How many pages the arena has.
+    pub fn len(&self) -> usize {
+        self.pages
+    }
+
+    /// Whether the arena has no page (never: an arena is 15 MiB).
+    pub fn is_empty(&self) -> bool {
+        self.pages == 0
+    }
+
     /// The first `count` pages, in order (checked once: `count` must not exceed the arena).
     #[inline]
     pub fn first(&self, count: usize) -> impl Iterator<Item = ArenaPage> + use<> {

@@ -23,12 +23,12 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use kernel_core::paging::{PTE_ADDR_MASK, PTE_G, PTE_P, PTE_RW, PTE_US};
+use kernel_core::paging::{PTE_ADDR_MASK, PTE_G, PTE_P, PTE_PS, PTE_RW, PTE_US};
 use percpu::{layout, percpu};
 
 use crate::arch;
 use crate::arch::idt::{ExceptionFrame, PF_PRESENT, PF_USER, PF_WRITE};
-use crate::mm::{self, PAGE_SIZE};
+use crate::mm::{self, HUGE_SIZE, PAGE_SIZE};
 
 /// Frames a CPU keeps at hand, and how many it takes from (or gives back to) the global
 /// allocator at once.
@@ -55,6 +55,28 @@ percpu! {
     static LOG_PTR: u64 = 0;
     static LOG_CAP: u64 = 0;
     static LOG_LEN: u64 = 0;
+    /// `Variant::FaultAround`: pages one fault maps.
+    static AROUND: u64 = 16;
+    /// Page tables the `PtOnDemand` variant allocated in the fault.
+    pub static TABLES_MADE: u64 = 0;
+    /// The pre-zeroed pool (`with_pool`): where its frames are listed, its capacity, its
+    /// count; and the faults it could not serve (zeroed in the fault instead).
+    static POOL_PTR: u64 = 0;
+    static POOL_CAP: u64 = 0;
+    static POOL_LEN: u64 = 0;
+    pub static POOL_MISSES: u64 = 0;
+    /// 2 MiB runs set aside for `Variant::Huge2M` (`huge_fill`).
+    static HUGE: HugeCache = HugeCache { len: 0, frames: [0; HUGE_CACHE] };
+    /// `Variant::Huge2M` faults that found no run or a busy table and mapped 4 KiB instead.
+    pub static HUGE_FALLBACKS: u64 = 0;
+}
+
+/// 2 MiB runs a CPU sets aside before a round of `Huge2M` faults (an arena holds 7).
+const HUGE_CACHE: usize = 8;
+
+pub struct HugeCache {
+    len: usize,
+    frames: [u64; HUGE_CACHE],
 }
 
 /// The shared zero frame (physical), set up by `init`.
@@ -90,6 +112,31 @@ impl Space {
             Space::Kernel => mm::pte_slot(page),
             Space::User => crate::mm::uspace::pte_slot(page),
         }
+    }
+
+    /// The page-directory entry of `virt` in this space (its 2 MiB span).
+    #[inline]
+    pub fn pde_slot(self, virt: u64) -> Option<&'static AtomicU64> {
+        match self {
+            Space::Kernel => mm::pde_slot(virt),
+            Space::User => crate::mm::uspace::pde_slot(virt),
+        }
+    }
+
+    /// Flags of a page-directory entry that points to a page table in this space (as the
+    /// mapper writes them: present, writable, user where the space is the user's).
+    #[inline]
+    fn table_flags(self) -> u64 {
+        match self {
+            Space::Kernel => PTE_P | PTE_RW,
+            Space::User => PTE_P | PTE_RW | PTE_US,
+        }
+    }
+
+    /// Flags of a private zeroed 2 MiB page.
+    #[inline]
+    fn huge_flags(self) -> u64 {
+        self.flags().0 | PTE_PS
     }
 
     /// Leaf flags of (a private zeroed page, the shared zero page).
@@ -136,28 +183,147 @@ pub fn prepare_user(cpu: usize) {
     crate::mm::uspace::prepare_tables(base, kernel_core::uspace::ARENA_SIZE);
 }
 
-/// A variant of the fault path: what a not-present fault in an arena maps.
+/// A variant of the fault path: what a not-present fault in an arena maps. The names (and
+/// their order) are `kernel_core::cmdline::PF_VARIANTS`, the `variant` param of the results.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Variant {
-    /// Every fault, read or write, maps a private zeroed frame from the per-CPU cache.
+    /// Every fault, read or write, maps a private zeroed frame from the per-CPU cache; the
+    /// page tables exist beforehand (`prepare`).
     DemandZero = 0,
     /// A read fault maps the shared zero frame read-only (Linux's zero page for anonymous
     /// reads); a write fault, or a later write to the zero page, a private zeroed frame.
     ZeroPage = 1,
+    /// As `DemandZero`, but a fault in a 2 MiB span without a page table first allocates and
+    /// zeroes the table and links it (Linux's `__pte_alloc`): the tables do not exist
+    /// beforehand (`drop_tables`).
+    PtOnDemand = 2,
+    /// A fault in a whole 2 MiB span of the arena maps a zeroed 2 MiB page (PS bit) from the
+    /// CPU's set-aside runs (`huge_fill`), replacing an empty page table if one is there
+    /// (Linux's THP fault, `do_huge_pmd_anonymous_page`).
+    Huge2M = 3,
+    /// Frames come from a per-CPU pool zeroed beforehand (`with_pool`, `pool_fill`): the
+    /// fault is trap + bookkeeping + PTE.
+    Prezeroed = 4,
+    /// One fault maps the aligned window of `AROUND` pages around the faulting page, each a
+    /// private zeroed frame (Linux's fault-around, which it applies to file pages only).
+    FaultAround = 5,
 }
 
 impl Variant {
-    /// Every variant, in the order the benchmark runs them.
-    pub const ALL: &[Variant] = &[Variant::DemandZero, Variant::ZeroPage];
+    /// Every variant, in the order the benchmark runs them (`PF_VARIANTS`).
+    pub const ALL: &[Variant] = &[
+        Variant::DemandZero,
+        Variant::ZeroPage,
+        Variant::PtOnDemand,
+        Variant::Huge2M,
+        Variant::Prezeroed,
+        Variant::FaultAround,
+    ];
 
     /// The `variant` param of the results measured under it.
     pub fn name(self) -> &'static str {
-        match self {
-            Variant::DemandZero => "demand_zero",
-            Variant::ZeroPage => "zero_page",
+        kernel_core::cmdline::PF_VARIANTS[self as usize]
+    }
+}
+
+const _: () = assert!(Variant::ALL.len() == kernel_core::cmdline::PF_VARIANTS.len());
+
+/// How a frame is zeroed (`kernel_core::cmdline::PF_ZERO_METHODS`, same order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZeroMethod {
+    /// REP STOSQ: 512 eight-byte stores (what the fault path itself uses).
+    Stosq,
+    /// REP STOSB: 4096 one-byte iterations; fast-string microcode where ERMS is present.
+    Stosb,
+    /// MOVNTI: 512 non-temporal eight-byte stores and an SFENCE (the lines are not pulled
+    /// into the cache).
+    Movnti,
+    /// CLZERO (AMD): 64 cache-line zeroings and an SFENCE.
+    Clzero,
+}
+
+impl ZeroMethod {
+    pub const ALL: [ZeroMethod; 4] = [
+        ZeroMethod::Stosq,
+        ZeroMethod::Stosb,
+        ZeroMethod::Movnti,
+        ZeroMethod::Clzero,
+    ];
+
+    pub fn name(self) -> &'static str {
+        kernel_core::cmdline::PF_ZERO_METHODS[self as usize]
+    }
+
+    /// Whether this CPU has the instruction (CLZERO: CPUID 0x8000_0008 EBX bit 0).
+    pub fn available(self) -> bool {
+        self != ZeroMethod::Clzero || crate::arch::cpu::features().clzero
+    }
+}
+
+const _: () = assert!(ZeroMethod::ALL.len() == kernel_core::cmdline::PF_ZERO_METHODS.len());
+
+/// Zero one 4 KiB frame through the direct map with `method`.
+///
+/// # Panics
+/// If the CPU lacks the method's instruction (`ZeroMethod::available`).
+pub fn zero_frame_with(method: ZeroMethod, phys: u64) {
+    let virt = mm::phys_to_virt(phys);
+    match method {
+        ZeroMethod::Stosq => zero_frame(phys),
+        // SAFETY: `phys` is a frame the caller owns, mapped writable by the direct map; the
+        // loop writes exactly its 4 KiB.
+        ZeroMethod::Stosb => unsafe {
+            core::arch::asm!(
+                "rep stosb",
+                inout("rdi") virt => _,
+                inout("rcx") PAGE_SIZE => _,
+                in("al") 0u8,
+                options(nostack, preserves_flags)
+            )
+        },
+        // SAFETY: as for Stosb: 128 iterations of 32 bytes, exactly the frame.
+        ZeroMethod::Movnti => unsafe {
+            core::arch::asm!(
+                "2:",
+                "movnti [{p}], {z}",
+                "movnti [{p} + 8], {z}",
+                "movnti [{p} + 16], {z}",
+                "movnti [{p} + 24], {z}",
+                "add {p}, 32",
+                "dec {n:e}",
+                "jnz 2b",
+                "sfence",
+                p = inout(reg) virt => _,
+                n = inout(reg) (PAGE_SIZE / 32) as u32 => _,
+                z = in(reg) 0u64,
+                options(nostack)
+            )
+        },
+        ZeroMethod::Clzero => {
+            assert!(method.available(), "CLZERO on a CPU without it");
+            // SAFETY: as above; CLZERO zeroes the 64-byte line holding RAX, and the CPU has
+            // it (checked above).
+            unsafe {
+                core::arch::asm!(
+                    "2:",
+                    "clzero",
+                    "add rax, 64",
+                    "dec {n:e}",
+                    "jnz 2b",
+                    "sfence",
+                    inout("rax") virt => _,
+                    n = inout(reg) (PAGE_SIZE / 64) as u32 => _,
+                    options(nostack)
+                )
+            }
         }
     }
+}
+
+/// `Variant::FaultAround`: how many pages one fault maps on this CPU (1..=512).
+pub fn set_fault_around(pages: u64) {
+    AROUND.write(pages.clamp(1, 512));
 }
 
 /// Serve faults in this CPU's arena from now on, as `variant` says.
@@ -239,30 +405,13 @@ pub fn try_handle(frame: &mut ExceptionFrame) -> bool {
         return false;
     }
     let page = addr & !(PAGE_SIZE - 1);
-    let Some(slot) = space.pte_slot(page) else {
-        return false;
-    };
-    let (anon_flags, zero_flags) = space.flags();
-    let pte = slot.load(Ordering::Relaxed);
-    let zero = ZERO_FRAME.load(Ordering::Relaxed);
     let write = frame.error_code & PF_WRITE != 0;
-    if frame.error_code & PF_PRESENT == 0 {
-        if pte & PTE_P != 0 {
-            // Mapped meanwhile (cannot happen on an arena only this CPU touches): retry.
-        } else if !write && VARIANT.read() == Variant::ZeroPage as u8 {
-            slot.store(zero | zero_flags, Ordering::Relaxed);
-        } else {
-            let f = cache_pop();
-            zero_frame(f);
-            slot.store(f | anon_flags, Ordering::Relaxed);
-        }
-    } else if write && pte & PTE_P != 0 && pte & PTE_ADDR_MASK == zero && pte & PTE_RW == 0 {
-        // Write to the shared zero page: give this page its own zeroed frame.
-        let f = cache_pop();
-        zero_frame(f);
-        slot.store(f | anon_flags, Ordering::Relaxed);
-        arch::tlb::invlpg(page);
+    let served = if frame.error_code & PF_PRESENT == 0 {
+        map_not_present(space, page, write, (start, end))
     } else {
+        write && unshare_zero_page(space, page)
+    };
+    if !served {
         return false;
     }
     FAULTS_SERVED.add(1);
@@ -279,6 +428,342 @@ pub fn try_handle(frame: &mut ExceptionFrame) -> bool {
         }
     }
     true
+}
+
+/// A not-present fault at `page` of the arena `[start, end)`: map it as the variant says.
+#[inline]
+fn map_not_present(space: Space, page: u64, write: bool, (start, end): (u64, u64)) -> bool {
+    let variant = VARIANT.read();
+    if variant == Variant::Huge2M as u8 {
+        match map_huge(space, page, start, end) {
+            Some(done) => return done,
+            None => HUGE_FALLBACKS.add(1),
+        }
+    }
+    if variant == Variant::PtOnDemand as u8
+        && space.pte_slot(page).is_none()
+        && !make_table(space, page)
+    {
+        return false;
+    }
+    let Some(slot) = space.pte_slot(page) else {
+        return false;
+    };
+    if slot.load(Ordering::Relaxed) & PTE_P != 0 {
+        // Mapped meanwhile (cannot happen on an arena only this CPU touches): retry.
+        return true;
+    }
+    let (anon_flags, zero_flags) = space.flags();
+    if !write && variant == Variant::ZeroPage as u8 {
+        slot.store(
+            ZERO_FRAME.load(Ordering::Relaxed) | zero_flags,
+            Ordering::Relaxed,
+        );
+    } else if variant == Variant::Prezeroed as u8 {
+        let f = match pool_pop() {
+            Some(f) => f,
+            None => {
+                POOL_MISSES.add(1);
+                let f = cache_pop();
+                zero_frame(f);
+                f
+            }
+        };
+        slot.store(f | anon_flags, Ordering::Relaxed);
+    } else if variant == Variant::FaultAround as u8 {
+        map_around(space, page, start, end, anon_flags);
+    } else {
+        let f = cache_pop();
+        zero_frame(f);
+        slot.store(f | anon_flags, Ordering::Relaxed);
+    }
+    true
+}
+
+/// A write to the shared zero page: give this page its own zeroed frame.
+#[inline]
+fn unshare_zero_page(space: Space, page: u64) -> bool {
+    let Some(slot) = space.pte_slot(page) else {
+        return false;
+    };
+    let pte = slot.load(Ordering::Relaxed);
+    let zero = ZERO_FRAME.load(Ordering::Relaxed);
+    if pte & PTE_P == 0 || pte & PTE_ADDR_MASK != zero || pte & PTE_RW != 0 {
+        return false;
+    }
+    let f = cache_pop();
+    zero_frame(f);
+    slot.store(f | space.flags().0, Ordering::Relaxed);
+    arch::tlb::invlpg(page);
+    true
+}
+
+/// `PtOnDemand`: allocate, zero and link the page table of `page`'s 2 MiB span.
+fn make_table(space: Space, page: u64) -> bool {
+    let Some(pde) = space.pde_slot(page) else {
+        return false;
+    };
+    if pde.load(Ordering::Relaxed) & PTE_P != 0 {
+        return true;
+    }
+    let t = cache_pop();
+    zero_frame(t);
+    // Not-present entries are never cached (SDM 4.10.2.3): no invalidation needed.
+    pde.store(t | space.table_flags(), Ordering::Relaxed);
+    TABLES_MADE.add(1);
+    true
+}
+
+/// `FaultAround`: map every unmapped page of the aligned window of `AROUND` pages (counted
+/// from the arena's start) that holds `page`.
+fn map_around(space: Space, page: u64, start: u64, end: u64, flags: u64) {
+    let n = AROUND.read().max(1);
+    let first = start + (page - start) / PAGE_SIZE / n * n * PAGE_SIZE;
+    for i in 0..n {
+        let p = first + i * PAGE_SIZE;
+        if p >= end {
+            break;
+        }
+        let Some(slot) = space.pte_slot(p) else {
+            continue;
+        };
+        if slot.load(Ordering::Relaxed) & PTE_P == 0 {
+            let f = cache_pop();
+            zero_frame(f);
+            slot.store(f | flags, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Whether the page table at `table` (physical) maps nothing.
+fn table_empty(table: u64) -> bool {
+    mm::table_at(table)
+        .iter()
+        .all(|e| e.load(Ordering::Relaxed) & PTE_P == 0)
+}
+
+/// `Huge2M`: map the whole 2 MiB span of `page` with a zeroed 2 MiB page. None when it
+/// cannot (the span is not wholly in the arena, no run set aside, a page table there maps
+/// something): the caller maps 4 KiB instead.
+fn map_huge(space: Space, page: u64, start: u64, end: u64) -> Option<bool> {
+    let region = page & !(HUGE_SIZE - 1);
+    if region < start || region + HUGE_SIZE > end {
+        return None;
+    }
+    let pde = space.pde_slot(region)?;
+    let old = pde.load(Ordering::Relaxed);
+    if old & (PTE_P | PTE_PS) == PTE_P | PTE_PS {
+        return Some(true);
+    }
+    let table = (old & PTE_P != 0).then_some(old & PTE_ADDR_MASK);
+    if table.is_some_and(|t| !table_empty(t)) {
+        return None;
+    }
+    let f = huge_pop()?;
+    zero_range(f, HUGE_SIZE);
+    pde.store(f | space.huge_flags(), Ordering::Relaxed);
+    if let Some(t) = table {
+        // The span's old page table may sit in the paging-structure caches: INVLPG drops
+        // every such entry of the current PCID (SDM 4.10.4.1) before the frame is reused.
+        arch::tlb::invlpg(region);
+        cache_push(t);
+    }
+    Some(true)
+}
+
+/// Zero `len` bytes from `phys` (REP STOSQ through the direct map).
+fn zero_range(phys: u64, len: u64) {
+    let virt = mm::phys_to_virt(phys);
+    // SAFETY: `[phys, phys + len)` is memory the caller owns (a run from `alloc_huge`),
+    // mapped writable by the direct map.
+    unsafe {
+        core::arch::asm!(
+            "rep stosq",
+            inout("rdi") virt => _,
+            inout("rcx") len / 8 => _,
+            in("rax") 0u64,
+            options(nostack, preserves_flags)
+        )
+    };
+}
+
+fn huge_pop() -> Option<u64> {
+    // SAFETY: the fault handler runs with interrupts off and the closure does not touch
+    // HUGE again.
+    unsafe {
+        HUGE.with_irqs_off(|c| {
+            (c.len > 0).then(|| {
+                c.len -= 1;
+                c.frames[c.len]
+            })
+        })
+    }
+}
+
+/// Set aside up to `n` 2 MiB runs for `Huge2M` faults on this CPU; returns how many it holds.
+pub fn huge_fill(n: usize) -> usize {
+    let _irq = percpu::IrqGuard::new();
+    // SAFETY: interrupts are off (`_irq`); the closure does not touch HUGE again.
+    unsafe {
+        HUGE.with_irqs_off(|c| {
+            while c.len < n.min(HUGE_CACHE) {
+                match mm::alloc_huge() {
+                    Some(f) => {
+                        c.frames[c.len] = f;
+                        c.len += 1;
+                    }
+                    None => break,
+                }
+            }
+            c.len
+        })
+    }
+}
+
+/// Give back the runs `huge_fill` set aside and no fault used.
+pub fn huge_drain() {
+    let _irq = percpu::IrqGuard::new();
+    // SAFETY: as in `huge_fill`.
+    unsafe {
+        HUGE.with_irqs_off(|c| {
+            while c.len > 0 {
+                c.len -= 1;
+                mm::free_huge(c.frames[c.len]);
+            }
+        })
+    }
+}
+
+/// Unmap every 2 MiB page of this CPU's arena in `space`, free its run and invalidate its
+/// translation (only this CPU used it); returns how many. The span keeps no table: `prepare`
+/// rebuilds them.
+pub fn release_huge(space: Space) -> usize {
+    let _irq = percpu::IrqGuard::new();
+    let (start, end) = space.arena();
+    let mut n = 0;
+    let mut region = start.next_multiple_of(HUGE_SIZE);
+    while region + HUGE_SIZE <= end {
+        if let Some(pde) = space.pde_slot(region) {
+            let e = pde.load(Ordering::Relaxed);
+            if e & (PTE_P | PTE_PS) == PTE_P | PTE_PS {
+                pde.store(0, Ordering::Relaxed);
+                arch::tlb::invlpg(region);
+                mm::free_huge(e & PTE_ADDR_MASK);
+                n += 1;
+            }
+        }
+        region += HUGE_SIZE;
+    }
+    n
+}
+
+/// `PtOnDemand`: remove the (empty) page tables of every 2 MiB span wholly inside this CPU's
+/// arena in `space`, so the next faults there allocate them; returns how many it removed. A
+/// table that still maps a page stays.
+pub fn drop_tables(space: Space) -> usize {
+    let _irq = percpu::IrqGuard::new();
+    let (start, end) = space.arena();
+    let mut n = 0;
+    let mut span = start.next_multiple_of(HUGE_SIZE);
+    while span + HUGE_SIZE <= end {
+        if let Some(pde) = space.pde_slot(span) {
+            let e = pde.load(Ordering::Relaxed);
+            if e & PTE_P != 0 && e & PTE_PS == 0 && table_empty(e & PTE_ADDR_MASK) {
+                pde.store(0, Ordering::Relaxed);
+                // The table may be in the paging-structure caches (SDM 4.10.4.1).
+                arch::tlb::invlpg(span);
+                cache_push(e & PTE_ADDR_MASK);
+                n += 1;
+            }
+        }
+        span += HUGE_SIZE;
+    }
+    n
+}
+
+/// The page-directory entry of the 2 MiB span at `span` in `space` (for the checks).
+pub fn pde_of(space: Space, span: u64) -> u64 {
+    space
+        .pde_slot(span)
+        .map_or(0, |e| e.load(Ordering::Relaxed))
+}
+
+// ---- the pre-zeroed pool ----
+
+fn pool_pop() -> Option<u64> {
+    let n = POOL_LEN.read();
+    if n == 0 {
+        return None;
+    }
+    POOL_LEN.write(n - 1);
+    // SAFETY: `with_pool` set POOL_PTR to a live `&mut [u64]` of POOL_CAP elements that only
+    // this CPU's pool functions touch until it clears it; `n - 1 < POOL_LEN <= POOL_CAP`.
+    Some(unsafe { ((POOL_PTR.read() + (n - 1) * 8) as *const u64).read() })
+}
+
+/// Run `f` with `buf` as this CPU's pre-zeroed pool (empty at first: `pool_fill`); the
+/// frames left in it at the end go back to the frame cache.
+pub fn with_pool<R>(buf: &mut [u64], f: impl FnOnce() -> R) -> R {
+    POOL_LEN.write(0);
+    POOL_CAP.write(buf.len() as u64);
+    POOL_PTR.write(buf.as_mut_ptr() as u64);
+    let r = f();
+    let _irq = percpu::IrqGuard::new();
+    while let Some(frame) = pool_pop() {
+        cache_push(frame);
+    }
+    POOL_PTR.write(0);
+    POOL_CAP.write(0);
+    r
+}
+
+/// Fill this CPU's pool to its capacity with frames zeroed by `method` (outside any timed
+/// region: the work an idle CPU would do); returns the TSC ticks spent per frame.
+pub fn pool_fill(method: ZeroMethod) -> u64 {
+    let _irq = percpu::IrqGuard::new();
+    let (cap, ptr) = (POOL_CAP.read(), POOL_PTR.read());
+    let mut n = POOL_LEN.read();
+    let first = n;
+    let t0 = crate::arch::tsc::start();
+    while n < cap {
+        let f = cache_pop();
+        zero_frame_with(method, f);
+        // SAFETY: as in `pool_pop`; `n < POOL_CAP`.
+        unsafe { ((ptr + n * 8) as *mut u64).write(f) };
+        n += 1;
+    }
+    let t = crate::arch::tsc::stop().wrapping_sub(t0);
+    POOL_LEN.write(n);
+    t / (n - first).max(1)
+}
+
+/// Audit every frame in this CPU's pool: (frames checked, frames not wholly zero).
+pub fn pool_audit() -> (u64, u64) {
+    let n = POOL_LEN.read();
+    let mut bad = 0;
+    for i in 0..n {
+        // SAFETY: as in `pool_pop`; `i < POOL_LEN`.
+        let f = unsafe { ((POOL_PTR.read() + i * 8) as *const u64).read() };
+        // The frame as 512 words (one allocator check per frame).
+        if mm::table_at(f)
+            .iter()
+            .any(|w| w.load(Ordering::Relaxed) != 0)
+        {
+            bad += 1;
+        }
+    }
+    (n, bad)
+}
+
+/// The negative control of the pool audit (`pf_break=poison_pool`): one word of the pool's
+/// last frame (the next one a fault takes) becomes nonzero.
+pub fn pool_poison() {
+    let n = POOL_LEN.read();
+    if n > 0 {
+        // SAFETY: as in `pool_pop`; `n - 1 < POOL_LEN`.
+        let f = unsafe { ((POOL_PTR.read() + (n - 1) * 8) as *const u64).read() };
+        mm::frame_word(f, 8).store(0xbad, Ordering::Relaxed);
+    }
 }
 
 /// Run `f` while this CPU's fault handler appends its time for each fault it serves to `log`;

@@ -17,6 +17,14 @@ pub const FLAG_MFENCE: u64 = 1 << 0;
 pub const FLAG_RDTSCP: u64 = 1 << 1;
 /// `pf_loop`: read instead of write.
 pub const FLAG_READ: u64 = 1 << 2;
+/// `pf_loop`: the pages between two accesses, in flag bits 8..20 (0 reads as 1).
+const STRIDE_SHIFT: u64 = 8;
+
+/// The `pf_loop` flags of a stride of `pages` pages between accesses (1 to 4095).
+pub fn stride_flags(pages: u64) -> u64 {
+    assert!((1..4096).contains(&pages), "pf_loop stride {pages}");
+    pages << STRIDE_SHIFT
+}
 
 /// The value `pf_loop` writes into page i is `PF_MAGIC + i` (as the kernel variant).
 pub const PF_MAGIC: u64 = 0x5eed_0000_0000_0000;
@@ -142,15 +150,22 @@ global_asm!(
     " xor edi, edi",
     " jmp uprog_exit",
     "",
-    // pf_loop(first_page, count, out, flags): touch `count` pages 4 KiB apart, each access
-    // timed on its own into out[i] (the kernel logs each fault's handler time itself).
-    // exit(count).
+    // pf_loop(first_page, count, out, flags): touch `count` pages `stride` pages apart
+    // (flags bits 8..20, 0 meaning 1), each access timed on its own into out[i] (the kernel
+    // logs each fault's handler time itself). exit(count).
     ".global uprog_pf_loop",
     "uprog_pf_loop:",
     " mov r13, rdi",
     " mov r15, rsi",
     " mov r14, rdx",
     " mov rbx, r10",
+    // R10 = the stride in bytes (RBP belongs to TSTART/TSTOP).
+    " shr r10, 8",
+    " and r10d, 0xfff",
+    " jnz 41f",
+    " mov r10d, 1",
+    "41:",
+    " shl r10, 12",
     " xor r12d, r12d",
     " movabs r9, {magic}",
     "42:",
@@ -167,7 +182,7 @@ global_asm!(
     "44:",
     " TSTOP",
     " mov [r14], rax",
-    " add r13, 4096",
+    " add r13, r10",
     " add r14, 8",
     " inc r12",
     " jmp 42b",
