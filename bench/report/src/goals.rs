@@ -715,11 +715,27 @@ pub fn goals(results: &[BenchResult], platform: &Platform) -> Vec<Goal> {
     // the fault is then trap + bookkeeping + PTE). 2 MiB and fault-around faults zero more
     // than a page: no floor sum describes them.
     for (bench, exception, name, always) in [
-        ("pf_kernel", "exception_roundtrip", "Page fault (kernel)", true),
-        ("pf_user", "exception_roundtrip_user", "Page fault (user)", false),
+        (
+            "pf_kernel",
+            "exception_roundtrip",
+            "Page fault (kernel)",
+            true,
+        ),
+        (
+            "pf_user",
+            "exception_roundtrip_user",
+            "Page fault (user)",
+            false,
+        ),
     ] {
         for (variant, extras, limit, label, always) in [
-            ("demand_zero", &["zero_page", "pte_write"][..], PF_LIMIT, "", always),
+            (
+                "demand_zero",
+                &["zero_page", "pte_write"][..],
+                PF_LIMIT,
+                "",
+                always,
+            ),
             (
                 "pt_on_demand",
                 &["zero_page", "pte_write"][..],
@@ -727,7 +743,13 @@ pub fn goals(results: &[BenchResult], platform: &Platform) -> Vec<Goal> {
                 ", tables on demand",
                 false,
             ),
-            ("prezeroed", &["pte_write"][..], PREZEROED_LIMIT, ", pre-zeroed", false),
+            (
+                "prezeroed",
+                &["pte_write"][..],
+                PREZEROED_LIMIT,
+                ", pre-zeroed",
+                false,
+            ),
         ] {
             pf_goals(
                 results,

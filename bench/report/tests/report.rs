@@ -248,7 +248,7 @@ fn single_run_report() {
     assert!(!t.path().join("plots/pf_throughput.svg").exists());
     assert!(!t.path().join("plots/pf_throughput.pdf").exists());
     assert!(t.path().join("csv/exception_roundtrip.csv").exists());
-    assert!(rep.summary.contains("| Page fault (kernel) | – | – | – | – | ≤ 1.20 | not measured | no pf_kernel result with access=write part=total |"));
+    assert!(rep.summary.contains("| Page fault (kernel) | – | – | – | – | ≤ 1.20 | not measured | no pf_kernel result with access=write part=total variant=demand_zero |"));
 }
 
 #[test]

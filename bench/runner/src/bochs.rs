@@ -1329,7 +1329,8 @@ mod tests {
     fn case_table() {
         let all = cases();
         let ci: Vec<&Case> = all.iter().filter(|c| c.ci).collect();
-        assert_eq!(ci.len(), 8);
+        // 8 self-test and oracle cases, 3 fault-variant cases.
+        assert_eq!(ci.len(), 11);
         for c in &all {
             assert_eq!(c.emulator, Emulator::Bochs);
             assert!(c.name.starts_with("bochs-"), "{}", c.name);
