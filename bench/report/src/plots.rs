@@ -31,7 +31,7 @@ use crate::svg::{
 
 /// The file names of the plots, in the order [`plots`] returns them; each also has its PDF
 /// (`NAME.pdf`) beside it.
-pub const PLOT_FILES: [&str; 9] = [
+pub const PLOT_FILES: [&str; 10] = [
     "shootdown_vs_targets.svg",
     "shootdown_vs_pages.svg",
     "pf_latency.svg",
@@ -41,6 +41,7 @@ pub const PLOT_FILES: [&str; 9] = [
     "shootdown_phases.svg",
     "shootdown_deliveries.svg",
     "shootdown_critical_path.svg",
+    "pf_contention.svg",
 ];
 
 /// One figure: its file name (`NAME.svg`, one of [`PLOT_FILES`]) and its drawing, which
@@ -125,6 +126,12 @@ pub(crate) fn plots_with(results: &[BenchResult], w: &Whiskers) -> Vec<Plot> {
         crate::protocols::phases(results),
         crate::protocols::deliveries(results, w),
         crate::protocols::critical_path(results, w),
+        throughput_of(
+            results,
+            w,
+            "pf_contention_rate",
+            "Faults in one address space vs CPUs, per concurrency control",
+        ),
     ]
     .into_iter()
     .zip(PLOT_FILES)
@@ -706,9 +713,20 @@ fn pf_latency_chart(results: &[BenchResult]) -> Option<Drawing> {
 }
 
 fn throughput(results: &[BenchResult], w: &Whiskers) -> Option<Drawing> {
+    throughput_of(results, w, "pf_throughput", "Page-fault throughput vs CPUs")
+}
+
+/// A rate against CPUs (`bench`'s results with a `cpus` param), one line per family of the
+/// other params, each with its ideal N × rate(1).
+fn throughput_of(
+    results: &[BenchResult],
+    w: &Whiskers,
+    bench: &str,
+    title: &str,
+) -> Option<Drawing> {
     let cands: Vec<&BenchResult> = results
         .iter()
-        .filter(|r| r.bench == "pf_throughput" && r.param_f64("cpus").is_some_and(|c| c > 0.0))
+        .filter(|r| r.bench == bench && r.param_f64("cpus").is_some_and(|c| c > 0.0))
         .collect();
     let (cands, unit) = one_unit(cands);
     if cands.is_empty() {
@@ -746,7 +764,7 @@ fn throughput(results: &[BenchResult], w: &Whiskers) -> Option<Drawing> {
     }
     let all: Vec<Series> = groups.iter().flatten().cloned().collect();
     let chart = Chart {
-        title: "Page-fault throughput vs CPUs".into(),
+        title: title.into(),
         subtitle: subtitle(&(w.desc)(&cands), &common),
         x_label: "CPUs faulting".into(),
         y_label: format!("{} (p50)", unit_label(&unit)),
@@ -1307,6 +1325,17 @@ pub(crate) mod tests {
                     "pf_throughput",
                     "workload",
                     json!({"mode": mode, "cpus": cpus}),
+                    "faults_per_s",
+                    1e6 * cpus as f64,
+                ));
+            }
+        }
+        for control in kernel_core::cmdline::PF_CONTROLS {
+            for cpus in [1, 2, 4] {
+                v.push(res(
+                    "pf_contention_rate",
+                    "workload",
+                    json!({"control": control, "cpus": cpus, "pages_per_cpu": 256}),
                     "faults_per_s",
                     1e6 * cpus as f64,
                 ));

@@ -401,7 +401,7 @@ struct BenchOpts {
     quick: bool,
     /// Benchmark groups: all or a comma list (kernel bench=)
     ///
-    /// The groups: floors, pf, pf_throughput, shootdown,
+    /// The groups: floors, pf, pf_throughput, pf_contention, shootdown,
     /// shootdown_phases, shootdown_topology, shootdown_concurrent, shootdown_oracle (kernel
     /// bench=; the Linux baseline has floors, pf, pf_throughput and shootdown).
     #[arg(long, value_name = "LIST")]

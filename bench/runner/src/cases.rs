@@ -110,6 +110,18 @@ pub const SUITE_BENCHES: &[&str] = &[
     "pf_user access=write variant=demand_zero part=handler",
     "pf_user access=write variant=demand_zero part=trap",
     "pf_user access=read variant=zero_page part=total",
+    "pf_kernel variant=pt_on_demand part=total",
+    "pf_kernel variant=huge_2m page=2097152 part=total",
+    "pf_kernel variant=prezeroed part=total",
+    "pf_kernel variant=fault_around part=total",
+    "pf_user variant=pt_on_demand part=total",
+    "pf_user variant=huge_2m page=2097152 part=total",
+    "pf_user variant=prezeroed part=total",
+    "pf_user variant=fault_around part=total",
+    "pf_contention control=space cpus=2",
+    "pf_contention control=table cpus=2",
+    "pf_contention control=cas cpus=2",
+    "pf_contention_rate control=region cpus=2",
     "pf_throughput",
     "shootdown",
     "shootdown_phases",
@@ -643,6 +655,32 @@ fn fault_variant_cases() -> Vec<Case> {
         ];
         cases.push(c);
     }
+    // Faults of several CPUs in one address space: every control keeps each page mapped once
+    // (exactly, in the deterministic mode), and without a lock (`none`, the negative control)
+    // CPUs faulting one page at once map it twice: caught under TCG with 4 vCPUs.
+    let mut v = small();
+    v.smp = 4;
+    let mut c = case(
+        "pf-contention-tcg-smp4",
+        v.clone(),
+        &["bench=pf_contention", "bench_quick", "pf_control=all"],
+        OutcomeKind::TestFailed,
+    );
+    c.benches = &[
+        "pf_contention control=space cpus=4",
+        "pf_contention_rate control=cas cpus=4",
+    ];
+    c.failing_checks = &["pf_contention_mapped_once/none"];
+    cases.push(c);
+    v.accel = Accel::Icount;
+    let mut c = case(
+        "pf-contention-icount-smp4",
+        v,
+        &["bench=pf_contention", "bench_quick"],
+        OutcomeKind::Pass,
+    );
+    c.benches = &["pf_contention control=table cpus=4"];
+    cases.push(c);
     let mut c = case(
         "bad-cmdline-fault-around",
         small(),

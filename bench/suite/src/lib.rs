@@ -11,6 +11,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod contention;
 pub mod floors;
 mod onscreen;
 pub mod pf;
@@ -139,6 +140,10 @@ pub const GROUPS: &[Group] = &[
     Group {
         name: "pf_throughput",
         run: pf::run_throughput,
+    },
+    Group {
+        name: "pf_contention",
+        run: contention::run,
     },
     Group {
         name: "shootdown",

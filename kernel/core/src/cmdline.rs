@@ -44,6 +44,7 @@ pub const BENCHES: &[&str] = &[
     "floors",
     "pf",
     "pf_throughput",
+    "pf_contention",
     "shootdown",
     "shootdown_phases",
     "shootdown_topology",
@@ -85,6 +86,11 @@ pub const PF_ZERO_METHODS: &[&str] = &["stosq", "stosb", "movnti", "clzero"];
 
 /// Deliberately broken fault-path variants (`pf_break=`), for the page checks' tests.
 pub const PF_BREAKS: &[&str] = &["none", "poison_pool"];
+
+/// Concurrency controls of faults in one shared address space (`pf_control=`): one lock for
+/// the space, one per 8 MiB region, one per page-table page (2 MiB), lock-free (CAS on the
+/// PTE), and `none`, the negative control (no lock at all).
+pub const PF_CONTROLS: &[&str] = &["space", "region", "table", "cas", "none"];
 
 /// Deliberately broken shootdown variants (`shootdown_break=`), for the oracle's tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -226,12 +232,23 @@ pub struct BenchOptions {
     pub pf_pool: Option<u64>,
     /// `pf_break=`: index into [`PF_BREAKS`] (None or 0: none).
     pub pf_break: Option<usize>,
+    /// `pf_control=`: bit i set = `PF_CONTROLS[i]` selected; None: every control but `none`.
+    pub pf_controls: Option<u64>,
 }
 
 impl BenchOptions {
     /// Whether group `i` of [`BENCHES`] runs (all of them when `bench=` is absent).
     pub fn selected(&self, i: usize) -> bool {
         self.groups.is_none_or(|g| g & (1 << i) != 0)
+    }
+
+    /// Whether concurrency control `i` of [`PF_CONTROLS`] runs (all but the negative control
+    /// `none` when the key is absent).
+    pub fn pf_control_selected(&self, i: usize) -> bool {
+        match self.pf_controls {
+            Some(g) => g & (1 << i) != 0,
+            None => PF_CONTROLS[i] != "none",
+        }
     }
 
     /// Whether fault variant `i` of [`PF_VARIANTS`] runs (all when the key is absent).
@@ -417,6 +434,14 @@ pub static OPTIONS: &[OptSpec] = &[
         kind: OptKind::UInt { min: 64, max: 8192 },
         help: "frames in each CPU's pre-zeroed pool (prezeroed variant; default 1024): a \
                round of faults never takes more than the pool holds",
+    },
+    OptSpec {
+        key: "pf_control",
+        kind: OptKind::List(PF_CONTROLS),
+        help: "concurrency controls the pf_contention benchmark runs (CPUs faulting in one \
+               shared region): space (one lock), region (one per 8 MiB), table (one per \
+               page-table page), cas (lock-free), none (the negative control: no lock; its \
+               mapped-once check must fail); default all but none",
     },
     OptSpec {
         key: "pf_break",
@@ -693,6 +718,9 @@ impl<'a> Options<'a> {
             ("pf_fault_around", Value::UInt(n)) => self.bench.pf_fault_around = Some(n),
             ("pf_pool", Value::UInt(n)) => self.bench.pf_pool = Some(n),
             ("pf_break", Value::Choice(i)) => self.bench.pf_break = Some(i),
+            ("pf_control", Value::List(list)) => {
+                self.bench.pf_controls = Some(BenchOptions::select_from(PF_CONTROLS, list))
+            }
             ("shootdown_break", Value::Choice(i)) => {
                 self.bench.breakage = Some(ShootdownBreak::ALL[i])
             }

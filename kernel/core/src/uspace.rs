@@ -47,6 +47,11 @@ pub const ARENAS: u64 = 0x0000_0020_0000_0000;
 pub const ARENA_STRIDE: u64 = 16 << 20;
 /// Usable bytes of one arena (the kernel arenas have the same size).
 pub const ARENA_SIZE: u64 = 15 << 20;
+/// The shared fault region: every CPU faults here at once (the `pf_contention` benchmark),
+/// in one address space, on shared page tables.
+pub const SHARED_FAULTS: u64 = 0x0000_0030_0000_0000;
+/// Pages in the shared fault region (32 MiB: 16 page tables).
+pub const SHARED_FAULT_PAGES: u64 = 8192;
 /// One past the last user address (canonical lower half, 4-level paging).
 pub const USER_END: u64 = 1 << 47;
 /// The last page of the lower half: a program whose SYSCALL is its last two bytes returns to
@@ -69,7 +74,7 @@ pub const fn samples(cpu: u64) -> u64 {
 }
 
 /// Every area as (name, start, end), in address order.
-pub fn areas() -> [(&'static str, u64, u64); 8] {
+pub fn areas() -> [(&'static str, u64, u64); 9] {
     [
         ("code", CODE, CODE + CODE_MAX),
         ("shared", SHARED, SHARED + SHARED_MAX),
@@ -78,6 +83,11 @@ pub fn areas() -> [(&'static str, u64, u64); 8] {
         ("samples", SAMPLES, SAMPLES + MAX_CPUS * SAMPLES_STRIDE),
         ("region", REGION, REGION + REGION_PAGES * PAGE),
         ("arenas", ARENAS, ARENAS + MAX_CPUS * ARENA_STRIDE),
+        (
+            "shared faults",
+            SHARED_FAULTS,
+            SHARED_FAULTS + SHARED_FAULT_PAGES * PAGE,
+        ),
         ("top page", TOP_PAGE, USER_END),
     ]
 }

@@ -1,6 +1,6 @@
 //! Word access to the memory the benchmarks and self-tests probe: the per-CPU arenas (any
 //! CPU's, in the kernel half) and the user test areas (`kernel_core::uspace`: the shootdown
-//! region, the per-CPU user arenas and sample buffers). A [`Word`] is checked once, when it
+//! region, the per-CPU user arenas and sample buffers, the shared fault region). A [`Word`] is checked once, when it
 //! is made (outside any timed region), and then read or written with one volatile access.
 //!
 //! Why this is sound: no Rust reference ever covers these ranges (the arenas and the user
@@ -33,7 +33,8 @@ fn in_user_test_area(va: u64) -> bool {
     let region = ul::REGION..ul::REGION + ul::REGION_PAGES * PAGE_SIZE;
     let arenas = ul::ARENAS..ul::ARENAS + ul::MAX_CPUS * ul::ARENA_STRIDE;
     let samples = ul::SAMPLES..ul::SAMPLES + ul::MAX_CPUS * ul::SAMPLES_STRIDE;
-    region.contains(&va) || arenas.contains(&va) || samples.contains(&va)
+    let shared = ul::SHARED_FAULTS..ul::SHARED_FAULTS + ul::SHARED_FAULT_PAGES * PAGE_SIZE;
+    region.contains(&va) || arenas.contains(&va) || samples.contains(&va) || shared.contains(&va)
 }
 
 impl Word {

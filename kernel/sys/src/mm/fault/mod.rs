@@ -21,10 +21,10 @@
 //! instruction to its return, trap entry and IRET excluded) is kept in `HANDLER_CYCLES`, and
 //! appended to a log while `with_handler_log` runs (ring-3 measurements read it afterwards).
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use kernel_core::paging::{PTE_ADDR_MASK, PTE_G, PTE_P, PTE_PS, PTE_RW, PTE_US};
-use percpu::{layout, percpu};
+use percpu::{CacheAligned, layout, percpu};
 
 use crate::arch;
 use crate::arch::idt::{ExceptionFrame, PF_PRESENT, PF_USER, PF_WRITE};
@@ -387,6 +387,15 @@ fn cache_push(frame: u64) {
 /// Called first for every page fault: true when it was a demand fault in this CPU's arena and
 /// the faulting access can now be retried.
 pub fn try_handle(frame: &mut ExceptionFrame) -> bool {
+    if SHARED_ON.load(Ordering::Relaxed) && frame.error_code & PF_USER != 0 {
+        let addr = arch::read_cr2();
+        if (SHARED_START..SHARED_END).contains(&addr) && frame.error_code & PF_PRESENT == 0 {
+            let t0 = crate::arch::tsc::start();
+            let served = shared_fault(addr & !(PAGE_SIZE - 1));
+            HANDLER_CYCLES.write(crate::arch::tsc::stop().wrapping_sub(t0));
+            return served;
+        }
+    }
     if DEMAND_ON.read() == 0 {
         return false;
     }
@@ -699,6 +708,180 @@ pub fn pde_of(space: Space, span: u64) -> u64 {
     space
         .pde_slot(span)
         .map_or(0, |e| e.load(Ordering::Relaxed))
+}
+
+// ---- faults of every CPU in one shared region ----
+
+/// The shared fault region of the user address space (`kernel_core::uspace::SHARED_FAULTS`).
+const SHARED_START: u64 = kernel_core::uspace::SHARED_FAULTS;
+const SHARED_END: u64 = SHARED_START + kernel_core::uspace::SHARED_FAULT_PAGES * PAGE_SIZE;
+/// Bytes one region lock covers (the `Region` control): 8 MiB, four page tables.
+pub const SHARED_REGION: u64 = 8 << 20;
+const REGIONS: usize = ((SHARED_END - SHARED_START) / SHARED_REGION) as usize;
+const TABLES: usize = ((SHARED_END - SHARED_START) / HUGE_SIZE) as usize;
+
+/// How faults in the shared region are serialised (`kernel_core::cmdline::PF_CONTROLS`,
+/// same order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Control {
+    /// One lock for the whole space (a `mmap_lock` taken for writing).
+    Space = 0,
+    /// One lock per 8 MiB region (a lock per VMA).
+    Region = 1,
+    /// One lock per page-table page (Linux's split PTE lock).
+    Table = 2,
+    /// No lock: the frame is zeroed first and installed with one compare-and-swap on the PTE;
+    /// a CPU that loses gives its frame back.
+    Cas = 3,
+    /// The negative control: check, zero, store, with no lock; two CPUs faulting one page at
+    /// once both map it (the check counts mappings and must fail).
+    None = 4,
+}
+
+impl Control {
+    pub const ALL: [Control; 5] = [
+        Control::Space,
+        Control::Region,
+        Control::Table,
+        Control::Cas,
+        Control::None,
+    ];
+
+    pub fn name(self) -> &'static str {
+        kernel_core::cmdline::PF_CONTROLS[self as usize]
+    }
+}
+
+const _: () = assert!(Control::ALL.len() == kernel_core::cmdline::PF_CONTROLS.len());
+
+/// Whether faults in the shared region are served, and under which control.
+static SHARED_ON: AtomicBool = AtomicBool::new(false);
+static SHARED_CONTROL: AtomicU8 = AtomicU8::new(0);
+/// Mappings the shared path made (each page exactly once when the control is right) and the
+/// faults that found their page already mapped by another CPU.
+pub static SHARED_MAPS: AtomicU64 = AtomicU64::new(0);
+pub static SHARED_RETRIES: AtomicU64 = AtomicU64::new(0);
+/// The locks, each on its own pair of cache lines (written by every faulting CPU).
+static SPACE_LOCK: CacheAligned<AtomicBool> = CacheAligned(AtomicBool::new(false));
+static REGION_LOCKS: [CacheAligned<AtomicBool>; REGIONS] =
+    [const { CacheAligned(AtomicBool::new(false)) }; REGIONS];
+static TABLE_LOCKS: [CacheAligned<AtomicBool>; TABLES] =
+    [const { CacheAligned(AtomicBool::new(false)) }; TABLES];
+
+/// A test-and-test-and-set lock; the wait yields (PAUSE), as every wait does.
+struct SpinGuard(&'static AtomicBool);
+
+impl SpinGuard {
+    #[inline]
+    fn lock(l: &'static AtomicBool) -> SpinGuard {
+        while l
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            while l.load(Ordering::Relaxed) {
+                core::hint::spin_loop();
+            }
+        }
+        SpinGuard(l)
+    }
+}
+
+impl Drop for SpinGuard {
+    #[inline]
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Build the shared region's page tables (once; then a mapping is one PTE write) and serve
+/// its faults under `control` from now on, counting from zero.
+pub fn shared_enable(control: Control) {
+    crate::mm::uspace::prepare_tables(SHARED_START, SHARED_END - SHARED_START);
+    SHARED_MAPS.store(0, Ordering::Relaxed);
+    SHARED_RETRIES.store(0, Ordering::Relaxed);
+    SHARED_CONTROL.store(control as u8, Ordering::Relaxed);
+    SHARED_ON.store(true, Ordering::Release);
+}
+
+pub fn shared_disable() {
+    SHARED_ON.store(false, Ordering::Release);
+}
+
+/// A not-present user fault at `page` of the shared region, from any CPU.
+fn shared_fault(page: u64) -> bool {
+    let Some(slot) = crate::mm::uspace::pte_slot_inline(page) else {
+        return false;
+    };
+    let flags = Space::User.flags().0;
+    let map_if_none = || {
+        if slot.load(Ordering::Relaxed) & PTE_P != 0 {
+            SHARED_RETRIES.fetch_add(1, Ordering::Relaxed);
+        } else {
+            slot.store(fresh_zeroed() | flags, Ordering::Relaxed);
+            SHARED_MAPS.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    let offset = page - SHARED_START;
+    const SPACE: u8 = Control::Space as u8;
+    const REGION: u8 = Control::Region as u8;
+    const TABLE: u8 = Control::Table as u8;
+    const CAS: u8 = Control::Cas as u8;
+    const NONE: u8 = Control::None as u8;
+    match SHARED_CONTROL.load(Ordering::Relaxed) {
+        SPACE => {
+            let _g = SpinGuard::lock(&SPACE_LOCK);
+            map_if_none();
+        }
+        REGION => {
+            let _g = SpinGuard::lock(&REGION_LOCKS[(offset / SHARED_REGION) as usize]);
+            map_if_none();
+        }
+        TABLE => {
+            let _g = SpinGuard::lock(&TABLE_LOCKS[(offset / HUGE_SIZE) as usize]);
+            map_if_none();
+        }
+        CAS => {
+            let f = fresh_zeroed();
+            match slot.compare_exchange(0, f | flags, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => {
+                    SHARED_MAPS.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(_) => {
+                    cache_push(f);
+                    SHARED_RETRIES.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        NONE => map_if_none(),
+        _ => return false,
+    }
+    true
+}
+
+/// Unmap every page of the shared region and give its frames to this CPU's cache; returns
+/// how many were mapped. Only while no CPU has the user space loaded: each CPU's next load
+/// of it flushes its PCID (`uspace::activate`), so no translation of a freed frame survives.
+pub fn shared_release() -> u64 {
+    let _irq = percpu::IrqGuard::new();
+    let mut n = 0;
+    let mut page = SHARED_START;
+    while page < SHARED_END {
+        if let Some(slot) = crate::mm::uspace::pte_slot_inline(page) {
+            let e = slot.swap(0, Ordering::Relaxed);
+            if e & PTE_P != 0 {
+                cache_push(e & PTE_ADDR_MASK);
+                n += 1;
+            }
+        }
+        page += PAGE_SIZE;
+    }
+    n
+}
+
+/// The PTE of `page` in the shared region (for the checks).
+pub fn shared_pte(page: u64) -> u64 {
+    crate::mm::uspace::pte_slot(page).map_or(0, |s| s.load(Ordering::Relaxed))
 }
 
 // ---- the pre-zeroed pool ----
