@@ -5,30 +5,8 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use crate::tidy::{RESULTS_CSV, SAMPLES_FILE, read_samples, results_from_csv};
+use crate::tidy::{RESULTS_CSV, SAMPLES_FILE, read_samples, results_from_csv, split_csv};
 use crate::{Error, Report, plots, write_plots};
-
-/// Splits one CSV line (RFC 4180 quoting, no newline inside a field: what this crate writes).
-fn split_csv(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            ('"', true) => quoted = false,
-            ('"', false) if cur.is_empty() => quoted = true,
-            (',', false) => out.push(std::mem::take(&mut cur)),
-            (c, _) => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
-}
 
 /// The `run` and `result` cells of each data row of results.csv, in the order
 /// [`results_from_csv`] returns its results (blank lines skipped alike). A missing `run`

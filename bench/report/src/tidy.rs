@@ -194,7 +194,7 @@ pub fn results_csv(runs: &[(String, &Results)]) -> String {
 
 /// Splits one CSV line (RFC 4180 quoting; no newline inside a field, which this crate never
 /// writes).
-fn split_csv(line: &str) -> Vec<String> {
+pub(crate) fn split_csv(line: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;

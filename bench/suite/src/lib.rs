@@ -108,6 +108,44 @@ pub fn emit(
     );
 }
 
+/// What a benchmark's own page or mapping checks found: how many problems, and the first.
+#[derive(Default)]
+pub(crate) struct Tally {
+    pub bad: usize,
+    pub first_bad: Option<&'static str>,
+}
+
+impl Tally {
+    pub fn fail(&mut self, why: &'static str) {
+        self.bad += 1;
+        self.first_bad = self.first_bad.or(Some(why));
+    }
+
+    /// Adds another tally's findings (`bad` problems, the first `why`).
+    pub fn add(&mut self, bad: usize, why: Option<&'static str>) {
+        self.bad += bad;
+        self.first_bad = self.first_bad.or(why);
+    }
+
+    /// A `check` record named `name` that passes when nothing was found; its detail is
+    /// `what` (e.g. how much was checked), the count and the first problem.
+    pub fn check(&self, name: core::fmt::Arguments, what: core::fmt::Arguments) -> bool {
+        let mut n = kernel_core::fmtbuf::FmtBuf::<96>::new();
+        let _ = core::fmt::Write::write_fmt(&mut n, name);
+        let mut d = kernel_core::fmtbuf::FmtBuf::<160>::new();
+        let _ = core::fmt::Write::write_fmt(
+            &mut d,
+            format_args!(
+                "{what}{} bad{}{}",
+                self.bad,
+                if self.first_bad.is_some() { ": " } else { "" },
+                self.first_bad.unwrap_or("")
+            ),
+        );
+        check(n.as_str(), self.bad == 0, d.as_str())
+    }
+}
+
 /// A `check` record: a property the benchmark verified on its own results.
 pub fn check(name: &str, pass: bool, detail: &str) -> bool {
     onscreen::note_check(pass);

@@ -24,7 +24,9 @@ use sys::mm::uspace::{self, Program, programs};
 use sys::mm::{HUGE_SIZE, PAGE_SIZE};
 use sys::{println, record};
 
-use super::{Kind, P, SAMPLES, SAMPLES_AUX, SAMPLES_TRAP, Settings, check, emit, ring3, time};
+use super::{
+    Kind, P, SAMPLES, SAMPLES_AUX, SAMPLES_TRAP, Settings, Tally, check, emit, ring3, time,
+};
 
 /// Pages in one arena (15 MiB).
 const ARENA_PAGES: usize = (layout::ARENA_SIZE / PAGE_SIZE) as usize;
@@ -309,23 +311,6 @@ fn verify(
     (bad, first)
 }
 
-/// One (space, access, variant) configuration's counts, for its check.
-#[derive(Default)]
-struct Tally {
-    bad: usize,
-    first_bad: Option<&'static str>,
-    pages: usize,
-    /// Accesses that did not fault (each should).
-    quiet: usize,
-}
-
-impl Tally {
-    fn fail(&mut self, why: &'static str) {
-        self.bad += 1;
-        self.first_bad = self.first_bad.or(Some(why));
-    }
-}
-
 /// Latency of `warmup + samples` faults of one kind, in rounds of at most one arena.
 fn latency(s: &Settings, space: Space, access: Access, variant: Variant) -> bool {
     let name = match space {
@@ -382,6 +367,8 @@ fn latency_rounds(
     let _active = (space == Space::User).then(uspace::activate);
     let (mut done, mut kept) = (0, 0);
     let mut t = Tally::default();
+    // Pages checked, and accesses that did not fault (each should).
+    let (mut pages, mut quiet_total) = (0usize, 0usize);
     let (mut audited, mut poisoned_seen) = (0u64, 0u64);
     let misses0 = demand::POOL_MISSES.read();
     let fallbacks0 = demand::HUGE_FALLBACKS.read();
@@ -427,11 +414,10 @@ fn latency_rounds(
                 }
             },
         };
-        t.quiet += quiet;
+        quiet_total += quiet;
         let (b, why) = verify(space, access, variant, g, count);
-        t.bad += b;
-        t.first_bad = t.first_bad.or(why);
-        t.pages += count;
+        t.add(b, why);
+        pages += count;
         if variant == Variant::PtOnDemand {
             // Every whole 2 MiB span the round touched got its table in a fault.
             let spans = touched_spans(space, g, count);
@@ -459,7 +445,7 @@ fn latency_rounds(
             Space::User => demand::prepare_user(me),
         }
     }
-    if t.quiet > 0 {
+    if quiet_total > 0 {
         t.fail("an access did not fault");
     }
     if demand::POOL_MISSES.read() != misses0 {
@@ -533,28 +519,15 @@ fn latency_rounds(
             detail.as_str(),
         );
     }
-    let mut detail = kernel_core::fmtbuf::FmtBuf::<160>::new();
-    let _ = core::fmt::Write::write_fmt(
-        &mut detail,
-        format_args!(
-            "{} pages checked, {} bad{}{}",
-            t.pages,
-            t.bad,
-            if t.first_bad.is_some() { ": " } else { "" },
-            t.first_bad.unwrap_or("")
-        ),
-    );
-    let mut check_name = kernel_core::fmtbuf::FmtBuf::<96>::new();
-    let _ = core::fmt::Write::write_fmt(
-        &mut check_name,
+    ok & t.check(
         format_args!(
             "pf_pages_checked/{}/{}/{}",
             space.name(),
             access.name(),
             variant.name()
         ),
-    );
-    ok & check(check_name.as_str(), t.bad == 0, detail.as_str())
+        format_args!("{pages} pages checked, "),
+    )
 }
 
 /// The whole 2 MiB spans of the arena that the round's pages fall in.

@@ -1353,8 +1353,10 @@ mod bench_option_tests {
         assert!(e.contains("'all\\x01'"), "{e}");
         let o = parse("bench=pf,shootdown bench_samples=50 bench_quick shootdown_break=leave_out")
             .unwrap();
-        assert!(o.bench.selected(1) && o.bench.selected(3));
-        assert!(!o.bench.selected(0) && !o.bench.selected(2) && !o.bench.selected(7));
+        let at = |name: &str| BENCHES.iter().position(|b| *b == name).unwrap();
+        assert!(o.bench.selected(at("pf")) && o.bench.selected(at("shootdown")));
+        assert!(!o.bench.selected(at("floors")) && !o.bench.selected(at("pf_throughput")));
+        assert!(!o.bench.selected(at("shootdown_oracle")));
         assert_eq!(o.bench.samples, Some(50));
         assert!(o.bench.quick);
         assert_eq!(o.bench.breakage, Some(ShootdownBreak::LeaveOut));
@@ -1362,6 +1364,17 @@ mod bench_option_tests {
         assert!((0..BENCHES.len()).all(|i| all.bench.selected(i)));
         let none = parse("").unwrap();
         assert!(none.bench.groups.is_none() && none.bench.selected(7));
+        // Fault controls: every one but the negative control unless listed.
+        let at = |name: &str| PF_CONTROLS.iter().position(|c| *c == name).unwrap();
+        assert!(none.bench.pf_control_selected(at("cas")));
+        assert!(!none.bench.pf_control_selected(at("none")));
+        let neg = parse("pf_control=none,table").unwrap();
+        assert!(neg.bench.pf_control_selected(at("none")));
+        assert!(!neg.bench.pf_control_selected(at("space")));
+        // Fault variants: all unless listed.
+        let v = parse("pf_variant=huge_2m").unwrap();
+        assert!(v.bench.pf_variant_selected(3) && !v.bench.pf_variant_selected(0));
+        assert!(none.bench.pf_variant_selected(5));
     }
 
     #[test]
