@@ -169,16 +169,16 @@ mod tests {
             .map(|(_, l)| l)
             .collect();
         fs::write(dir.join(RESULTS_CSV), filtered.join("\n") + "\n").unwrap();
-        let mut w = SamplesWriter::create(&dir.join(SAMPLES_FILE), "A", 0).unwrap();
-        for rec in [
-            json!({"type":"result"}),
-            json!({"type":"result"}),
+        let mut w = SamplesWriter::create(&dir.join(SAMPLES_FILE), "A").unwrap();
+        // The samples of the third result (two came before it).
+        w.samples(
+            2,
             json!({"type":"samples","bench":"pf_user","params":{},"unit":"cycles","n":4,
-                   "values":[1500, 1900, 2100, 2500]}),
-            json!({"type":"result"}),
-        ] {
-            w.record(rec.as_object().unwrap()).unwrap();
-        }
+                   "values":[1500, 1900, 2100, 2500]})
+            .as_object()
+            .unwrap(),
+        )
+        .unwrap();
         w.finish().unwrap();
         // A stale plot of an earlier report, both kinds: removed.
         fs::create_dir_all(dir.join("plots")).unwrap();
@@ -233,8 +233,9 @@ mod tests {
         }));
 
         // Samples that do not belong to their row are left out, and said.
-        let mut w = SamplesWriter::create(&dir.join(SAMPLES_FILE), "A", 2).unwrap();
-        w.record(
+        let mut w = SamplesWriter::create(&dir.join(SAMPLES_FILE), "A").unwrap();
+        w.samples(
+            2,
             json!({"type":"samples","bench":"pf_user","params":{},"unit":"cycles","n":3,
                    "values":[1, 2, 3]})
             .as_object()

@@ -312,16 +312,13 @@ pub const SAMPLES_HEADER: &str = "run,result,bench,i,value";
 pub struct SamplesWriter {
     out: GzEncoder<BufWriter<File>>,
     run: String,
-    /// `result` records seen so far: the position of the next one.
-    results: usize,
     /// Rows written.
     pub rows: u64,
 }
 
 impl SamplesWriter {
-    /// Creates `path` and writes the header; `results_before`: how many `result` records the
-    /// run printed before this writer sees its first record.
-    pub fn create(path: &Path, run: &str, results_before: usize) -> io::Result<SamplesWriter> {
+    /// Creates `path` and writes the header.
+    pub fn create(path: &Path, run: &str) -> io::Result<SamplesWriter> {
         let f = File::create(path)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         let mut out = GzEncoder::new(BufWriter::new(f), Compression::default());
@@ -329,30 +326,20 @@ impl SamplesWriter {
         Ok(SamplesWriter {
             out,
             run: csv_field(run),
-            results: results_before,
             rows: 0,
         })
     }
 
-    /// Takes one record in stream order. Returns whether it was a `samples` record (written
-    /// here; the caller keeps it out of records.jsonl).
-    pub fn record(&mut self, r: &Map<String, Value>) -> io::Result<bool> {
-        match r.get("type").and_then(Value::as_str) {
-            Some("result") => {
-                self.results += 1;
-                Ok(false)
-            }
-            Some("samples") => {
-                let (bench, values) = crate::model::parse_samples(r).map_err(io::Error::other)?;
-                let bench = csv_field(&bench);
-                for (i, v) in values.iter().enumerate() {
-                    writeln!(self.out, "{},{},{bench},{i},{v}", self.run, self.results)?;
-                }
-                self.rows += values.len() as u64;
-                Ok(true)
-            }
-            _ => Ok(false),
+    /// Writes the values of the `samples` record `r` as rows of result number `result` (the
+    /// position of the `result` record that follows it among the run's results).
+    pub fn samples(&mut self, result: usize, r: &Map<String, Value>) -> io::Result<()> {
+        let (bench, values) = crate::model::parse_samples(r).map_err(io::Error::other)?;
+        let bench = csv_field(&bench);
+        for (i, v) in values.iter().enumerate() {
+            writeln!(self.out, "{},{result},{bench},{i},{v}", self.run)?;
         }
+        self.rows += values.len() as u64;
+        Ok(())
     }
 
     /// Ends the gzip stream and flushes the file.
@@ -578,11 +565,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tidy-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(SAMPLES_FILE);
-        let mut w = SamplesWriter::create(&path, "R1", 0).unwrap();
+        let mut w = SamplesWriter::create(&path, "R1").unwrap();
+        let mut results = 0;
         for line in RECS.lines() {
             let v: Value = serde_json::from_str(line).unwrap();
-            let consumed = w.record(v.as_object().unwrap()).unwrap();
-            assert_eq!(consumed, line.contains("\"samples\""));
+            let r = v.as_object().unwrap();
+            match r["type"].as_str() {
+                Some("samples") => w.samples(results, r).unwrap(),
+                Some("result") => results += 1,
+                _ => {}
+            }
         }
         assert_eq!(w.rows, 3);
         w.finish().unwrap();

@@ -193,7 +193,6 @@ pub fn run(
                     match bench_report::tidy::SamplesWriter::create(
                         &dir.join(bench_report::tidy::SAMPLES_FILE),
                         &run_id,
-                        results_seen,
                     ) {
                         Ok(w) => sinks.samples = Some(w),
                         Err(e) => {
@@ -201,8 +200,9 @@ pub fn run(
                         }
                     }
                 }
+                // They belong to the next result record.
                 if let Some(w) = &mut sinks.samples
-                    && let Err(e) = w.record(&r)
+                    && let Err(e) = w.samples(results_seen, &r)
                 {
                     write_err.get_or_insert(e);
                 }
@@ -238,11 +238,6 @@ pub fn run(
                 }
                 if records::record_type(&r) == "result" {
                     results_seen += 1;
-                }
-                if let Some(w) = &mut sinks.samples
-                    && let Err(e) = w.record(&r)
-                {
-                    write_err.get_or_insert(e);
                 }
                 if let Some(f) = &mut sinks.records {
                     let s = serde_json::to_string(&r).expect("a JSON map serialises");

@@ -339,17 +339,7 @@ pub fn disable() {
 /// Zero one 4 KiB frame through the direct map (REP STOSQ, the measured zeroing).
 #[inline(always)]
 pub fn zero_frame(phys: u64) {
-    let virt = mm::phys_to_virt(phys);
-    // SAFETY: `phys` is a frame the caller owns, mapped writable by the direct map.
-    unsafe {
-        core::arch::asm!(
-            "rep stosq",
-            inout("rdi") virt => _,
-            inout("rcx") PAGE_SIZE / 8 => _,
-            in("rax") 0u64,
-            options(nostack, preserves_flags)
-        )
-    };
+    zero_range(phys, PAGE_SIZE);
 }
 
 /// Take a frame from this CPU's cache (interrupts off: the fault handler, or a caller holding
@@ -593,11 +583,12 @@ fn map_huge(space: Space, page: u64, start: u64, end: u64) -> Option<bool> {
     Some(true)
 }
 
-/// Zero `len` bytes from `phys` (REP STOSQ through the direct map).
+/// Zero `len` bytes (a multiple of 8) from `phys` with REP STOSQ through the direct map.
+#[inline(always)]
 fn zero_range(phys: u64, len: u64) {
     let virt = mm::phys_to_virt(phys);
-    // SAFETY: `[phys, phys + len)` is memory the caller owns (a run from `alloc_huge`),
-    // mapped writable by the direct map.
+    // SAFETY: `[phys, phys + len)` is memory the caller owns (a frame, or a run from
+    // `alloc_huge`), mapped writable by the direct map.
     unsafe {
         core::arch::asm!(
             "rep stosq",
