@@ -377,17 +377,9 @@ fn cache_push(frame: u64) {
 /// Called first for every page fault: true when it was a demand fault in this CPU's arena and
 /// the faulting access can now be retried.
 pub fn try_handle(frame: &mut ExceptionFrame) -> bool {
-    if SHARED_ON.load(Ordering::Relaxed) && frame.error_code & PF_USER != 0 {
-        let addr = arch::read_cr2();
-        if (SHARED_START..SHARED_END).contains(&addr) && frame.error_code & PF_PRESENT == 0 {
-            let t0 = crate::arch::tsc::start();
-            let served = shared_fault(addr & !(PAGE_SIZE - 1));
-            HANDLER_CYCLES.write(crate::arch::tsc::stop().wrapping_sub(t0));
-            return served;
-        }
-    }
     if DEMAND_ON.read() == 0 {
-        return false;
+        // Not serving this CPU's arenas: perhaps the shared region (`pf_contention`).
+        return SHARED_ON.load(Ordering::Relaxed) && try_shared(frame);
     }
     // Fenced timestamps, as every other figure (an unfenced RDTSC may execute before the
     // work it is meant to follow, or after the work it should precede).
@@ -797,6 +789,21 @@ pub fn shared_enable(control: Control) {
 
 pub fn shared_disable() {
     SHARED_ON.store(false, Ordering::Release);
+}
+
+/// A not-present user fault in the shared region, from any CPU: served under the control.
+#[inline(never)]
+fn try_shared(frame: &ExceptionFrame) -> bool {
+    let addr = arch::read_cr2();
+    if frame.error_code & (PF_USER | PF_PRESENT) != PF_USER
+        || !(SHARED_START..SHARED_END).contains(&addr)
+    {
+        return false;
+    }
+    let t0 = crate::arch::tsc::start();
+    let served = shared_fault(addr & !(PAGE_SIZE - 1));
+    HANDLER_CYCLES.write(crate::arch::tsc::stop().wrapping_sub(t0));
+    served
 }
 
 /// A not-present user fault at `page` of the shared region, from any CPU.
