@@ -57,7 +57,8 @@ pub fn bench_csv(results: &[BenchResult], bench: &str) -> String {
     out
 }
 
-fn line(cells: &[String]) -> String {
+/// One CSV line: the cells quoted per RFC 4180, joined, `\n`-terminated.
+pub(crate) fn line(cells: &[String]) -> String {
     let mut s = cells
         .iter()
         .map(|c| csv_field(c))

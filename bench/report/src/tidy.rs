@@ -24,6 +24,7 @@ use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use serde_json::{Map, Value, json};
 
+use crate::csv::line;
 use crate::fmt::{csv_field, num};
 use crate::goals::{Platform, goals};
 use crate::model::{BenchResult, Results, value_text};
@@ -138,16 +139,6 @@ fn parse_hist(cell: &str) -> Option<Vec<(u64, u64)>> {
         .collect()
 }
 
-fn row(cells: &[String]) -> String {
-    let mut s = cells
-        .iter()
-        .map(|c| csv_field(c))
-        .collect::<Vec<_>>()
-        .join(",");
-    s.push('\n');
-    s
-}
-
 /// results.csv of one or more runs (a repeated run passes every boot): `(run id, results)`.
 pub fn results_csv(runs: &[(String, &Results)]) -> String {
     let mut keys: Vec<&str> = Vec::new();
@@ -164,7 +155,7 @@ pub fn results_csv(runs: &[(String, &Results)]) -> String {
     header.extend(["bench", "kind", "unit"].map(String::from));
     header.extend(keys.iter().map(|k| format!("params.{k}")));
     header.extend(figure_columns().map(String::from));
-    let mut out = row(&header);
+    let mut out = line(&header);
     for (run, r) in runs {
         let meta = meta_cells(r, run);
         for (i, x) in r.results.iter().enumerate() {
@@ -186,7 +177,7 @@ pub fn results_csv(runs: &[(String, &Results)]) -> String {
                     stat => x.stat(stat).map(num).unwrap_or_default(),
                 });
             }
-            out.push_str(&row(&cells));
+            out.push_str(&line(&cells));
         }
     }
     out
