@@ -222,16 +222,6 @@ pub fn run(s: &Settings) -> bool {
         super::skip_busy("pf_contention", smp::online_count() - aps.len() - 1);
     }
     let rounds = if s.quick { 3 } else { 10 };
-    let mut counts = [0usize; 8];
-    let mut k = 0;
-    let mut n = 1;
-    while n < max && k < counts.len() - 1 {
-        counts[k] = n;
-        k += 1;
-        n *= 2;
-    }
-    counts[k] = max;
-    k += 1;
     let me = sys::arch::cpu_id() as usize;
     let mut ok = true;
     let mut buf = SAMPLES.lock();
@@ -242,7 +232,7 @@ pub fn run(s: &Settings) -> bool {
         }
         demand::shared_enable(control);
         let mut t = Tally::default();
-        for &cpus in &counts[..k] {
+        for cpus in super::cpu_counts(max) {
             let helpers = aps.first(cpus - 1);
             let mut ids = [0usize; MAX_CPUS];
             ids[0] = me;

@@ -108,6 +108,15 @@ pub fn emit(
     );
 }
 
+/// The CPU counts a scaling sweep runs: 1, 2, 4, … below `max`, then `max` itself.
+pub(crate) fn cpu_counts(max: usize) -> impl Iterator<Item = usize> {
+    let max = max.max(1);
+    (0..usize::BITS)
+        .map(|i| 1usize << i)
+        .take_while(move |&n| n < max)
+        .chain(core::iter::once(max))
+}
+
 /// What a benchmark's own page or mapping checks found: how many problems, and the first.
 #[derive(Default)]
 pub(crate) struct Tally {

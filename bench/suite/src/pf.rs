@@ -636,20 +636,10 @@ pub fn run_throughput(s: &Settings) -> bool {
     for cpu in aps.iter() {
         demand::prepare(cpu);
     }
-    let mut counts = [0usize; 16];
-    let mut k = 0;
-    let mut n = 1;
-    while n < max && k < counts.len() - 1 {
-        counts[k] = n;
-        k += 1;
-        n *= 2;
-    }
-    counts[k] = max;
-    k += 1;
     let mut ok = true;
     let mut buf = SAMPLES.lock();
     let timeout = tsc::hz() * 60;
-    for &cpus in &counts[..k] {
+    for cpus in super::cpu_counts(max) {
         let helpers = aps.first(cpus - 1);
         let mut kept = 0;
         for round in 0..rounds + 1 {
