@@ -164,7 +164,11 @@ fi
 TOOLCHAIN=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$ROOT_DIR/rust-toolchain.toml")
 act rustup toolchain install "$TOOLCHAIN" --profile minimal --target x86_64-unknown-none \
     --component rustfmt,clippy,llvm-tools
-[ -z "$DRY" ] && log "$(rustc --version)"
+if [ -z "$DRY" ]; then
+    command -v cargo >/dev/null 2>&1 ||
+        die "cargo is not on PATH after the toolchain install (looked in ${CARGO_HOME:-$HOME/.cargo}/bin and PATH)"
+    log "$(rustc --version)"
+fi
 
 # just: where the caller's shell finds it. The distribution's package, else a pinned build
 # from crates.io installed into /usr/local/bin (on every stock PATH).
